@@ -1,0 +1,71 @@
+"""tinygrad_edu: an educational, NumPy-first deep-learning framework.
+
+Read the package in this order (it is also the order of the book's chapters):
+``backend -> tensor -> autograd -> ops -> functional -> nn -> optim -> data -> models``.
+
+>>> import tinygrad_edu as tg
+>>> tg.manual_seed(0)
+>>> x = tg.randn(2, 3, requires_grad=True)
+>>> (x * x).sum().backward()
+>>> bool(((x.grad - 2 * x).abs() < 1e-6).all())
+True
+"""
+
+from . import backend
+from .autograd import detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from .backend import manual_seed
+from .ops import (
+    abs,
+    all,
+    any,
+    argmax,
+    argmin,
+    clip,
+    concat,
+    concatenate,
+    exp,
+    expand_dims,
+    flatten,
+    log,
+    masked_fill,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    relu,
+    reshape,
+    sigmoid,
+    split,
+    sqrt,
+    squeeze,
+    stack,
+    sum,
+    swapaxes,
+    tanh,
+    transpose,
+    tril,
+    triu,
+    unsqueeze,
+    var,
+    where,
+)
+from .tensor import (
+    Tensor,
+    arange,
+    full,
+    full_like,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    tensor,
+    zeros,
+    zeros_like,
+)
+
+__version__ = "0.1.0"

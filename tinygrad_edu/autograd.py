@@ -1,0 +1,250 @@
+"""Reverse-mode automatic differentiation: ``Function``, the backward pass, ``no_grad``.
+
+Chapter 2 ("Autograd") builds this module. Every differentiable operation is a subclass of
+``Function`` with two methods:
+
+* ``forward(self, *inputs)`` computes the result from plain arrays (or Python numbers) and may keep
+  what backward needs on ``self``;
+* ``backward(self, grad_out)`` receives the gradient of the final scalar with respect to the
+  output (a ``Tensor``) and returns one gradient per input (``None`` for inputs that need none).
+
+``backward`` is written with Tensor operations, so with ``create_graph=True`` the gradient itself
+is recorded in a graph and can be differentiated again (second derivatives). Without it, backward
+runs under ``no_grad()`` and those operations take the cheap path that records nothing.
+
+The backward pass visits the graph in reverse topological order, found *iteratively* (a recursive
+walk overflows Python's stack on a 1,500-op chain such as an unrolled RNN).
+
+Read next: ``ops.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+from . import backend
+
+# The registry of every Function subclass, by name. tests/test_ops.py fails when a registered
+# Function has no gradient check, so a new op cannot slip in untested.
+REGISTRY: dict[str, type] = {}
+
+
+class _GradMode(threading.local):
+    enabled = True
+    anomaly = False
+
+
+_mode = _GradMode()
+
+
+def is_grad_enabled() -> bool:
+    return _mode.enabled
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Record no graph inside the block (inference, optimizer updates, evaluation).
+
+    >>> import tinygrad_edu as tg
+    >>> x = tg.ones(3, requires_grad=True)
+    >>> with tg.no_grad():
+    ...     y = x * 2
+    >>> y.requires_grad
+    False
+    """
+    prev = _mode.enabled
+    _mode.enabled = False
+    try:
+        yield
+    finally:
+        _mode.enabled = prev
+
+
+@contextlib.contextmanager
+def enable_grad():
+    prev = _mode.enabled
+    _mode.enabled = True
+    try:
+        yield
+    finally:
+        _mode.enabled = prev
+
+
+@contextlib.contextmanager
+def detect_anomaly():
+    """Check every forward and backward result for NaN/Inf and name the first op that made one."""
+    prev = _mode.anomaly
+    _mode.anomaly = True
+    try:
+        yield
+    finally:
+        _mode.anomaly = prev
+
+
+class AnomalyError(FloatingPointError):
+    """Raised inside ``detect_anomaly()`` by the first op whose result is not finite."""
+
+
+def _check_finite(op: str, phase: str, array) -> None:
+    xp = backend.xp_of(array)
+    if backend.is_floating(array.dtype) and not bool(xp.all(xp.isfinite(array))):
+        n_nan = int(xp.sum(xp.astype(xp.isnan(array), xp.int64)))
+        n_inf = int(xp.sum(xp.astype(xp.isinf(array), xp.int64)))
+        raise AnomalyError(
+            f"{op} {phase} produced {n_nan} NaN and {n_inf} Inf values "
+            f"(shape {tuple(array.shape)}, dtype {backend.dtype_name(array.dtype)})"
+        )
+
+
+class Function:
+    """One differentiable operation: ``forward`` on arrays, ``backward`` on Tensors.
+
+    Subclasses are applied with ``MyOp.apply(*inputs, **options)``; inputs may be Tensors or
+    constants (Python numbers), and only Tensors receive gradients.
+    """
+
+    __slots__ = ("inputs", "needs_input_grad", "freed", "__dict__")
+
+    # Set to False for Functions whose backward is written on raw arrays for speed; a second
+    # derivative through them is then a clear error instead of a silent zero.
+    differentiable_backward = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("_"):
+            REGISTRY[cls.__name__] = cls
+
+    def forward(self, *args, **kwargs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, grad_out):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs, **kwargs):
+        from .tensor import Tensor, _check_same_device
+
+        fn = cls()
+        arrays = []
+        requires_grad = False
+        first = None
+        for t in inputs:
+            if type(t) is Tensor or isinstance(t, Tensor):
+                if first is None:
+                    first = t
+                elif type(t.data) is not type(first.data):
+                    _check_same_device(cls.__name__, first, t)
+                arrays.append(t.data)
+                requires_grad = requires_grad or t.requires_grad
+            else:
+                arrays.append(t)
+        out_data = fn.forward(*arrays, **kwargs)
+        if _mode.anomaly:
+            _check_finite(cls.__name__, "forward", out_data)
+        if requires_grad and _mode.enabled:
+            fn.inputs = inputs
+            fn.needs_input_grad = tuple(isinstance(t, Tensor) and t.requires_grad for t in inputs)
+            fn.freed = False
+            return Tensor._make(out_data, True, fn)
+        return Tensor._make(out_data, False, None)
+
+
+def backward(root, gradient=None, retain_graph=None, create_graph=False) -> None:
+    """Accumulate d(root)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
+
+    ``gradient`` is the upstream gradient (required when ``root`` is not a scalar).
+    ``create_graph=True`` records the backward pass itself, for higher derivatives.
+    The graph is freed afterwards unless ``retain_graph`` (default: ``create_graph``).
+    """
+    from .tensor import Tensor
+
+    if not root.requires_grad:
+        raise RuntimeError(
+            "backward(): this tensor does not require grad and has no graph; "
+            "create the inputs with requires_grad=True (and not under no_grad())"
+        )
+    if gradient is None:
+        if root.size != 1:
+            raise RuntimeError(
+                f"backward(): the output has shape {root.shape}; grad can be implicitly created "
+                "only for scalar outputs. Pass gradient= (a tensor of the output's shape) or "
+                "reduce the output first, e.g. loss = out.sum()"
+            )
+        xp = backend.xp_of(root.data)
+        gradient = Tensor._make(xp.ones_like(root.data), False, None)
+    elif not isinstance(gradient, Tensor):
+        gradient = Tensor(gradient, dtype=root.dtype, device=root.device)
+    if tuple(gradient.shape) != tuple(root.shape):
+        raise ValueError(
+            f"backward(): gradient has shape {gradient.shape} but the output has shape {root.shape}"
+        )
+    if retain_graph is None:
+        retain_graph = create_graph
+
+    order = _topological_order(root)
+    grads = {id(root): gradient}
+    with enable_grad() if create_graph else no_grad():
+        for node in order:
+            grad = grads.pop(id(node), None)
+            if grad is None:
+                continue
+            fn = node._ctx
+            if fn is None:  # a leaf: accumulate into .grad
+                if not create_graph:
+                    grad = grad.detach()
+                node.grad = grad if node.grad is None else node.grad + grad
+                continue
+            if fn.freed:
+                raise RuntimeError(
+                    f"backward(): trying to backward through the graph a second time "
+                    f"(at {type(fn).__name__}); its saved values were freed after the first "
+                    "backward. Use backward(retain_graph=True) the first time if you need this."
+                )
+            if create_graph and not fn.differentiable_backward:
+                raise RuntimeError(
+                    f"{type(fn).__name__} has a backward written for speed that cannot be "
+                    "differentiated again; create_graph=True is not supported through it"
+                )
+            input_grads = fn.backward(grad)
+            if type(input_grads) is not tuple:
+                input_grads = (input_grads,)
+            for t, g, need in zip(fn.inputs, input_grads, fn.needs_input_grad):
+                if not need or g is None:
+                    continue
+                if _mode.anomaly:
+                    _check_finite(type(fn).__name__, "backward", g.data)
+                key = id(t)
+                prev = grads.get(key)
+                grads[key] = g if prev is None else prev + g
+            if not retain_graph:
+                fn.freed = True
+                fn.inputs = ()
+                fn.__dict__.clear()
+
+
+def _topological_order(root) -> list:
+    """Tensors that lead to ``root``, root first, each before all of its inputs.
+
+    An iterative depth-first search: each tensor is pushed once to be expanded and once more
+    to be emitted after its inputs; the reversed emission order is a topological order.
+    """
+    order = []
+    visited = set()
+    stack = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        fn = node._ctx
+        if fn is not None:
+            for t, need in zip(fn.inputs, fn.needs_input_grad):
+                if need and id(t) not in visited:
+                    stack.append((t, False))
+    order.reverse()
+    return order

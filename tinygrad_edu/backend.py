@@ -1,0 +1,315 @@
+"""Every CPU/GPU difference lives here.
+
+Chapter 1 ("Arrays and devices") builds this module. A *device* is a name for where arrays live and
+which library computes on them:
+
+=============  ==================  ===============================================================
+device         array library       used for
+=============  ==================  ===============================================================
+``"cpu"``      NumPy               everything, by default
+``"cuda"``     CuPy                NVIDIA GPUs (``pip install "tinygrad_edu[cuda12]"``)
+``"strict"``   array-api-strict    tests only: a second array library that is *not* NumPy, so an op
+                                   that reaches for NumPy behind the backend's back fails
+=============  ==================  ===============================================================
+
+Ops never import NumPy or CuPy. They ask this module for the array namespace of their inputs
+(``xp = backend.xp_of(array)``) and call only functions of the Python array API standard
+(``xp.exp``, ``xp.matmul``, ``xp.permute_dims``, ``xp.concat`` ...), which NumPy 2, CuPy and
+array-api-strict all provide. The few kernels the standard lacks (scatter-add, strided windows)
+are behind one function each below.
+
+Read next: ``tensor.py``.
+
+>>> import tinygrad_edu as tg
+>>> tg.backend.xp_of(tg.zeros(2).data).__name__
+'numpy'
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+DEVICES = ("cpu", "cuda", "strict")
+
+_modules: dict[str, object] = {"cpu": np}
+_type_to_device: dict[type, str] = {np.ndarray: "cpu"}
+
+
+class DeviceError(RuntimeError):
+    """A device was asked for that cannot be used here, or two devices were mixed."""
+
+
+def _load(device: str):
+    """Import the array library behind ``device`` once, with an error that says what to install."""
+    if device in _modules:
+        return _modules[device]
+    if device == "cuda":
+        try:
+            import cupy
+        except ImportError as e:
+            raise DeviceError(
+                "device 'cuda' needs CuPy, which is not installed: "
+                'pip install "tinygrad_edu[cuda12]" (or [cuda13] for CUDA 13)'
+            ) from e
+        try:
+            n = cupy.cuda.runtime.getDeviceCount()
+        except Exception as e:  # CUDA driver missing or broken
+            raise DeviceError(f"device 'cuda': CuPy is installed but no GPU is usable ({e})") from e
+        if n == 0:
+            raise DeviceError("device 'cuda': CuPy is installed but this machine has no GPU")
+        _modules["cuda"] = cupy
+        _type_to_device[cupy.ndarray] = "cuda"
+        return cupy
+    if device == "strict":
+        try:
+            import array_api_strict
+        except ImportError as e:
+            raise DeviceError(
+                "device 'strict' (the test stand-in for a non-NumPy library) needs "
+                'array-api-strict: pip install "tinygrad_edu[test]"'
+            ) from e
+        _modules["strict"] = array_api_strict
+        _type_to_device[type(array_api_strict.asarray(0))] = "strict"
+        return array_api_strict
+    raise DeviceError(f"unknown device {device!r}; expected one of {DEVICES}")
+
+
+def get_device(device: str | None = None) -> str:
+    """Normalise a device name; ``None`` means the default device.
+
+    ``"cuda:0"`` is accepted as ``"cuda"`` (one GPU is all this framework uses).
+    """
+    if device is None:
+        return default_device()
+    if not isinstance(device, str):
+        raise DeviceError(f"device must be a string such as 'cpu' or 'cuda', got {device!r}")
+    name = device.split(":")[0]
+    if name not in DEVICES:
+        raise DeviceError(f"unknown device {device!r}; expected one of {DEVICES}")
+    _load(name)
+    return name
+
+
+_default_device: str | None = None
+
+
+def default_device() -> str:
+    """The device new tensors go to: ``$TINYGRAD_EDU_DEVICE`` or ``"cpu"``."""
+    global _default_device
+    if _default_device is None:
+        _default_device = get_device(os.environ.get("TINYGRAD_EDU_DEVICE", "cpu") or "cpu")
+    return _default_device
+
+
+def set_default_device(device: str | None) -> None:
+    """Set the device new tensors go to (``None`` goes back to ``$TINYGRAD_EDU_DEVICE``)."""
+    global _default_device
+    _default_device = None if device is None else get_device(device)
+
+
+def namespace(device: str):
+    """The array library (module) of a device: ``namespace("cpu") is numpy``."""
+    return _load(device)
+
+
+def device_of(array) -> str:
+    """The device an array lives on."""
+    d = _type_to_device.get(type(array))
+    if d is not None:
+        return d
+    if isinstance(array, np.generic):  # NumPy scalars such as np.float32(1.0) live on the CPU
+        return "cpu"
+    raise TypeError(f"expected an array of NumPy, CuPy or array-api-strict, got {type(array)}")
+
+
+def xp_of(array):
+    """The array namespace (module) that computes on ``array``."""
+    return _modules[device_of(array)]
+
+
+def is_array(obj) -> bool:
+    """True for an array of any supported library."""
+    return type(obj) in _type_to_device or isinstance(obj, np.generic)
+
+
+def to_numpy(array) -> np.ndarray:
+    """Copy (if needed) any array to a NumPy array on the host."""
+    d = device_of(array)
+    if d == "cpu":
+        return np.asarray(array)
+    if d == "cuda":
+        return array.get()
+    return np.from_dlpack(array)
+
+
+def to_device(array, device: str):
+    """Move an array to ``device``; a no-op when it is already there."""
+    device = get_device(device)
+    src = device_of(array)
+    if src == device:
+        return array
+    host = to_numpy(array)
+    if device == "cpu":
+        return host
+    return _modules[device].asarray(host)
+
+
+def asarray(data, dtype=None, device: str | None = None):
+    """Make an array on ``device`` from Python numbers, lists or arrays of any device.
+
+    ``dtype`` is a name (``"float32"``) or a dtype of any library; it is resolved on the target device.
+    """
+    device = get_device(device)
+    xp = _modules[device]
+    if is_array(data):
+        data = to_device(data, device)
+        if dtype is not None:
+            data = xp.astype(data, resolve_dtype(dtype, device))
+        return data
+    if dtype is not None:
+        return xp.asarray(data, dtype=resolve_dtype(dtype, device))
+    return xp.asarray(data)
+
+
+def resolve_dtype(dtype, device: str):
+    """The dtype object of ``device``'s library named like ``dtype`` (``"float32"``, np.float32 ...)."""
+    name = dtype_name(dtype)
+    return getattr(_modules[device], name)
+
+
+def dtype_name(dtype) -> str:
+    """A dtype's plain name: ``"float32"``, ``"int64"``, ``"bool"``."""
+    if isinstance(dtype, str):
+        return dtype
+    if isinstance(dtype, type) and issubclass(dtype, np.generic):
+        return np.dtype(dtype).name
+    name = getattr(dtype, "name", None) or str(dtype)
+    return name.replace("array_api_strict.", "")
+
+
+def is_floating(dtype) -> bool:
+    return dtype_name(dtype) in ("float16", "float32", "float64", "bfloat16")
+
+
+def is_integer(dtype) -> bool:
+    return dtype_name(dtype) in ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32")
+
+
+# ---------------------------------------------------------------------------------------------
+# Random numbers. One NumPy generator, seeded by tg.manual_seed, draws every random number on the
+# host; the numbers are then moved to the device. The same seed therefore gives the same model and
+# the same batches on every device (slower on a GPU for big draws, but reproducible and simple).
+# ---------------------------------------------------------------------------------------------
+
+_rng = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> None:
+    """Seed every random draw of the framework (init, dropout, batches, sampling)."""
+    global _rng
+    _rng = np.random.default_rng(seed)
+
+
+def rng() -> np.random.Generator:
+    """The framework's random generator (host side)."""
+    return _rng
+
+
+def get_rng_state() -> dict:
+    """The generator's state as a JSON-friendly dict (for checkpoints)."""
+    return _rng.bit_generator.state
+
+
+def set_rng_state(state: dict) -> None:
+    _rng.bit_generator.state = state
+
+
+def randn(shape, dtype="float32", device=None):
+    return asarray(_rng.standard_normal(shape, dtype=np.float64).astype(dtype_name(dtype)), None, device)
+
+
+def rand(shape, dtype="float32", device=None):
+    return asarray(_rng.random(shape, dtype=np.float64).astype(dtype_name(dtype)), None, device)
+
+
+def randint(low, high, shape, device=None):
+    return asarray(_rng.integers(low, high, size=shape, dtype=np.int64), None, device)
+
+
+# ---------------------------------------------------------------------------------------------
+# The non-portable kernels.
+# ---------------------------------------------------------------------------------------------
+
+
+def _has_array_index(key: tuple) -> bool:
+    return any(is_array(k) for k in key)
+
+
+def index_add(out, key: tuple, values):
+    """Scatter-add: ``out[key] += values``, where repeated indices in ``key`` *accumulate*.
+
+    This is the backward of indexing (and of an embedding lookup). Plain ``out[key] += values``
+    is wrong with repeated indices: NumPy writes each position once, so ``x[[0, 0]]`` would
+    receive one gradient instead of two. Returns ``out`` (modified in place).
+    """
+    if not _has_array_index(key):
+        out[key] = out[key] + values  # basic indexing never repeats a position
+        return out
+    d = device_of(out)
+    if d == "cpu":
+        np.add.at(out, key, values)
+        return out
+    if d == "cuda":
+        import cupyx
+
+        cupyx.scatter_add(out, key, values)
+        return out
+    return _index_add_portable(out, key, values)
+
+
+def _index_add_portable(out, key: tuple, values):
+    """Scatter-add with only array-API functions: a one-hot matrix times the values.
+
+    ``positions`` are the flat positions that ``key`` selects (found by indexing an ``arange``);
+    ``onehot[m, p]`` is 1 where selected element m sits at position p, so ``values @ onehot``
+    sums every value into its position, repeated positions included.
+    """
+    xp = xp_of(out)
+    positions = xp.reshape(xp.arange(_size(out.shape), dtype=xp.int64), out.shape)[key]
+    flat_pos = xp.reshape(positions, (-1,))
+    vals = xp.reshape(xp.broadcast_to(xp.astype(values, out.dtype), positions.shape), (1, -1))
+    onehot = xp.astype(flat_pos[:, None] == xp.arange(_size(out.shape), dtype=xp.int64)[None, :],
+                       out.dtype)
+    add = xp.reshape(xp.matmul(vals, onehot), out.shape)
+    out[...] = out + add
+    return out
+
+
+def _size(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def sliding_windows(x, size: int, step: int = 1, dilation: int = 1):
+    """Windows along the last axis: ``(..., L) -> (..., L_out, size)`` with
+    ``windows[..., i, k] = x[..., i * step + k * dilation]``.
+
+    NumPy gives a zero-copy view (``sliding_window_view``); elsewhere the windows are stacked
+    from ``size`` strided slices, which is still vectorised over positions.
+    """
+    L = x.shape[-1]
+    span = dilation * (size - 1) + 1
+    L_out = (L - span) // step + 1
+    if L_out <= 0:
+        raise ValueError(f"sliding_windows: window span {span} is longer than the length {L}")
+    if device_of(x) == "cpu":
+        w = np.lib.stride_tricks.sliding_window_view(x, span, axis=-1)  # (..., L - span + 1, span)
+        return w[..., ::step, ::dilation][..., :L_out, :]
+    xp = xp_of(x)
+    stop = step * (L_out - 1) + 1
+    cols = [x[..., k * dilation : k * dilation + stop : step] for k in range(size)]
+    return xp.stack(cols, axis=-1)

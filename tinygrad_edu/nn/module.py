@@ -1,0 +1,268 @@
+"""``Module`` and ``Parameter``: how layers hold their weights and find each other.
+
+Chapter 3 ("Dense layers and MLPs") builds this module. A ``Module`` registers every ``Parameter``
+and sub-``Module`` assigned to it as an attribute, in definition order, so ``parameters()``,
+``named_parameters()`` and ``state_dict()`` walk the tree with PyTorch's dotted names
+(``blocks.0.attn.q_proj.weight``) and a state dict maps one-to-one onto PyTorch's.
+
+>>> import tinygrad_edu as tg
+>>> from tinygrad_edu import nn
+>>> class TwoLayer(nn.Module):
+...     def __init__(self):
+...         super().__init__()
+...         self.fc1 = nn.Linear(4, 8)
+...         self.fc2 = nn.Linear(8, 2)
+...     def forward(self, x):
+...         return self.fc2(self.fc1(x).relu())
+>>> [name for name, _ in TwoLayer().named_parameters()]
+['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias']
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from .. import backend
+from ..tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A Tensor that a Module learns: ``requires_grad=True`` and registered by assignment."""
+
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad=True, dtype=None, device=None):
+        super().__init__(data, requires_grad=False, dtype=dtype, device=device)
+        self.requires_grad_(requires_grad)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class Module:
+    """Base class of every layer and model. Subclasses define ``forward``; call the module itself."""
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # ---- registration -----------------------------------------------------------------------
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise RuntimeError(
+                f"{type(self).__name__}: call super().__init__() before assigning attributes"
+            )
+        for store in (self._parameters, self._modules, self._buffers):
+            store.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        for store in (self._parameters, self._modules, self._buffers):
+            store.pop(name, None)
+        object.__delattr__(self, name)
+
+    def register_buffer(self, name: str, tensor: Tensor | None) -> None:
+        """A tensor that belongs to the module's state (saved, moved) but is not learned."""
+        object.__setattr__(self, name, tensor)
+        self._buffers[name] = tensor
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        if param is None:
+            object.__setattr__(self, name, None)
+            self._parameters[name] = None
+        else:
+            setattr(self, name, param)
+
+    # ---- calling ------------------------------------------------------------------------------
+    def forward(self, *args, **kwargs):  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ---- walking the tree ---------------------------------------------------------------------
+    def named_modules(self, prefix: str = ""):
+        yield prefix, self
+        for name, m in self._modules.items():
+            if m is not None:
+                yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        for _, m in self.named_modules():
+            yield m
+
+    def children(self):
+        return (m for m in self._modules.values() if m is not None)
+
+    def named_parameters(self, prefix: str = ""):
+        """``(name, parameter)`` pairs in definition order; a shared parameter appears once."""
+        seen = set()
+        for mod_name, m in self.named_modules(prefix):
+            for name, p in m._parameters.items():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mod_name}.{name}" if mod_name else name), p
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self):
+        for mod_name, m in self.named_modules():
+            for name, b in m._buffers.items():
+                if b is not None:
+                    yield (f"{mod_name}.{name}" if mod_name else name), b
+
+    def num_parameters(self) -> int:
+        return sum(p.size for p in self.parameters())
+
+    # ---- state ----------------------------------------------------------------------------------
+    def state_dict(self) -> OrderedDict:
+        """Parameter and buffer arrays by dotted name (the arrays are shared, not copied).
+
+        A tied parameter (the same Parameter under two names) appears under both names, as in
+        PyTorch, so the dict loads into a freshly built model either way.
+        """
+        out = OrderedDict()
+        for mod_name, m in self.named_modules():
+            for store in (m._parameters, m._buffers):
+                for name, t in store.items():
+                    if t is not None:
+                        out[f"{mod_name}.{name}" if mod_name else name] = t.data
+        return out
+
+    def load_state_dict(self, state_dict, strict: bool = True):
+        """Copy arrays into the parameters and buffers; with ``strict``, keys must match exactly.
+
+        Shapes must always match. Returns ``(missing_keys, unexpected_keys)``.
+        """
+        own = OrderedDict()
+        for mod_name, m in self.named_modules():
+            for store in (m._parameters, m._buffers):
+                for name, t in store.items():
+                    if t is not None:
+                        own[f"{mod_name}.{name}" if mod_name else name] = t
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        mismatched = []
+        for k, t in own.items():
+            if k in state_dict:
+                shape = tuple(getattr(state_dict[k], "shape", ()))
+                if shape != t.shape:
+                    mismatched.append(f"{k}: checkpoint {shape}, model {t.shape}")
+        problems = []
+        if mismatched:
+            problems.append("mis-shaped keys: " + "; ".join(mismatched))
+        if strict and missing:
+            problems.append("missing keys: " + ", ".join(missing))
+        if strict and unexpected:
+            problems.append("unexpected keys: " + ", ".join(unexpected))
+        if problems:
+            raise ValueError(
+                f"load_state_dict into {type(self).__name__}: " + " | ".join(problems)
+            )
+        for k, t in own.items():
+            if k in state_dict:
+                value = state_dict[k]
+                value = value.data if isinstance(value, Tensor) else value
+                t.data = backend.asarray(value, dtype=t.dtype, device=t.device)
+        return missing, unexpected
+
+    # ---- modes and devices ----------------------------------------------------------------------
+    def train(self, mode: bool = True):
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad = None
+
+    def to(self, device: str):
+        """Move every parameter and buffer to ``device`` in place (the Parameter objects are
+        kept, so an optimizer built before the move still holds them)."""
+        device = backend.get_device(device)
+        for m in self.modules():
+            for store in (m._parameters, m._buffers):
+                for t in store.values():
+                    if t is not None:
+                        t.data = backend.to_device(t.data, device)
+                        if t.grad is not None:
+                            t.grad = t.grad.to(device)
+        return self
+
+    def astype(self, dtype):
+        """Cast every floating-point parameter and buffer (e.g. to float64 for gradient checks)."""
+        for m in self.modules():
+            for store in (m._parameters, m._buffers):
+                for t in store.values():
+                    if t is not None and backend.is_floating(t.dtype):
+                        t.data = backend.asarray(t.data, dtype=dtype, device=t.device)
+        return self
+
+    # ---- printing -------------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__}({self.extra_repr()}"]
+        if self._modules:
+            for name, m in self._modules.items():
+                sub = repr(m).replace("\n", "\n  ")
+                lines.append(f"  ({name}): {sub}")
+            return lines[0] + "\n" + "\n".join(lines[1:]) + "\n)"
+        return lines[0] + ")"
+
+
+class Sequential(Module):
+    """Modules applied in order: ``Sequential(Linear(4, 8), ReLU(), Linear(8, 2))``."""
+
+    def __init__(self, *modules: Module):
+        super().__init__()
+        for i, m in enumerate(modules):
+            setattr(self, str(i), m)
+
+    def forward(self, x):
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def __getitem__(self, i: int) -> Module:
+        return list(self._modules.values())[i]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+
+class ModuleList(Module):
+    """A list of modules, registered under the names ``0, 1, 2 ...``."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        for m in modules:
+            self.append(m)
+
+    def append(self, module: Module) -> ModuleList:
+        setattr(self, str(len(self._modules)), module)
+        return self
+
+    def __getitem__(self, i: int) -> Module:
+        return list(self._modules.values())[i]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())

@@ -1,0 +1,935 @@
+"""Primitive operations: each ``Function``'s backward sits right under its forward.
+
+Chapter 2 ("Autograd") builds this module. Every op follows NumPy's broadcasting in forward; in
+backward, the gradient of a broadcast input is summed back to the input's shape by the one
+function that does it, ``unbroadcast``.
+
+``forward`` works on raw arrays through the array namespace ``xp`` of its inputs (so the same code
+runs on NumPy, CuPy and array-api-strict). ``backward`` works on Tensors, so that with
+``create_graph=True`` the gradient is itself differentiable. Where backward needs the forward's
+result (``exp``, ``tanh``, ``sigmoid``, ``sqrt``), it uses the saved array normally and recomputes
+it from the input Tensor when a graph of the backward pass is being recorded.
+
+The public functions at the bottom (``add``, ``matmul``, ``sum`` ...) check their inputs, so a
+mistake is reported with the op's name and the shapes involved.
+
+Read next: ``functional.py``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+
+from . import backend
+from .autograd import Function, is_grad_enabled
+from .tensor import Tensor
+
+
+def _shape(x) -> tuple:
+    return tuple(getattr(x, "shape", ()))
+
+
+def _const(array) -> Tensor:
+    """An array as a Tensor that takes no part in the graph."""
+    return Tensor._make(array, False, None)
+
+
+def unbroadcast(grad: Tensor, shape: tuple) -> Tensor:
+    """Sum ``grad`` over the axes that broadcasting added or stretched, giving ``shape``.
+
+    Forward ``a + b`` with ``a: (3, 1)`` and ``b: (4,)`` gives ``(3, 4)``: every element of ``a`` was
+    used 4 times and every element of ``b`` 3 times, so their gradients are sums over those uses.
+
+    >>> import tinygrad_edu as tg
+    >>> unbroadcast(tg.ones(3, 4), (3, 1)).shape
+    (3, 1)
+    """
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and grad.shape[lead + i] != 1
+    )
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+# =================================================================================================
+# Elementwise arithmetic
+# =================================================================================================
+
+
+class Add(Function):
+    """``a + b``; d/da = 1, d/db = 1."""
+
+    def forward(self, a, b):
+        self.shapes = _shape(a), _shape(b)
+        return a + b
+
+    def backward(self, grad_out):
+        sa, sb = self.shapes
+        return unbroadcast(grad_out, sa), unbroadcast(grad_out, sb)
+
+
+class Sub(Function):
+    """``a - b``; d/da = 1, d/db = -1."""
+
+    def forward(self, a, b):
+        self.shapes = _shape(a), _shape(b)
+        return a - b
+
+    def backward(self, grad_out):
+        sa, sb = self.shapes
+        grad_b = unbroadcast(-grad_out, sb) if self.needs_input_grad[1] else None
+        return unbroadcast(grad_out, sa), grad_b
+
+
+class Mul(Function):
+    """``a * b``; d/da = b, d/db = a."""
+
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, grad_out):
+        a, b = self.inputs
+        need_a, need_b = self.needs_input_grad
+        grad_a = unbroadcast(grad_out * b, _shape(a)) if need_a else None
+        grad_b = unbroadcast(grad_out * a, _shape(b)) if need_b else None
+        return grad_a, grad_b
+
+
+class Div(Function):
+    """``a / b``; d/da = 1/b, d/db = -a/b^2."""
+
+    def forward(self, a, b):
+        return a / b
+
+    def backward(self, grad_out):
+        a, b = self.inputs
+        need_a, need_b = self.needs_input_grad
+        grad_a = unbroadcast(grad_out / b, _shape(a)) if need_a else None
+        grad_b = unbroadcast(-grad_out * a / (b * b), _shape(b)) if need_b else None
+        return grad_a, grad_b
+
+
+class Pow(Function):
+    """``a ** b``; d/da = b a^(b-1), d/db = a^b log(a) (needs a > 0)."""
+
+    def forward(self, a, b):
+        return a**b
+
+    def backward(self, grad_out):
+        a, b = self.inputs
+        need_a, need_b = self.needs_input_grad
+        grad_a = unbroadcast(grad_out * b * a ** (b - 1), _shape(a)) if need_a else None
+        grad_b = unbroadcast(grad_out * a**b * log(a), _shape(b)) if need_b else None
+        return grad_a, grad_b
+
+
+class Neg(Function):
+    """``-a``; d/da = -1."""
+
+    def forward(self, a):
+        return -a
+
+    def backward(self, grad_out):
+        return -grad_out
+
+
+class Exp(Function):
+    """``exp(a)``; d/da = exp(a), the output itself."""
+
+    def forward(self, a):
+        self.out = backend.xp_of(a).exp(a)
+        return self.out
+
+    def backward(self, grad_out):
+        out = exp(self.inputs[0]) if is_grad_enabled() else _const(self.out)
+        return grad_out * out
+
+
+class Log(Function):
+    """``log(a)``; d/da = 1/a."""
+
+    def forward(self, a):
+        return backend.xp_of(a).log(a)
+
+    def backward(self, grad_out):
+        return grad_out / self.inputs[0]
+
+
+class Sqrt(Function):
+    """``sqrt(a)``; d/da = 1 / (2 sqrt(a))."""
+
+    def forward(self, a):
+        self.out = backend.xp_of(a).sqrt(a)
+        return self.out
+
+    def backward(self, grad_out):
+        out = sqrt(self.inputs[0]) if is_grad_enabled() else _const(self.out)
+        return grad_out * 0.5 / out
+
+
+class Tanh(Function):
+    """``tanh(a)``; d/da = 1 - tanh(a)^2."""
+
+    def forward(self, a):
+        self.out = backend.xp_of(a).tanh(a)
+        return self.out
+
+    def backward(self, grad_out):
+        out = tanh(self.inputs[0]) if is_grad_enabled() else _const(self.out)
+        return grad_out * (1.0 - out * out)
+
+
+class Sigmoid(Function):
+    """``1 / (1 + exp(-a))``; d/da = s (1 - s).
+
+    Computed as ``exp(min(a, 0)) / (1 + exp(-|a|))`` so neither branch overflows at a = +-1e3.
+    """
+
+    def forward(self, a):
+        xp = backend.xp_of(a)
+        e = xp.exp(-xp.abs(a))  # in (0, 1]: never overflows
+        self.out = xp.where(a >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+        return self.out
+
+    def backward(self, grad_out):
+        out = sigmoid(self.inputs[0]) if is_grad_enabled() else _const(self.out)
+        return grad_out * out * (1.0 - out)
+
+
+class ReLU(Function):
+    """``max(a, 0)``; d/da = 1 where a > 0, else 0."""
+
+    def forward(self, a):
+        xp = backend.xp_of(a)
+        self.mask = a > 0
+        return xp.where(self.mask, a, xp.zeros_like(a))
+
+    def backward(self, grad_out):
+        xp = backend.xp_of(self.mask)
+        return grad_out * _const(xp.astype(self.mask, grad_out.data.dtype))
+
+
+class Abs(Function):
+    """``|a|``; d/da = sign(a) (0 at 0)."""
+
+    def forward(self, a):
+        return backend.xp_of(a).abs(a)
+
+    def backward(self, grad_out):
+        a = self.inputs[0].data
+        return grad_out * _const(backend.xp_of(a).sign(a))
+
+
+class Maximum(Function):
+    """Elementwise ``maximum(a, b)``; the gradient goes to the larger input (half each on a tie)."""
+
+    def forward(self, a, b):
+        return backend.xp_of(a).maximum(a, b)
+
+    def backward(self, grad_out):
+        return _select_grad(self, grad_out, larger=True)
+
+
+class Minimum(Function):
+    """Elementwise ``minimum(a, b)``; the gradient goes to the smaller input (half each on a tie)."""
+
+    def forward(self, a, b):
+        return backend.xp_of(a).minimum(a, b)
+
+    def backward(self, grad_out):
+        return _select_grad(self, grad_out, larger=False)
+
+
+def _select_grad(fn, grad_out, larger):
+    a, b = (t.data if isinstance(t, Tensor) else t for t in fn.inputs)
+    xp = backend.xp_of(grad_out.data)
+    dt = grad_out.data.dtype
+    wins = (a > b) if larger else (a < b)
+    w_a = xp.astype(wins, dt) + 0.5 * xp.astype(a == b, dt)
+    grad_a = unbroadcast(grad_out * _const(w_a), _shape(a)) if fn.needs_input_grad[0] else None
+    grad_b = (
+        unbroadcast(grad_out * _const(1.0 - w_a), _shape(b)) if fn.needs_input_grad[1] else None
+    )
+    return grad_a, grad_b
+
+
+class Clip(Function):
+    """``clip(a, min, max)``; d/da = 1 inside [min, max], 0 outside."""
+
+    def forward(self, a, lo, hi):
+        xp = backend.xp_of(a)
+        out = a
+        inside = xp.ones_like(a, dtype=xp.bool)
+        if lo is not None:
+            out = xp.maximum(out, xp.asarray(lo, dtype=a.dtype))
+            inside = inside & (a >= lo)
+        if hi is not None:
+            out = xp.minimum(out, xp.asarray(hi, dtype=a.dtype))
+            inside = inside & (a <= hi)
+        self.inside = inside
+        return out
+
+    def backward(self, grad_out):
+        xp = backend.xp_of(self.inside)
+        return grad_out * _const(xp.astype(self.inside, grad_out.data.dtype)), None, None
+
+
+class Cast(Function):
+    """``a.astype(dtype)`` between float dtypes; the gradient is cast back."""
+
+    def forward(self, a, dtype):
+        self.in_dtype = backend.dtype_name(a.dtype)
+        xp = backend.xp_of(a)
+        return xp.astype(a, backend.resolve_dtype(dtype, backend.device_of(a)))
+
+    def backward(self, grad_out):
+        return grad_out.astype(self.in_dtype), None
+
+
+# =================================================================================================
+# Matrix multiplication
+# =================================================================================================
+
+
+class MatMul(Function):
+    """``a @ b`` for ``a: (..., n, k)``, ``b: (..., k, m)`` with broadcast batch dimensions.
+
+    Backward: ``grad_a = grad_out @ b^T``, ``grad_b = a^T @ grad_out`` (transposes of the last two
+    axes are views, never copies), then summed over broadcast batch dimensions.
+    """
+
+    def forward(self, a, b):
+        return backend.xp_of(a).matmul(a, b)
+
+    def backward(self, grad_out):
+        a, b = self.inputs
+        need_a, need_b = self.needs_input_grad
+        grad_a = unbroadcast(grad_out @ b.mT, a.shape) if need_a else None
+        grad_b = unbroadcast(a.mT @ grad_out, b.shape) if need_b else None
+        return grad_a, grad_b
+
+
+# =================================================================================================
+# Reductions
+# =================================================================================================
+
+
+def _axes(axis, ndim) -> tuple:
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, int):
+        axis = (axis,)
+    out = []
+    for ax in axis:
+        if not -ndim <= ax < builtins.max(ndim, 1):
+            raise ValueError(f"axis {ax} is out of range for a tensor with {ndim} dimensions")
+        out.append(ax % ndim if ndim else 0)
+    return tuple(sorted(out))
+
+
+def _keepdims_shape(shape, axes) -> tuple:
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+class Sum(Function):
+    """``sum(a, axis, keepdims)``; every summed element receives the output's gradient."""
+
+    def forward(self, a, axes, keepdims):
+        self.in_shape = _shape(a)
+        self.axes = axes
+        return backend.xp_of(a).sum(a, axis=axes, keepdims=keepdims)
+
+    def backward(self, grad_out):
+        g = grad_out.reshape(_keepdims_shape(self.in_shape, self.axes))
+        return g.broadcast_to(self.in_shape), None, None
+
+
+class Max(Function):
+    """``max(a, axis, keepdims)``; the gradient goes to the maximal elements (split among ties)."""
+
+    largest = True
+
+    def forward(self, a, axes, keepdims):
+        xp = backend.xp_of(a)
+        self.in_shape = _shape(a)
+        self.axes = axes
+        if builtins.min(self.in_shape, default=1) == 0 and axes:
+            raise ValueError(
+                f"{type(self).__name__.lower()}: zero-size axis in a tensor of shape "
+                f"{self.in_shape} has no {type(self).__name__.lower()}imum"
+            )
+        reduce = xp.max if self.largest else xp.min
+        out = reduce(a, axis=axes, keepdims=True)
+        self.mask = a == out
+        return out if keepdims else xp.reshape(out, tuple(
+            s for i, s in enumerate(self.in_shape) if i not in axes))
+
+    def backward(self, grad_out):
+        xp = backend.xp_of(self.mask)
+        mask = xp.astype(self.mask, grad_out.data.dtype)
+        share = mask / xp.sum(mask, axis=self.axes, keepdims=True)
+        g = grad_out.reshape(_keepdims_shape(self.in_shape, self.axes))
+        return g * _const(share), None, None
+
+
+class Min(Max):
+    """``min(a, axis, keepdims)``; the gradient goes to the minimal elements (split among ties)."""
+
+    largest = False
+
+
+# =================================================================================================
+# Shape operations
+# =================================================================================================
+
+
+class Reshape(Function):
+    """View the same elements in another shape; the gradient is reshaped back."""
+
+    def forward(self, a, shape):
+        self.in_shape = _shape(a)
+        return backend.xp_of(a).reshape(a, shape)
+
+    def backward(self, grad_out):
+        return grad_out.reshape(self.in_shape), None
+
+
+class Transpose(Function):
+    """Permute axes; the gradient is permuted back with the inverse permutation."""
+
+    def forward(self, a, axes):
+        self.axes = axes
+        return backend.xp_of(a).permute_dims(a, axes)
+
+    def backward(self, grad_out):
+        inverse = tuple(sorted(range(len(self.axes)), key=self.axes.__getitem__))
+        return grad_out.transpose(inverse), None
+
+
+class BroadcastTo(Function):
+    """Stretch size-1 axes (and add leading ones); the gradient is summed back by unbroadcast."""
+
+    def forward(self, a, shape):
+        self.in_shape = _shape(a)
+        return backend.xp_of(a).broadcast_to(a, shape)
+
+    def backward(self, grad_out):
+        return unbroadcast(grad_out, self.in_shape), None
+
+
+class Getitem(Function):
+    """``a[key]`` (ints, slices, None, Ellipsis, integer arrays, boolean masks).
+
+    Backward scatters the gradient into zeros shaped like ``a``; with integer arrays an index may
+    repeat (``a[[0, 0]]``), and its gradients must *add up*, which is why this is a scatter-add.
+    """
+
+    def forward(self, a, key):
+        self.in_shape = _shape(a)
+        self.key = key
+        return a[key]
+
+    def backward(self, grad_out):
+        return IndexAdd.apply(grad_out, self.in_shape, self.key), None
+
+
+class IndexAdd(Function):
+    """The backward of ``Getitem``: ``zeros(shape)[key] += g``. Its own backward is ``g[key]``."""
+
+    def forward(self, g, shape, key):
+        xp = backend.xp_of(g)
+        self.key = key
+        out = xp.zeros(shape, dtype=g.dtype)
+        return backend.index_add(out, key, g)
+
+    def backward(self, grad_out):
+        return grad_out[self.key], None, None
+
+
+class Concat(Function):
+    """Join tensors along an existing axis; the gradient is sliced back into the pieces."""
+
+    def forward(self, *arrays, axis):
+        self.axis = axis
+        self.sizes = [a.shape[axis] for a in arrays]
+        return backend.xp_of(arrays[0]).concat(list(arrays), axis=axis)
+
+    def backward(self, grad_out):
+        grads = []
+        start = 0
+        ax = self.axis % grad_out.ndim
+        for size in self.sizes:
+            index = (slice(None),) * ax + (slice(start, start + size),)
+            grads.append(grad_out[index])
+            start += size
+        return tuple(grads)
+
+
+class Where(Function):
+    """``where(cond, a, b)``: a where cond else b; the gradient follows the same choice."""
+
+    def forward(self, cond, a, b):
+        self.cond = cond
+        return backend.xp_of(cond).where(cond, a, b)
+
+    def backward(self, grad_out):
+        _, a, b = self.inputs
+        c = _const(self.cond)
+        zero = zeros_like(grad_out)
+        grad_a = unbroadcast(where(c, grad_out, zero), _shape(a)) if self.needs_input_grad[1] else None
+        grad_b = unbroadcast(where(c, zero, grad_out), _shape(b)) if self.needs_input_grad[2] else None
+        return None, grad_a, grad_b
+
+
+# =================================================================================================
+# Public functions: checks and friendly errors, then the Function.
+# =================================================================================================
+
+
+def _tensor(x, like: Tensor | None = None) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    if backend.is_array(x):
+        return Tensor(x, device=like.device if like is not None else None)
+    raise TypeError(f"expected a Tensor, got {type(x).__name__}")
+
+
+def _operand(x, like: Tensor):
+    """Python numbers stay constants (keeping the tensor's dtype); arrays and lists become Tensors."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, (int, float, bool)):
+        return x
+    if backend.is_array(x) or isinstance(x, (list, tuple)):
+        return Tensor(x, device=like.device)
+    raise TypeError(f"unsupported operand type {type(x).__name__} for a Tensor op")
+
+
+def _binary(cls, name, a, b):
+    try:
+        return cls.apply(a, b)
+    except (ValueError, TypeError) as e:
+        sa, sb = _shape(a.data if isinstance(a, Tensor) else a), _shape(
+            b.data if isinstance(b, Tensor) else b
+        )
+        if _broadcast_shape(sa, sb) is None:
+            raise ValueError(
+                f"{name}: shapes {sa} and {sb} cannot be broadcast together "
+                "(trailing dimensions must be equal or 1)"
+            ) from e
+        raise
+
+
+def _broadcast_shape(sa: tuple, sb: tuple):
+    out = []
+    for x, y in zip(reversed((1,) * (len(sb) - len(sa)) + sa), reversed((1,) * (len(sa) - len(sb)) + sb)):
+        if x != y and x != 1 and y != 1:
+            return None
+        out.append(builtins.max(x, y))
+    return tuple(reversed(out))
+
+
+def add(a, b) -> Tensor:
+    a = _operand(a, b) if not isinstance(a, Tensor) else a
+    return _binary(Add, "add", a, _operand(b, a))
+
+
+def sub(a, b) -> Tensor:
+    a = _operand(a, b) if not isinstance(a, Tensor) else a
+    return _binary(Sub, "sub", a, _operand(b, a))
+
+
+def mul(a, b) -> Tensor:
+    a = _operand(a, b) if not isinstance(a, Tensor) else a
+    return _binary(Mul, "mul", a, _operand(b, a))
+
+
+def div(a, b) -> Tensor:
+    a = _operand(a, b) if not isinstance(a, Tensor) else a
+    return _binary(Div, "div", a, _operand(b, a))
+
+
+def pow(a, b) -> Tensor:  # noqa: A001 - NumPy's name
+    a = _operand(a, b) if not isinstance(a, Tensor) else a
+    return _binary(Pow, "pow", a, _operand(b, a))
+
+
+def neg(a: Tensor) -> Tensor:
+    return Neg.apply(a)
+
+
+def exp(a: Tensor) -> Tensor:
+    return Exp.apply(a)
+
+
+def log(a: Tensor) -> Tensor:
+    return Log.apply(a)
+
+
+def sqrt(a: Tensor) -> Tensor:
+    return Sqrt.apply(a)
+
+
+def tanh(a: Tensor) -> Tensor:
+    return Tanh.apply(a)
+
+
+def sigmoid(a: Tensor) -> Tensor:
+    return Sigmoid.apply(a)
+
+
+def relu(a: Tensor) -> Tensor:
+    return ReLU.apply(a)
+
+
+def abs(a: Tensor) -> Tensor:  # noqa: A001 - NumPy's name
+    return Abs.apply(a)
+
+
+def maximum(a, b) -> Tensor:
+    a = _operand(a, b) if not isinstance(a, Tensor) else a
+    return _binary(Maximum, "maximum", a, _operand(b, a))
+
+
+def minimum(a, b) -> Tensor:
+    a = _operand(a, b) if not isinstance(a, Tensor) else a
+    return _binary(Minimum, "minimum", a, _operand(b, a))
+
+
+def clip(a: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - NumPy's names
+    if min is not None and max is not None and min > max:
+        raise ValueError(f"clip: min ({min}) is larger than max ({max})")
+    return Clip.apply(a, min, max)
+
+
+def astype(a: Tensor, dtype) -> Tensor:
+    name = backend.dtype_name(dtype)
+    if name == a.dtype:
+        return a
+    if backend.is_floating(name) and backend.is_floating(a.dtype):
+        return Cast.apply(a, name)
+    # to or from integers/booleans: not differentiable
+    xp = backend.xp_of(a.data)
+    return _const(xp.astype(a.data, backend.resolve_dtype(name, a.device)))
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """Matrix product with NumPy's rules: batch dimensions broadcast; 1-D operands are vectors."""
+    a, b = _tensor(a), _tensor(b, a)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: operands must have at least 1 dimension, got {a.shape} and {b.shape}")
+    if a.ndim == 1:
+        return matmul(a.reshape((1, a.shape[0])), b).squeeze(-2)
+    if b.ndim == 1:
+        return matmul(a, b.reshape((b.shape[0], 1))).squeeze(-1)
+    if a.shape[-1] != b.shape[-2]:
+        raise ValueError(
+            f"matmul: shapes {a.shape} and {b.shape} are not aligned: the last dimension of the "
+            f"first ({a.shape[-1]}) must equal the second-to-last of the second ({b.shape[-2]})"
+        )
+    if _broadcast_shape(a.shape[:-2], b.shape[:-2]) is None:
+        raise ValueError(
+            f"matmul: batch dimensions of {a.shape} and {b.shape} cannot be broadcast together"
+        )
+    return MatMul.apply(a, b)
+
+
+def sum(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001 - NumPy's name
+    return Sum.apply(a, _axes(axis, a.ndim), keepdims)
+
+
+def mean(a: Tensor, axis=None, keepdims=False) -> Tensor:
+    axes = _axes(axis, a.ndim)
+    n = math.prod(a.shape[i] for i in axes)
+    return sum(a, axes, keepdims) * (1.0 / n if n else math.nan)
+
+
+def var(a: Tensor, axis=None, keepdims=False, ddof=0) -> Tensor:
+    """Variance, NumPy's ``ddof`` convention (0: divide by N)."""
+    axes = _axes(axis, a.ndim)
+    n = math.prod(a.shape[i] for i in axes)
+    d = a - mean(a, axes, keepdims=True)
+    return sum(d * d, axes, keepdims) * (1.0 / (n - ddof) if n > ddof else math.nan)
+
+
+def max(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001 - NumPy's name
+    return Max.apply(a, _axes(axis, a.ndim), keepdims)
+
+
+def min(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001 - NumPy's name
+    return Min.apply(a, _axes(axis, a.ndim), keepdims)
+
+
+def _reshape_target(shape_in: tuple, shape) -> tuple:
+    shape = tuple(int(s) for s in shape)
+    size = math.prod(shape_in)
+    if shape.count(-1) > 1:
+        raise ValueError(f"reshape: only one dimension can be -1, got {shape}")
+    if -1 in shape:
+        known = math.prod(s for s in shape if s != -1)
+        if known == 0 or size % known:
+            raise ValueError(
+                f"reshape: cannot reshape a tensor of shape {shape_in} ({size} elements) into {shape}"
+            )
+        shape = tuple(size // known if s == -1 else s for s in shape)
+    if math.prod(shape) != size or builtins.min(shape, default=0) < 0:
+        raise ValueError(
+            f"reshape: cannot reshape a tensor of shape {shape_in} ({size} elements) into "
+            f"{shape} ({math.prod(shape)} elements)"
+        )
+    return shape
+
+
+def reshape(a: Tensor, *shape) -> Tensor:
+    """``reshape(a, (2, 3))`` or ``a.reshape(2, 3)``; one dimension may be -1."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    shape = _reshape_target(a.shape, shape)
+    if shape == a.shape:
+        return a
+    return Reshape.apply(a, shape)
+
+
+def transpose(a: Tensor, axes=None) -> Tensor:
+    """Permute axes (reverse them when ``axes`` is None), as ``np.transpose``."""
+    if axes is None:
+        axes = tuple(range(a.ndim - 1, -1, -1))
+    axes = tuple(ax % a.ndim if a.ndim else ax for ax in axes)
+    if sorted(axes) != list(range(a.ndim)):
+        raise ValueError(f"transpose: axes {axes} are not a permutation of the {a.ndim} axes of {a.shape}")
+    return Transpose.apply(a, axes)
+
+
+def swapaxes(a: Tensor, axis1: int, axis2: int) -> Tensor:
+    axes = list(range(a.ndim))
+    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+    return transpose(a, axes)
+
+
+def broadcast_to(a: Tensor, shape) -> Tensor:
+    shape = tuple(shape)
+    if _broadcast_shape(a.shape, shape) != shape:
+        raise ValueError(f"broadcast_to: cannot broadcast a tensor of shape {a.shape} to {shape}")
+    if shape == a.shape:
+        return a
+    return BroadcastTo.apply(a, shape)
+
+
+def squeeze(a: Tensor, axis=None) -> Tensor:
+    if axis is None:
+        return reshape(a, tuple(s for s in a.shape if s != 1))
+    axes = _axes(axis, a.ndim)
+    for ax in axes:
+        if a.shape[ax] != 1:
+            raise ValueError(f"squeeze: axis {ax} of shape {a.shape} has size {a.shape[ax]}, not 1")
+    return reshape(a, tuple(s for i, s in enumerate(a.shape) if i not in axes))
+
+
+def unsqueeze(a: Tensor, axis: int) -> Tensor:
+    """Insert a size-1 axis at ``axis`` (NumPy: ``expand_dims``)."""
+    nd = a.ndim + 1
+    if not -nd <= axis < nd:
+        raise ValueError(f"unsqueeze: axis {axis} is out of range for a result with {nd} dimensions")
+    axis %= nd
+    return reshape(a, a.shape[:axis] + (1,) + a.shape[axis:])
+
+
+expand_dims = unsqueeze
+
+
+def flatten(a: Tensor, start_axis: int = 0, end_axis: int = -1) -> Tensor:
+    if a.ndim == 0:
+        return reshape(a, (1,))
+    s, e = start_axis % a.ndim, end_axis % a.ndim
+    return reshape(a, a.shape[:s] + (math.prod(a.shape[s : e + 1]),) + a.shape[e + 1 :])
+
+
+def _normalize_key(key, ndim: int, device: str | None = None) -> tuple:
+    """Turn an index into a tuple the array API accepts everywhere: Tensors -> arrays,
+    lists -> int64/bool arrays, a trailing ``...`` so that ``x[idx]`` means ``x[idx, ...]``."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    out = []
+    for k in key:
+        if isinstance(k, Tensor):
+            k = k.data
+        elif isinstance(k, list):
+            k = backend.asarray(k, device=device)
+        if backend.is_array(k):
+            if device is not None:
+                k = backend.to_device(k, device)
+            name = backend.dtype_name(k.dtype)
+            if not (backend.is_integer(name) or name == "bool"):
+                raise TypeError(
+                    f"index: index arrays must hold integers or booleans, got dtype {name}; "
+                    "convert with .astype('int64')"
+                )
+        elif isinstance(k, float):
+            raise TypeError(f"index: indices must be integers, slices or arrays, got float {k}")
+        out.append(k)
+    if Ellipsis not in [k for k in out if not backend.is_array(k)]:
+        out.append(Ellipsis)
+    return tuple(out)
+
+
+def getitem(a: Tensor, key) -> Tensor:
+    key = _normalize_key(key, a.ndim, a.device)
+    try:
+        return Getitem.apply(a, key)
+    except IndexError as e:
+        raise IndexError(f"index: indexing a tensor of shape {a.shape}: {e}") from e
+
+
+def concat(tensors, axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis (NumPy 2: ``np.concat``)."""
+    tensors = [_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("concat: needs at least one tensor")
+    ref = tensors[0]
+    if ref.ndim == 0:
+        raise ValueError("concat: zero-dimensional tensors cannot be concatenated; use stack")
+    ax = axis % ref.ndim
+    for t in tensors[1:]:
+        if t.ndim != ref.ndim or builtins.any(
+            t.shape[i] != ref.shape[i] for i in range(ref.ndim) if i != ax
+        ):
+            raise ValueError(
+                f"concat: shapes {ref.shape} and {t.shape} differ outside axis {axis}; "
+                "all other dimensions must match"
+            )
+    return Concat.apply(*tensors, axis=ax)
+
+
+concatenate = concat
+
+
+def stack(tensors, axis: int = 0) -> Tensor:
+    """Join tensors of the same shape along a new axis."""
+    tensors = [_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("stack: needs at least one tensor")
+    for t in tensors[1:]:
+        if t.shape != tensors[0].shape:
+            raise ValueError(f"stack: all tensors must have the same shape, got {tensors[0].shape} and {t.shape}")
+    return concat([unsqueeze(t, axis) for t in tensors], axis=axis)
+
+
+def split(a: Tensor, indices_or_sections, axis: int = 0) -> list:
+    """NumPy's ``split``: a number of equal sections, or the indices where to cut."""
+    n = a.shape[axis]
+    ax = axis % a.ndim
+    if isinstance(indices_or_sections, int):
+        if n % indices_or_sections:
+            raise ValueError(f"split: axis {axis} of size {n} does not divide into {indices_or_sections} equal sections")
+        step = n // indices_or_sections
+        cuts = list(range(step, n, step))
+    else:
+        cuts = list(indices_or_sections)
+    bounds = [0] + cuts + [n]
+    pre = (slice(None),) * ax
+    return [getitem(a, pre + (slice(lo, hi),)) for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+def where(cond, a, b) -> Tensor:
+    """``a`` where ``cond`` is true, else ``b``; ``a`` and ``b`` may be Tensors or numbers."""
+    ref = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
+    if ref is None:
+        raise TypeError("where: at least one of a and b must be a Tensor")
+    cond = cond if isinstance(cond, Tensor) else Tensor(cond, device=ref.device)
+    if cond.dtype != "bool":
+        raise TypeError(f"where: the condition must be a boolean tensor, got dtype {cond.dtype}")
+    xp = backend.xp_of(ref.data)
+    if not isinstance(a, Tensor):
+        a = _const(xp.asarray(a, dtype=ref.data.dtype))
+    if not isinstance(b, Tensor):
+        b = _const(xp.asarray(b, dtype=ref.data.dtype))
+    shape = _broadcast_shape(cond.shape, _broadcast_shape(a.shape, b.shape) or ())
+    if _broadcast_shape(a.shape, b.shape) is None or shape is None:
+        raise ValueError(f"where: shapes {cond.shape}, {a.shape} and {b.shape} cannot be broadcast together")
+    return Where.apply(cond, a, b)
+
+
+def masked_fill(a: Tensor, mask, value) -> Tensor:
+    """``a`` with ``value`` wherever ``mask`` is true (PyTorch's name)."""
+    mask = mask if isinstance(mask, Tensor) else Tensor(mask, device=a.device)
+    if _broadcast_shape(mask.shape, a.shape) != a.shape:
+        raise ValueError(f"masked_fill: mask of shape {mask.shape} does not broadcast to the tensor's shape {a.shape}")
+    return where(mask, value, a)
+
+
+def _tri_mask(a: Tensor, k: int, lower: bool) -> Tensor:
+    xp = backend.xp_of(a.data)
+    n, m = a.shape[-2], a.shape[-1]
+    rows = xp.arange(n)[:, None]
+    cols = xp.arange(m)[None, :]
+    return _const((cols - rows <= k) if lower else (cols - rows >= k))
+
+
+def tril(a: Tensor, k: int = 0) -> Tensor:
+    """Keep the lower triangle (``j - i <= k``) of the last two axes; zero elsewhere."""
+    if a.ndim < 2:
+        raise ValueError(f"tril: needs at least 2 dimensions, got shape {a.shape}")
+    return where(_tri_mask(a, k, True), a, 0.0 if backend.is_floating(a.dtype) else 0)
+
+
+def triu(a: Tensor, k: int = 0) -> Tensor:
+    """Keep the upper triangle (``j - i >= k``) of the last two axes; zero elsewhere."""
+    if a.ndim < 2:
+        raise ValueError(f"triu: needs at least 2 dimensions, got shape {a.shape}")
+    return where(_tri_mask(a, k, False), a, 0.0 if backend.is_floating(a.dtype) else 0)
+
+
+def zeros_like(a: Tensor) -> Tensor:
+    return _const(backend.xp_of(a.data).zeros_like(a.data))
+
+
+# ---- comparisons and other non-differentiable results ---------------------------------------------
+
+
+def _data(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def compare(a: Tensor, b, op: str) -> Tensor:
+    b = _data(_operand(b, a))
+    try:
+        if op == "eq":
+            out = a.data == b
+        elif op == "ne":
+            out = a.data != b
+        elif op == "lt":
+            out = a.data < b
+        elif op == "le":
+            out = a.data <= b
+        elif op == "gt":
+            out = a.data > b
+        else:
+            out = a.data >= b
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{op}: shapes {a.shape} and {_shape(b)} cannot be compared: {e}") from e
+    return _const(out)
+
+
+def argmax(a: Tensor, axis=None, keepdims=False) -> Tensor:
+    xp = backend.xp_of(a.data)
+    data = a.data if axis is not None else xp.reshape(a.data, (-1,))
+    return _const(xp.argmax(data, axis=axis if axis is not None else 0, keepdims=keepdims))
+
+
+def argmin(a: Tensor, axis=None, keepdims=False) -> Tensor:
+    xp = backend.xp_of(a.data)
+    data = a.data if axis is not None else xp.reshape(a.data, (-1,))
+    return _const(xp.argmin(data, axis=axis if axis is not None else 0, keepdims=keepdims))
+
+
+def any(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001
+    return _const(backend.xp_of(a.data).any(a.data, axis=axis, keepdims=keepdims))
+
+
+def all(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001
+    return _const(backend.xp_of(a.data).all(a.data, axis=axis, keepdims=keepdims))

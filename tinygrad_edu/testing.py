@@ -1,0 +1,199 @@
+"""Numerical gradients and gradient checks: how every backward rule in this project is verified.
+
+Chapter 2 ("Autograd") builds this module; the exercises use it to check a learner's work.
+
+``gradcheck(fn, inputs)`` compares the analytic gradient of ``fn`` (from ``backward``) with float64
+central differences, ``(f(x + eps) - f(x - eps)) / (2 eps)``, element by element. The output is
+not summed: a random upstream gradient ``v`` is drawn and the check is on ``d(v . f(x))/dx``.
+Seeding with ``out.sum()`` hides real bugs: the sum of a softmax is always 1, so its gradient is 0
+whatever the backward rule does.
+
+>>> import tinygrad_edu as tg
+>>> x = tg.randn(3, 4, dtype="float64", requires_grad=True)
+>>> gradcheck(lambda x: x.tanh() * x, [x])
+True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import backend
+from .autograd import no_grad
+from .tensor import Tensor
+
+
+class GradcheckError(AssertionError):
+    """The analytic and numerical gradients differ; the message says where and by how much."""
+
+
+def _as_tuple(out):
+    return out if isinstance(out, (tuple, list)) else (out,)
+
+
+def _require_float64(inputs):
+    for i, t in enumerate(inputs):
+        if isinstance(t, Tensor) and t.requires_grad and t.dtype != "float64":
+            raise TypeError(
+                f"gradcheck: input {i} has dtype {t.dtype}; gradient checks need float64 "
+                "(float32 round-off is larger than the errors being looked for)"
+            )
+
+
+def numerical_grad(fn, inputs, upstream, eps=1e-6):
+    """Central differences of ``sum_k upstream[k] * fn(inputs)[k]`` for every input requiring grad.
+
+    Returns a list of NumPy arrays (``None`` for inputs that do not require grad).
+    """
+    grads = []
+    for t in inputs:
+        if not (isinstance(t, Tensor) and t.requires_grad):
+            grads.append(None)
+            continue
+        host = t.numpy().astype(np.float64)
+        g = np.zeros_like(host)
+        flat = host.reshape(-1)
+        for i in range(flat.size):
+            orig = flat[i]
+            flat[i] = orig + eps
+            t.data = backend.asarray(host.copy(), device=t.device)
+            f_plus = _dot(fn(*inputs), upstream)
+            flat[i] = orig - eps
+            t.data = backend.asarray(host.copy(), device=t.device)
+            f_minus = _dot(fn(*inputs), upstream)
+            flat[i] = orig
+            g.reshape(-1)[i] = (f_plus - f_minus) / (2 * eps)
+        t.data = backend.asarray(host, device=t.device)
+        grads.append(g)
+    return grads
+
+
+def _dot(outputs, upstream) -> float:
+    total = 0.0
+    for o, v in zip(_as_tuple(outputs), upstream):
+        total += float(np.sum(o.numpy().astype(np.float64) * v))
+    return total
+
+
+def _upstream(outputs, seed):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(o.shape) for o in _as_tuple(outputs)]
+
+
+def analytic_grad(fn, inputs, upstream, create_graph=False):
+    """Gradients from backward, with ``upstream`` as the output gradient."""
+    for t in inputs:
+        if isinstance(t, Tensor):
+            t.grad = None
+    outputs = _as_tuple(fn(*inputs))
+    total = None
+    for o, v in zip(outputs, upstream):
+        if not o.requires_grad:
+            continue
+        term = (o * Tensor(v, dtype=o.dtype, device=o.device)).sum()
+        total = term if total is None else total + term
+    if total is None:
+        raise GradcheckError("gradcheck: no output requires grad; nothing to check")
+    total.backward(create_graph=create_graph)
+    grads = []
+    for t in inputs:
+        if not (isinstance(t, Tensor) and t.requires_grad):
+            grads.append(None)
+        elif t.grad is None:
+            grads.append(np.zeros(t.shape))
+        else:
+            grads.append(t.grad.numpy().astype(np.float64))
+    return grads
+
+
+def gradcheck(fn, inputs, eps=1e-6, rtol=1e-5, atol=1e-6, seed=0, name=None) -> bool:
+    """Check ``backward`` of ``fn`` at ``inputs`` against float64 central differences.
+
+    ``fn`` takes the inputs and returns a Tensor (or a tuple of Tensors). Every input with
+    ``requires_grad=True`` is checked; it must be float64. Returns True or raises
+    ``GradcheckError`` naming the op, the input, the element index and both values.
+    """
+    inputs = list(inputs)
+    _require_float64(inputs)
+    name = name or getattr(fn, "__name__", "fn")
+    with no_grad():
+        outputs = fn(*inputs)
+    upstream = _upstream(outputs, seed)
+    analytic = analytic_grad(fn, inputs, upstream)
+    with no_grad():
+        numeric = numerical_grad(fn, inputs, upstream, eps)
+    _compare(name, "gradient", inputs, analytic, numeric, rtol, atol)
+    return True
+
+
+def gradgradcheck(fn, inputs, eps=1e-6, rtol=1e-4, atol=1e-5, seed=0, name=None) -> bool:
+    """Check second derivatives: the gradient of ``w . grad(v . fn)`` (a Hessian-vector product)
+    from ``backward(create_graph=True)`` against central differences of the first gradient.
+    """
+    inputs = list(inputs)
+    _require_float64(inputs)
+    name = name or getattr(fn, "__name__", "fn")
+    with no_grad():
+        outputs = fn(*inputs)
+    upstream = _upstream(outputs, seed)
+    rng = np.random.default_rng(seed + 1)
+    weights = [None if not (isinstance(t, Tensor) and t.requires_grad) else
+               rng.standard_normal(t.shape) for t in inputs]
+
+    def first_grad_dot(*xs):
+        for t in xs:
+            if isinstance(t, Tensor):
+                t.grad = None
+        outs = _as_tuple(fn(*xs))
+        total = None
+        for o, v in zip(outs, upstream):
+            term = (o * Tensor(v, dtype=o.dtype, device=o.device)).sum()
+            total = term if total is None else total + term
+        total.backward(create_graph=True)
+        acc = None
+        for t, w in zip(xs, weights):
+            if w is None or t.grad is None:
+                continue
+            term = (t.grad * Tensor(w, dtype=t.grad.dtype, device=t.device)).sum()
+            acc = term if acc is None else acc + term
+        if acc is None:
+            raise GradcheckError(f"gradgradcheck: {name} has no differentiable first gradient")
+        return acc
+
+    # analytic second derivative: differentiate the recorded first gradient once more
+    for t in inputs:
+        if isinstance(t, Tensor):
+            t.grad = None
+    s = first_grad_dot(*inputs)
+    for t in inputs:
+        if isinstance(t, Tensor):
+            t.grad = None
+    if not s.requires_grad:
+        analytic = [None if w is None else np.zeros(t.shape) for t, w in zip(inputs, weights)]
+    else:
+        s.backward()
+        analytic = [
+            None if w is None else (np.zeros(t.shape) if t.grad is None else t.grad.numpy())
+            for t, w in zip(inputs, weights)
+        ]
+    numeric = numerical_grad(lambda *xs: first_grad_dot(*xs).detach(), inputs, [np.ones(())], eps)
+    for t in inputs:
+        if isinstance(t, Tensor):
+            t.grad = None
+    _compare(name, "second derivative", inputs, analytic, numeric, rtol, atol)
+    return True
+
+
+def _compare(name, what, inputs, analytic, numeric, rtol, atol):
+    for i, (t, a, n) in enumerate(zip(inputs, analytic, numeric)):
+        if n is None:
+            continue
+        a = np.asarray(a, dtype=np.float64).reshape(n.shape)
+        bad = ~(np.abs(a - n) <= atol + rtol * np.abs(n))
+        if bad.any():
+            idx = tuple(int(j) for j in np.argwhere(bad)[0])
+            raise GradcheckError(
+                f"{name}: {what} of input {i} (shape {t.shape}) is wrong at index {idx}: "
+                f"backward gives {a[idx]:.8g}, central differences give {n[idx]:.8g} "
+                f"({int(bad.sum())} of {bad.size} elements differ; rtol={rtol}, atol={atol})"
+            )
