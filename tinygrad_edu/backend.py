@@ -21,8 +21,9 @@ are behind one function each below.
 Read next: ``tensor.py``.
 
 >>> import tinygrad_edu as tg
->>> tg.backend.xp_of(tg.zeros(2).data).__name__
-'numpy'
+>>> x = tg.zeros(2, device="cpu")
+>>> tg.backend.xp_of(x.data).__name__, tg.backend.device_of(x.data)
+('numpy', 'cpu')
 """
 
 from __future__ import annotations
