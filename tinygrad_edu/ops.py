@@ -124,7 +124,11 @@ class Pow(Function):
         a, b = self.inputs
         need_a, need_b = self.needs_input_grad
         grad_a = unbroadcast(grad_out * b * a ** (b - 1), _shape(a)) if need_a else None
-        grad_b = unbroadcast(grad_out * a**b * log(a), _shape(b)) if need_b else None
+        if need_b:  # a may be a Python number (2.0 ** x): then log(a) is a number too
+            log_a = log(a) if isinstance(a, Tensor) else math.log(a)
+            grad_b = unbroadcast(grad_out * a**b * log_a, _shape(b))
+        else:
+            grad_b = None
         return grad_a, grad_b
 
 
@@ -623,6 +627,8 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     a, b = _tensor(a), _tensor(b, a)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: operands must have at least 1 dimension, got {a.shape} and {b.shape}")
+    if a.ndim == 1 and b.ndim == 1:  # a dot product: (n,) @ (n,) -> ()
+        return matmul(a.reshape((1, a.shape[0])), b).reshape(())
     if a.ndim == 1:
         return matmul(a.reshape((1, a.shape[0])), b).squeeze(-2)
     if b.ndim == 1:

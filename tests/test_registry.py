@@ -1,0 +1,97 @@
+"""Every registered Function has a gradient check, and every check passes.
+
+Each module of ``tests/cases/`` exports ``CASES`` (Function name -> list of zero-argument
+callables returning ``(fn, inputs)``) and optionally ``GRADGRAD`` (names also checked with
+``gradgradcheck``). A Function in ``autograd.REGISTRY`` without a case fails this file, so a new
+op cannot slip in unchecked. Each case must really use its Function: the test looks for it in
+the output's graph.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+import tinygrad_edu
+from tinygrad_edu.autograd import REGISTRY
+from tinygrad_edu.tensor import Tensor
+from tinygrad_edu.testing import gradcheck, gradgradcheck
+
+pytestmark = pytest.mark.ch02
+
+
+def _import_package():
+    """Import every module of tinygrad_edu, so that every Function (layers too) is registered."""
+    for info in pkgutil.walk_packages(tinygrad_edu.__path__, "tinygrad_edu."):
+        importlib.import_module(info.name)
+
+
+def _collect():
+    cases, gradgrad, sources = {}, set(), {}
+    folder = Path(__file__).parent / "cases"
+    for info in sorted(pkgutil.iter_modules([str(folder)]), key=lambda m: m.name):
+        module = importlib.import_module(f"cases.{info.name}")
+        for name, fns in getattr(module, "CASES", {}).items():
+            if name in cases:
+                raise AssertionError(
+                    f"{name} has cases in both cases/{sources[name]}.py and cases/{info.name}.py"
+                )
+            cases[name] = list(fns)
+            sources[name] = info.name
+        gradgrad |= set(getattr(module, "GRADGRAD", set()))
+    return cases, gradgrad
+
+
+_import_package()
+CASES, GRADGRAD = _collect()
+PARAMS = [(name, i) for name in sorted(CASES) for i in range(len(CASES[name]))]
+GRADGRAD_PARAMS = [(name, i) for name, i in PARAMS if name in GRADGRAD]
+
+
+def _functions_in_graph(outputs) -> set:
+    """Names of the Functions recorded in the graph behind ``outputs``."""
+    outputs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
+    names, seen = set(), set()
+    stack = [o for o in outputs if isinstance(o, Tensor)]
+    while stack:
+        t = stack.pop()
+        if id(t) in seen or t._ctx is None:
+            continue
+        seen.add(id(t))
+        names.add(type(t._ctx).__name__)
+        stack.extend(x for x in t._ctx.inputs if isinstance(x, Tensor))
+    return names
+
+
+def test_every_function_has_a_case():
+    missing = sorted(set(REGISTRY) - set(CASES))
+    assert not missing, (
+        f"these Functions have no gradient check: {missing}; add cases for them to "
+        "tests/cases/<your area>.py (CASES = {name: [lambda: (fn, inputs), ...]})"
+    )
+
+
+def test_every_case_names_a_function():
+    unknown = sorted(set(CASES) - set(REGISTRY))
+    assert not unknown, f"cases for names that are not registered Functions: {unknown}"
+    unknown_gg = sorted(GRADGRAD - set(CASES))
+    assert not unknown_gg, f"GRADGRAD names without cases: {unknown_gg}"
+
+
+@pytest.mark.parametrize(("name", "index"), PARAMS, ids=[f"{n}-{i}" for n, i in PARAMS])
+def test_gradcheck(name, index):
+    fn, inputs = CASES[name][index]()
+    used = _functions_in_graph(fn(*inputs))
+    assert name in used, f"case {name}-{index} does not use {name}; its graph has {sorted(used)}"
+    assert gradcheck(fn, inputs, name=f"{name}-{index}")
+
+
+@pytest.mark.parametrize(
+    ("name", "index"), GRADGRAD_PARAMS, ids=[f"{n}-{i}" for n, i in GRADGRAD_PARAMS]
+)
+def test_gradgradcheck(name, index):
+    fn, inputs = CASES[name][index]()
+    assert gradgradcheck(fn, inputs, name=f"{name}-{index}")
