@@ -228,7 +228,9 @@ def set_rng_state(state: dict) -> None:
 
 
 def randn(shape, dtype="float32", device=None):
-    return asarray(_rng.standard_normal(shape, dtype=np.float64).astype(dtype_name(dtype)), None, device)
+    return asarray(
+        _rng.standard_normal(shape, dtype=np.float64).astype(dtype_name(dtype)), None, device
+    )
 
 
 def rand(shape, dtype="float32", device=None):
@@ -248,6 +250,102 @@ def _has_array_index(key: tuple) -> bool:
     return any(is_array(k) for k in key)
 
 
+def getitem(x, key: tuple):
+    """``x[key]`` with NumPy's indexing rules on every device.
+
+    NumPy and CuPy index natively. The array API standard (and so array-api-strict) allows an
+    integer array only when every other index is an integer too, and a boolean mask only alone,
+    so there ``x[idx]``, ``x[:, idx]`` and ``x[mask]`` go through ``xp.take`` (see ``_plan``).
+    """
+    if device_of(x) != "strict" or not _has_array_index(key):
+        return x[key]
+    xp = xp_of(x)
+    plan = _plan(x.shape, key, xp)
+    y = x[plan["basic"]]
+    if plan["perm"] is not None:
+        y = xp.permute_dims(y, plan["perm"])
+    p, n_adv = plan["p"], plan["n_adv"]
+    pre, post = y.shape[:p], y.shape[p + n_adv :]
+    y = xp.reshape(y, pre + (plan["K"],) + post)  # the indexed axes as one axis of size K
+    out = xp.take(y, plan["lin"], axis=p)
+    return xp.reshape(out, pre + plan["S"] + post)
+
+
+def _plan(shape: tuple, key: tuple, xp) -> dict:
+    """Turn a NumPy-style key with integer/boolean arrays into steps the array API has.
+
+    1. boolean masks become the integer arrays of their ``nonzero()`` positions (NumPy's rule);
+    2. ``basic``: the slices of the other axes, applied first (the indexed axes are kept whole);
+    3. the indexed axes (integers count as indexed once an array is present) are moved to the
+       front when they are not adjacent (NumPy puts their result axes first in that case);
+    4. ``lin``: the flat position inside the indexed axes, ``sum_j idx_j * stride_j``, so one
+       ``take`` along one axis of size ``K`` picks every element.
+    """
+    parts = []
+    for k in key:
+        if is_array(k) and dtype_name(k.dtype) == "bool":
+            parts.extend(xp.nonzero(k))
+            parts.append(("mask", k.shape, len(parts) - k.ndim))
+        else:
+            parts.append(k)
+    masks = [q for q in parts if isinstance(q, tuple)]
+    parts = [q for q in parts if not isinstance(q, tuple)]
+    if any(k is None for k in parts):
+        raise IndexError("None (a new axis) together with index arrays is not supported here")
+    n_fixed = sum(1 for k in parts if k is not Ellipsis)
+    if n_fixed > len(shape):
+        raise IndexError(f"too many indices ({n_fixed}) for a shape with {len(shape)} dimensions")
+    full = []
+    for k in parts:
+        if k is Ellipsis:
+            full.extend([slice(None)] * (len(shape) - n_fixed))
+            n_fixed = len(shape)  # a second Ellipsis expands to nothing
+        else:
+            full.append(k)
+    full.extend([slice(None)] * (len(shape) - len(full)))
+    for _, mshape, start in masks:
+        if tuple(mshape) != tuple(shape[start : start + len(mshape)]):
+            raise IndexError(
+                f"boolean mask of shape {tuple(mshape)} does not match the indexed dimensions "
+                f"{tuple(shape[start : start + len(mshape)])}"
+            )
+    adv = [i for i, k in enumerate(full) if not isinstance(k, slice)]
+    basic = tuple(slice(None) if i in adv else k for i, k in enumerate(full))
+    sliced = [
+        len(range(*k.indices(shape[i]))) if isinstance(k, slice) else shape[i]
+        for i, k in enumerate(full)
+    ]
+    perm = None
+    if adv != list(range(adv[0], adv[0] + len(adv))):  # not adjacent: indexed axes go first
+        perm = tuple(adv) + tuple(i for i in range(len(shape)) if i not in adv)
+        p = 0
+    else:
+        p = adv[0]
+    idx = [xp.asarray(full[i], dtype=xp.int64) for i in adv]
+    idx = xp.broadcast_arrays(*idx) if len(idx) > 1 else idx
+    dims = [sliced[i] for i in adv]
+    lin = None
+    for axis, (i, d) in enumerate(zip(idx, dims, strict=True)):
+        i = xp.where(i < 0, i + d, i)  # negative indices count from the end
+        if i.size and (bool(xp.any(i < 0)) or bool(xp.any(i >= d))):
+            raise IndexError(f"an index is out of bounds for axis {adv[axis]} with size {d}")
+        lin = i if lin is None else lin * d + i
+    K = 1
+    for d in dims:
+        K *= d
+    S = tuple(lin.shape)
+    return {
+        "basic": basic,
+        "perm": perm,
+        "p": p,
+        "n_adv": len(adv),
+        "K": K,
+        "S": S,
+        "lin": xp.reshape(lin, (-1,)),
+        "sliced": tuple(sliced),
+    }
+
+
 def index_add(out, key: tuple, values):
     """Scatter-add: ``out[key] += values``, where repeated indices in ``key`` *accumulate*.
 
@@ -256,7 +354,10 @@ def index_add(out, key: tuple, values):
     receive one gradient instead of two. Returns ``out`` (modified in place).
     """
     if not _has_array_index(key):
-        out[key] = out[key] + values  # basic indexing never repeats a position
+        # basic indexing never repeats a position; None (a new axis) only added size-1 axes
+        plain = tuple(k for k in key if k is not None)
+        target = out[plain]
+        out[plain] = target + xp_of(out).reshape(values, target.shape)
         return out
     d = device_of(out)
     if d == "cpu":
@@ -271,20 +372,31 @@ def index_add(out, key: tuple, values):
 
 
 def _index_add_portable(out, key: tuple, values):
-    """Scatter-add with only array-API functions: a one-hot matrix times the values.
+    """Scatter-add with only array-API functions, following ``getitem``'s plan backwards.
 
-    ``positions`` are the flat positions that ``key`` selects (found by indexing an ``arange``);
-    ``onehot[m, p]`` is 1 where selected element m sits at position p, so ``values @ onehot``
-    sums every value into its position, repeated positions included.
+    After the plan, indexing is ``take(y, lin, axis=p)`` on ``y`` of shape ``(pre, K, post)``.
+    Its scatter-add is a matrix product with a one-hot matrix: ``onehot[m, k] = (lin[m] == k)``
+    and ``grad_y[..., k] = sum_m values[..., m] * onehot[m, k]``, which adds repeated positions.
     """
     xp = xp_of(out)
-    positions = xp.reshape(xp.arange(_size(out.shape), dtype=xp.int64), out.shape)[key]
-    flat_pos = xp.reshape(positions, (-1,))
-    vals = xp.reshape(xp.broadcast_to(xp.astype(values, out.dtype), positions.shape), (1, -1))
-    onehot = xp.astype(flat_pos[:, None] == xp.arange(_size(out.shape), dtype=xp.int64)[None, :],
-                       out.dtype)
-    add = xp.reshape(xp.matmul(vals, onehot), out.shape)
-    out[...] = out + add
+    plan = _plan(out.shape, key, xp)
+    p, n_adv = plan["p"], plan["n_adv"]
+    y_shape = plan["sliced"]
+    if plan["perm"] is not None:
+        y_shape = tuple(y_shape[i] for i in plan["perm"])
+    pre, post = y_shape[:p], y_shape[p + n_adv :]
+    M = plan["lin"].shape[0]
+    v = xp.reshape(xp.astype(values, out.dtype), pre + (M,) + post)
+    v = xp.moveaxis(v, p, -1)  # (pre, post, M)
+    onehot = xp.astype(
+        plan["lin"][:, None] == xp.arange(plan["K"], dtype=xp.int64)[None, :], out.dtype
+    )  # (M, K)
+    g = xp.moveaxis(xp.matmul(v, onehot), -1, p)  # (pre, K, post)
+    g = xp.reshape(g, y_shape)
+    if plan["perm"] is not None:
+        inverse = tuple(sorted(range(len(plan["perm"])), key=plan["perm"].__getitem__))
+        g = xp.permute_dims(g, inverse)
+    out[plan["basic"]] = out[plan["basic"]] + g
     return out
 
 

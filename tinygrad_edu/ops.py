@@ -436,7 +436,7 @@ class Getitem(Function):
     def forward(self, a, key):
         self.in_shape = _shape(a)
         self.key = key
-        return a[key]
+        return backend.getitem(a, key)
 
     def backward(self, grad_out):
         return IndexAdd.apply(grad_out, self.in_shape, self.key), None
@@ -452,7 +452,7 @@ class IndexAdd(Function):
         return backend.index_add(out, key, g)
 
     def backward(self, grad_out):
-        return grad_out[self.key], None, None
+        return Getitem.apply(grad_out, self.key), None, None
 
 
 class Concat(Function):

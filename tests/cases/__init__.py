@@ -31,7 +31,7 @@ def leaves(*shapes, low=-1.0, high=1.0, seed=0, requires_grad=True):
     lows, highs = _per_input(low, len(shapes)), _per_input(high, len(shapes))
     return [
         tg.tensor(rng.uniform(lo, hi, size=s), dtype="float64", requires_grad=requires_grad)
-        for s, lo, hi in zip(shapes, lows, highs)
+        for s, lo, hi in zip(shapes, lows, highs, strict=True)
     ]
 
 
