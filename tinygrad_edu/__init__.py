@@ -69,3 +69,4 @@ from .tensor import (
 )
 
 __version__ = "0.1.0"
+from . import functional  # noqa: E402  (import tinygrad_edu.functional as F)
