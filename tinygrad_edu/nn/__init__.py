@@ -7,3 +7,4 @@ Read in this order: ``module.py`` (Module, Parameter), ``linear.py`` (Linear = t
 from .module import Module, ModuleList, Parameter, Sequential
 
 # Layer imports are added below by the files that define them.
+from .rnn import LSTM, RNN, LSTMCell, RNNCell
