@@ -45,7 +45,7 @@ def test_tokenizer_empty_text_error():
         CharTokenizer("")
 
 
-# ---- splits and batches ---------------------------------------------------------------------------
+# ---- splits and batches ---------------------------------------------------------------------
 
 
 def test_split_is_first_90_percent_then_last_10():
