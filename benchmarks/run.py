@@ -1,0 +1,1029 @@
+"""Benchmark cases B1-B5: milliseconds per full training step, side by side with PyTorch eager.
+
+Every case times one *full* training step in float32: forward, loss, backward and the optimizer
+step (B5 times the autograd machinery alone). Each case is timed for ``--steps`` steps after
+``--warmup`` untimed ones; the median is the headline number, min and max show the spread.
+
+=====  =========================================================================================
+case   what
+=====  =========================================================================================
+B1     MLP 784-512-512-10 ReLU, batch 128, softmax cross-entropy, SGD
+B2     LSTM LM: vocab 65, embedding 64, LSTM 256, batch 32, sequence 64, Adam
+B3     char Transformer (nanoGPT's CPU recipe): 4 layers, 4 heads, width 128, block 64, batch 12,
+       no bias, tied embedding, AdamW, gradient clipping at 1.0
+B4     Conv1d 64->128, kernel 5, padding 2, length 256, batch 32, ReLU, mean-pool, linear 10, SGD
+B5     autograd overhead: 1,000 x ``x = x * 1.0001 + 0.0001`` on a scalar (2,000 ops), then
+       backward; microseconds per op
+=====  =========================================================================================
+
+When PyTorch is importable (it is never a dependency), the same cases run in PyTorch eager in
+the same process, *interleaved*: a block of our steps, then a block of PyTorch steps, and so on,
+so that noise on a shared machine hits both sides alike. Both sides use the same shapes, the same
+initial weights (copied from our model by parameter name; the names are PyTorch's on purpose) and
+the same number of threads (``torch.set_num_threads`` is set to our BLAS thread count).
+
+For B3 it also prints the model FLOP rate (6N + 12 L H Q T FLOPs per token, as in the PaLM paper's
+appendix B and nanoGPT's ``estimate_mfu``) as a fraction of the float32 matmul peak measured in the
+same run, and the peak resident memory (RSS) of a B3 training run in a fresh subprocess per side.
+
+Usage::
+
+    python benchmarks/run.py                  # all cases, with PyTorch if installed
+    python benchmarks/run.py --cases B1,B3 --steps 30
+    python benchmarks/run.py --no-torch --json   # last line: one JSON object
+    python benchmarks/run.py --tiny --steps 2 --warmup 1   # smoke run on shrunken shapes
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+
+CASES = ("B1", "B2", "B3", "B4", "B5")
+
+# The shapes of DESIGN.md's benchmark table, and the shrunken ones of the smoke test (--tiny).
+FULL = {
+    "B1": dict(batch=128, sizes=(784, 512, 512, 10), lr=0.01),
+    "B2": dict(vocab=65, emb=64, hidden=256, batch=32, seq=64, lr=1e-3),
+    "B3": dict(vocab=65, n_layer=4, n_head=4, n_embd=128, block=64, batch=12, lr=1e-3),
+    "B4": dict(batch=32, c_in=64, c_out=128, kernel=5, padding=2, length=256, classes=10, lr=0.01),
+    "B5": dict(reps=1000),
+}
+TINY = {
+    "B1": dict(batch=8, sizes=(32, 16, 16, 4), lr=0.01),
+    "B2": dict(vocab=11, emb=8, hidden=16, batch=2, seq=5, lr=1e-3),
+    "B3": dict(vocab=11, n_layer=1, n_head=2, n_embd=16, block=8, batch=2, lr=1e-3),
+    "B4": dict(batch=2, c_in=3, c_out=4, kernel=3, padding=1, length=10, classes=3, lr=0.01),
+    "B5": dict(reps=50),
+}
+DESCRIPTION = {
+    "B1": "MLP 784-512-512-10, batch 128, SGD",
+    "B2": "LSTM LM 65/64/256, B32 T64, Adam",
+    "B3": "char Transformer 4L 4H 128C T64 B12, AdamW",
+    "B4": "Conv1d 64->128 k5, L256 B32, SGD",
+    "B5": "autograd overhead, 2,000 scalar ops",
+}
+
+
+# =================================================================================================
+# The machine
+# =================================================================================================
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def blas_info() -> dict:
+    """BLAS library, version, kernel architecture and threads (threadpoolctl if installed)."""
+    import numpy as np
+
+    try:
+        import threadpoolctl
+
+        for pool in threadpoolctl.threadpool_info():
+            if pool.get("user_api") == "blas":
+                return {
+                    "source": "threadpoolctl",
+                    "library": pool.get("internal_api"),
+                    "version": pool.get("version"),
+                    "architecture": pool.get("architecture"),
+                    "threads": pool.get("num_threads"),
+                    "threading_layer": pool.get("threading_layer"),
+                }
+    except ImportError:
+        pass
+    info = {"source": "numpy.show_config"}
+    try:
+        import io
+        import warnings
+        from contextlib import redirect_stdout
+
+        with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        info.update(library=blas.get("name"), version=blas.get("version"))
+    except Exception:  # numpy 1.x or an unusual build: report what we know
+        info["library"] = "unknown"
+    return info
+
+
+def our_threads(blas: dict) -> int:
+    """The number of threads our matmuls use: the BLAS pool's, else the usual variables."""
+    if blas.get("threads"):
+        return int(blas["threads"])
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def machine_info() -> dict:
+    import numpy as np
+
+    blas = blas_info()
+    return {
+        "cpu": _cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "blas": blas,
+        "threads": our_threads(blas),
+        # OpenBLAS picks its kernels from the CPU it detects; these two variables override that
+        # choice and its cache-size guess, and can change matmul speed by a factor of two.
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
+    }
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory (VmHWM), in MiB."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def current_rss_mib() -> float:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+# =================================================================================================
+# Timing
+# =================================================================================================
+
+
+def matmul_peak(n: int = 1024, reps: int = 10, torch=None) -> float:
+    """GFLOP/s of the best of ``reps`` float32 (n, n) @ (n, n) products (2 n^3 FLOPs each)."""
+    if torch is None:
+        from tinygrad_edu import backend
+
+        xp = backend.namespace("cpu")
+        a = xp.asarray(backend.rng().standard_normal((n, n)), dtype=xp.float32)
+        b = xp.asarray(backend.rng().standard_normal((n, n)), dtype=xp.float32)
+        mm = xp.matmul
+    else:
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        mm = torch.matmul
+    for _ in range(3):
+        mm(a, b)
+    best = math.inf
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def interleaved(runners: dict, steps: int, warmup: int, block: int) -> dict:
+    """Time every runner ``steps`` times, alternating blocks of ``block`` steps between them.
+
+    ``runners`` maps a name to a zero-argument function doing one step. Returns name -> list of
+    seconds per step. Garbage collection is run between blocks, never inside one, so a collector
+    pause lands on neither side's clock.
+    """
+    for fn in runners.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in runners}
+    while any(len(t) < steps for t in times.values()):
+        for name, fn in runners.items():
+            gc.collect()
+            for _ in range(min(block, steps - len(times[name]))):
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def summary(seconds: list, scale: float) -> dict:
+    """Median, min and max of per-step seconds, times ``scale`` (1e3 for ms)."""
+    return {
+        "median": statistics.median(seconds) * scale,
+        "min": min(seconds) * scale,
+        "max": max(seconds) * scale,
+        "n": len(seconds),
+    }
+
+
+# =================================================================================================
+# Our side. Each builder returns (step, info): step() does one full training step.
+# =================================================================================================
+
+
+def _cross_entropy():
+    from tinygrad_edu import functional as F
+
+    return F.cross_entropy
+
+
+def _clip_grad_norm():
+    from tinygrad_edu import optim
+
+    for name in ("clip_grad_norm_", "clip_grad_norm"):
+        if hasattr(optim, name):
+            return getattr(optim, name)
+    raise ImportError("tinygrad_edu.optim has no clip_grad_norm")
+
+
+def ours_b1(cfg: dict):
+    import tinygrad_edu as tg
+    from tinygrad_edu import nn, optim
+
+    cross_entropy = _cross_entropy()
+    d_in, h1, h2, d_out = cfg["sizes"]
+
+    class MLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(d_in, h1)
+            self.fc2 = nn.Linear(h1, h2)
+            self.fc3 = nn.Linear(h2, d_out)
+
+        def forward(self, x):
+            return self.fc3(self.fc2(self.fc1(x).relu()).relu())
+
+    tg.manual_seed(0)
+    model = MLP()
+    x = tg.randn(cfg["batch"], d_in)
+    y = tg.randint(0, d_out, (cfg["batch"],))
+    opt = optim.SGD(model.parameters(), lr=cfg["lr"])
+
+    def step():
+        opt.zero_grad()
+        loss = cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step, {"model": model, "inputs": (x, y)}
+
+
+def ours_b2(cfg: dict):
+    import tinygrad_edu as tg
+    from tinygrad_edu import nn, optim
+
+    cross_entropy = _cross_entropy()
+    V, E, H = cfg["vocab"], cfg["emb"], cfg["hidden"]
+
+    class LSTMLM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(V, E)
+            self.lstm = nn.LSTM(E, H, batch_first=True)
+            self.head = nn.Linear(H, V)
+
+        def forward(self, idx):
+            h, _ = self.lstm(self.emb(idx))  # (B, T) -> (B, T, E) -> (B, T, H)
+            return self.head(h)  # (B, T, V)
+
+    tg.manual_seed(0)
+    model = LSTMLM()
+    B, T = cfg["batch"], cfg["seq"]
+    idx = tg.randint(0, V, (B, T))
+    targets = tg.randint(0, V, (B, T))
+    opt = optim.Adam(model.parameters(), lr=cfg["lr"])
+
+    def step():
+        opt.zero_grad()
+        logits = model(idx)
+        loss = cross_entropy(logits.reshape(B * T, V), targets.reshape(B * T))
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step, {"model": model, "inputs": (idx, targets)}
+
+
+def _char_transformer_module():
+    import importlib
+
+    return importlib.import_module("tinygrad_edu.models.char_transformer")
+
+
+def ours_b3_model(cfg: dict):
+    """The project's char Transformer with B3's configuration, and its AdamW optimizer."""
+    import dataclasses
+
+    import tinygrad_edu as tg
+    from tinygrad_edu import nn, optim
+
+    mod = _char_transformer_module()
+    config_cls = next(
+        obj
+        for obj in vars(mod).values()
+        if dataclasses.is_dataclass(obj)
+        and isinstance(obj, type)
+        and {f.name for f in dataclasses.fields(obj)} >= {"n_layer", "n_head", "n_embd"}
+    )
+    model_cls = next(
+        obj
+        for obj in vars(mod).values()
+        if isinstance(obj, type)
+        and issubclass(obj, nn.Module)
+        and obj.__module__ == mod.__name__
+        and hasattr(obj, "configure_optimizers")
+    )
+    wanted = dict(
+        vocab_size=cfg["vocab"],
+        block_size=cfg["block"],
+        n_layer=cfg["n_layer"],
+        n_head=cfg["n_head"],
+        n_embd=cfg["n_embd"],
+        dropout=0.0,
+        bias=False,
+    )
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    config = config_cls(**{k: v for k, v in wanted.items() if k in names})
+    tg.manual_seed(0)
+    model = model_cls(config)
+    opt = model.configure_optimizers(weight_decay=0.1, learning_rate=cfg["lr"], betas=(0.9, 0.99))
+    if not isinstance(opt, optim.AdamW):
+        raise TypeError(f"configure_optimizers returned {type(opt).__name__}, expected AdamW")
+    return model, opt, config
+
+
+def ours_b3(cfg: dict):
+    import tinygrad_edu as tg
+
+    clip = _clip_grad_norm()
+    model, opt, config = ours_b3_model(cfg)
+    B, T, V = cfg["batch"], cfg["block"], cfg["vocab"]
+    tg.manual_seed(1)
+    idx = tg.randint(0, V, (B, T))
+    targets = tg.randint(0, V, (B, T))
+    params = model.parameters()
+
+    def step():
+        opt.zero_grad()
+        _, loss = model(idx, targets)
+        loss.backward()
+        clip(params, 1.0)
+        opt.step()
+        return loss
+
+    return step, {"model": model, "inputs": (idx, targets), "config": config}
+
+
+def ours_b4(cfg: dict):
+    import tinygrad_edu as tg
+    from tinygrad_edu import nn, optim
+
+    cross_entropy = _cross_entropy()
+
+    class ConvNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(cfg["c_in"], cfg["c_out"], cfg["kernel"], padding=cfg["padding"])
+            self.fc = nn.Linear(cfg["c_out"], cfg["classes"])
+
+        def forward(self, x):
+            h = self.conv(x).relu()  # (N, C_in, L) -> (N, C_out, L)
+            return self.fc(h.mean(axis=2))  # (N, C_out) -> (N, classes)
+
+    tg.manual_seed(0)
+    model = ConvNet()
+    x = tg.randn(cfg["batch"], cfg["c_in"], cfg["length"])
+    y = tg.randint(0, cfg["classes"], (cfg["batch"],))
+    opt = optim.SGD(model.parameters(), lr=cfg["lr"])
+
+    def step():
+        opt.zero_grad()
+        loss = cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step, {"model": model, "inputs": (x, y)}
+
+
+def ours_b5(cfg: dict):
+    import tinygrad_edu as tg
+
+    x = tg.tensor(1.0, requires_grad=True)
+    reps = cfg["reps"]
+
+    def step():
+        x.grad = None
+        y = x
+        for _ in range(reps):
+            y = y * 1.0001 + 0.0001
+        y.backward()
+        return y
+
+    return step, {"ops": 2 * reps}
+
+
+OURS = {"B1": ours_b1, "B2": ours_b2, "B3": ours_b3, "B4": ours_b4, "B5": ours_b5}
+
+
+# =================================================================================================
+# PyTorch's side: the same models, built only when torch imports. Weights are copied from ours.
+# =================================================================================================
+
+
+def copy_weights(ours, theirs, torch) -> int:
+    """Copy our parameters into a torch module by (PyTorch-style) name; returns how many."""
+    import numpy as np
+
+    own = {k: np.asarray(v) for k, v in _numpy_state(ours).items()}
+    n = 0
+    with torch.no_grad():
+        for name, p in theirs.named_parameters():
+            if name in own and tuple(own[name].shape) == tuple(p.shape):
+                p.copy_(torch.from_numpy(np.ascontiguousarray(own[name], dtype=np.float32)))
+                n += 1
+    return n
+
+
+def _numpy_state(model) -> dict:
+    from tinygrad_edu import backend
+
+    return {k: backend.to_numpy(v) for k, v in model.state_dict().items()}
+
+
+def _torch_tensor(t, torch):
+    from tinygrad_edu import backend
+
+    return torch.from_numpy(backend.to_numpy(t.data).copy())
+
+
+def torch_b1(cfg, torch, ours):
+    nn = torch.nn
+    d_in, h1, h2, d_out = cfg["sizes"]
+
+    class MLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2, self.fc3 = (
+                nn.Linear(d_in, h1),
+                nn.Linear(h1, h2),
+                nn.Linear(h2, d_out),
+            )
+
+        def forward(self, x):
+            return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
+
+    model = MLP()
+    copied = copy_weights(ours["model"], model, torch)
+    x, y = (_torch_tensor(t, torch) for t in ours["inputs"])
+    opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"])
+
+    def step():
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step, {"copied": copied, "params": len(list(model.parameters()))}
+
+
+def torch_b2(cfg, torch, ours, cell: bool = False):
+    """B2 in PyTorch: fused ``nn.LSTM``, or (``cell=True``) ``nn.LSTMCell`` step by step."""
+    nn = torch.nn
+    V, E, H = cfg["vocab"], cfg["emb"], cfg["hidden"]
+
+    class LSTMLM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(V, E)
+            self.lstm = nn.LSTM(E, H, batch_first=True)
+            self.head = nn.Linear(H, V)
+
+        def forward(self, idx):
+            return self.head(self.lstm(self.emb(idx))[0])
+
+    class LSTMCellLM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(V, E)
+            self.cell = nn.LSTMCell(E, H)
+            self.head = nn.Linear(H, V)
+
+        def forward(self, idx):
+            x = self.emb(idx)
+            h = x.new_zeros(x.shape[0], H)
+            c = x.new_zeros(x.shape[0], H)
+            outs = []
+            for t in range(x.shape[1]):
+                h, c = self.cell(x[:, t], (h, c))
+                outs.append(h)
+            return self.head(torch.stack(outs, dim=1))
+
+    model = LSTMCellLM() if cell else LSTMLM()
+    copied = copy_weights(ours["model"], model, torch)
+    if cell:  # the cell's parameters are the layer's, without the "_l0" suffix
+        state = _numpy_state(ours["model"])
+        with torch.no_grad():
+            for name, p in model.cell.named_parameters():
+                key = f"lstm.{name}_l0"
+                if key in state and tuple(state[key].shape) == tuple(p.shape):
+                    p.copy_(torch.from_numpy(state[key].copy()))
+                    copied += 1
+    idx, targets = (_torch_tensor(t, torch) for t in ours["inputs"])
+    B, T = idx.shape
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+
+    def step():
+        opt.zero_grad()
+        logits = model(idx)
+        loss = nn.functional.cross_entropy(logits.reshape(B * T, V), targets.reshape(B * T))
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step, {"copied": copied, "params": len(list(model.parameters()))}
+
+
+def torch_b3_model(cfg, torch):
+    """nanoGPT's model in PyTorch (no bias, tied embedding, N(0, 0.02) init, scaled residuals)."""
+    nn = torch.nn
+    F = nn.functional
+    C, nh, T, L, V = cfg["n_embd"], cfg["n_head"], cfg["block"], cfg["n_layer"], cfg["vocab"]
+
+    class Attention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c_attn = nn.Linear(C, 3 * C, bias=False)
+            self.c_proj = nn.Linear(C, C, bias=False)
+
+        def forward(self, x):
+            B, T_, _ = x.shape
+            q, k, v = self.c_attn(x).split(C, dim=2)
+            # (B, T, C) -> (B, H, T, D)
+            q, k, v = (z.view(B, T_, nh, C // nh).transpose(1, 2) for z in (q, k, v))
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            return self.c_proj(y.transpose(1, 2).reshape(B, T_, C))
+
+    class MLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c_fc = nn.Linear(C, 4 * C, bias=False)
+            self.c_proj = nn.Linear(4 * C, C, bias=False)
+
+        def forward(self, x):
+            return self.c_proj(F.gelu(self.c_fc(x)))
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln_1 = nn.LayerNorm(C, bias=False)
+            self.attn = Attention()
+            self.ln_2 = nn.LayerNorm(C, bias=False)
+            self.mlp = MLP()
+
+        def forward(self, x):
+            x = x + self.attn(self.ln_1(x))
+            return x + self.mlp(self.ln_2(x))
+
+    class GPT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.wte = nn.Embedding(V, C)
+            self.wpe = nn.Embedding(T, C)
+            self.h = nn.ModuleList(Block() for _ in range(L))
+            self.ln_f = nn.LayerNorm(C, bias=False)
+            self.lm_head = nn.Linear(C, V, bias=False)
+            self.lm_head.weight = self.wte.weight  # tied
+            for name, p in self.named_parameters():
+                if p.dim() == 2:
+                    std = 0.02 / math.sqrt(2 * L) if name.endswith("c_proj.weight") else 0.02
+                    nn.init.normal_(p, 0.0, std)
+
+        def forward(self, idx, targets):
+            pos = torch.arange(idx.shape[1])
+            x = self.wte(idx) + self.wpe(pos)
+            for block in self.h:
+                x = block(x)
+            logits = self.lm_head(self.ln_f(x))
+            return logits, F.cross_entropy(logits.view(-1, V), targets.view(-1))
+
+    model = GPT()
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg["lr"],
+        betas=(0.9, 0.99),
+    )
+    return model, opt
+
+
+def torch_b3(cfg, torch, ours):
+    model, opt = torch_b3_model(cfg, torch)
+    copied = copy_weights(ours["model"], model, torch) if ours else 0
+    if ours:
+        idx, targets = (_torch_tensor(t, torch) for t in ours["inputs"])
+    else:
+        g = torch.Generator().manual_seed(1)
+        idx = torch.randint(0, cfg["vocab"], (cfg["batch"], cfg["block"]), generator=g)
+        targets = torch.randint(0, cfg["vocab"], (cfg["batch"], cfg["block"]), generator=g)
+    params = list(model.parameters())
+
+    def step():
+        opt.zero_grad()
+        _, loss = model(idx, targets)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        return loss
+
+    return step, {"copied": copied, "params": len(params), "model": model}
+
+
+def torch_b4(cfg, torch, ours):
+    nn = torch.nn
+
+    class ConvNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(cfg["c_in"], cfg["c_out"], cfg["kernel"], padding=cfg["padding"])
+            self.fc = nn.Linear(cfg["c_out"], cfg["classes"])
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.conv(x)).mean(dim=2))
+
+    model = ConvNet()
+    copied = copy_weights(ours["model"], model, torch)
+    x, y = (_torch_tensor(t, torch) for t in ours["inputs"])
+    opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"])
+
+    def step():
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step, {"copied": copied, "params": len(list(model.parameters()))}
+
+
+def torch_b5(cfg, torch, ours):
+    x = torch.tensor(1.0, requires_grad=True)
+    reps = cfg["reps"]
+
+    def step():
+        x.grad = None
+        y = x
+        for _ in range(reps):
+            y = y * 1.0001 + 0.0001
+        y.backward()
+        return y
+
+    return step, {}
+
+
+THEIRS = {"B1": torch_b1, "B2": torch_b2, "B3": torch_b3, "B4": torch_b4, "B5": torch_b5}
+
+
+def _loss_value(x) -> float:
+    """A step's returned loss as a float (our Tensor or a torch tensor)."""
+    return float(x.item())
+
+
+# =================================================================================================
+# B3 extras: FLOPs per token, and a training run in a fresh process for its peak memory
+# =================================================================================================
+
+
+def b3_flops_per_token(n_params: int, cfg: dict) -> int:
+    """6N + 12 L H Q T: 6 FLOPs per parameter per token for forward and backward matmuls, plus
+    the attention scores and weighted sum (2 matmuls of T x Q per head, forward and backward)."""
+    L, H, T = cfg["n_layer"], cfg["n_head"], cfg["block"]
+    Q = cfg["n_embd"] // H
+    return 6 * n_params + 12 * L * H * Q * T
+
+
+def b3_params_counted(model, cfg: dict) -> int:
+    """N: all parameters except the position embedding (nanoGPT's ``get_num_params``); the tied
+    token embedding counts once, as the output layer whose matmul it is."""
+    total = sum(p.size if isinstance(p.size, int) else p.numel() for p in model.parameters())
+    return total - cfg["block"] * cfg["n_embd"]
+
+
+def child_b3(impl: str, cfg: dict, steps: int, warmup: int, threads: int) -> dict:
+    """Runs inside a fresh process: build the B3 model of one side, train, report time and RSS."""
+    rss_start = current_rss_mib()
+    if impl == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        rss_import = current_rss_mib()
+        step, _ = torch_b3(cfg, torch, None)
+    else:
+        import tinygrad_edu  # noqa: F401
+
+        rss_import = current_rss_mib()
+        step, _ = ours_b3(cfg)
+    times = interleaved({impl: step}, steps, warmup, block=steps)[impl]
+    return {
+        "impl": impl,
+        "ms": statistics.median(times) * 1e3,
+        "rss_start_mib": rss_start,
+        "rss_after_import_mib": rss_import,
+        "peak_rss_mib": peak_rss_mib(),
+    }
+
+
+def run_child(impl: str, args, threads: int) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", impl]
+    cmd += ["--steps", str(args.child_steps), "--warmup", str(min(args.warmup, 2))]
+    cmd += ["--threads", str(threads), "--device", args.device]
+    if args.tiny:
+        cmd.append("--tiny")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise RuntimeError(f"B3 memory run ({impl}) failed: {tail}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# =================================================================================================
+# Main
+# =================================================================================================
+
+
+def _import_torch(threads: int):
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    return torch
+
+
+def _fmt(s: dict | None, unit: str) -> str:
+    if not s:
+        return "-"
+    return f"{s['median']:.2f} {unit} [{s['min']:.2f}, {s['max']:.2f}]"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--cases", default=",".join(CASES), help="comma-separated, e.g. B1,B3")
+    p.add_argument("--steps", type=int, default=20, help="timed steps per case and side")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    p.add_argument("--block", type=int, default=5, help="steps per interleaved block")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.add_argument("--no-torch", action="store_true", help="do not time PyTorch even if installed")
+    p.add_argument(
+        "--no-lstmcell", action="store_true", help="skip the torch LSTMCell variant of B2"
+    )
+    p.add_argument("--no-memory", action="store_true", help="skip the B3 peak-memory subprocesses")
+    p.add_argument("--child-steps", type=int, default=5, help="steps of each B3 memory run")
+    p.add_argument("--tiny", action="store_true", help="shrunken shapes for a smoke test")
+    p.add_argument("--device", default="cpu", help="our side's device (default cpu)")
+    p.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=("ours", "torch"), default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    shapes = TINY if args.tiny else FULL
+    from tinygrad_edu import backend
+
+    backend.set_default_device(args.device)
+
+    if args.child:  # a B3 memory run in a fresh process: print one JSON line and leave
+        print(json.dumps(child_b3(args.child, shapes["B3"], args.steps, args.warmup, args.threads)))
+        return 0
+
+    cases = [c.strip().upper() for c in args.cases.split(",") if c.strip()]
+    unknown = [c for c in cases if c not in CASES]
+    if unknown:
+        p.error(f"unknown case(s) {unknown}; choose from {', '.join(CASES)}")
+    if args.steps < 1 or args.warmup < 0:
+        p.error("--steps must be at least 1 and --warmup at least 0")
+
+    import tinygrad_edu  # noqa: F401  (loads NumPy and its BLAS, so the BLAS info is complete)
+
+    machine = machine_info()
+    threads = machine["threads"]
+    torch = None if args.no_torch else _import_torch(threads)
+    if torch is not None:
+        machine["torch"] = torch.__version__
+        machine["torch_threads"] = torch.get_num_threads()
+
+    print(
+        "tinygrad_edu benchmarks"
+        + ("  ** TINY SHAPES: a smoke run, not the benchmark **" if args.tiny else "")
+    )
+    print(
+        f"command: python benchmarks/run.py {' '.join(argv if argv is not None else sys.argv[1:])}"
+    )
+    b = machine["blas"]
+    print(
+        f"machine: {machine['cpu']}, {machine['logical_cpus']} logical CPUs "
+        f"({machine['usable_cpus']} usable), Python {machine['python']}"
+    )
+    print(
+        f"numpy {machine['numpy']}, BLAS {b.get('library')} {b.get('version')} "
+        f"arch={b.get('architecture', '?')} threads={threads} (via {b['source']})"
+    )
+    print(f"OPENBLAS_CORETYPE={machine['OPENBLAS_CORETYPE']} ", end="")
+    print(f"OPENBLAS_L2_SIZE={machine['OPENBLAS_L2_SIZE']}")
+    if torch is not None:
+        print(f"torch {machine['torch']}, threads={machine['torch_threads']} (set to match ours)")
+    else:
+        print("torch: " + ("not used (--no-torch)" if args.no_torch else "not installed"))
+    print(f"our device: {args.device}")
+    print(f"steps: {args.steps} timed after {args.warmup} warm-up, ", end="")
+    print(f"interleaved in blocks of {args.block}")
+
+    result: dict = {
+        "tiny": args.tiny,
+        "device": args.device,
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "machine": machine,
+    }
+    peak = matmul_peak(256 if args.tiny else 1024)
+    result["matmul_gflops"] = peak
+    line = f"float32 matmul peak ({256 if args.tiny else 1024}^2, ours/NumPy): {peak:.1f} GFLOP/s"
+    if torch is not None:
+        result["torch_matmul_gflops"] = matmul_peak(256 if args.tiny else 1024, torch=torch)
+        line += f"; torch: {result['torch_matmul_gflops']:.1f} GFLOP/s"
+    print(line)
+    print()
+
+    failed = False
+    rows = []
+    for case in cases:
+        cfg = shapes[case]
+        unit, scale = ("us_per_op", 1e6 / (2 * cfg["reps"])) if case == "B5" else ("ms", 1e3)
+        entry: dict = {}
+        result[case] = entry
+        try:
+            ours_step, ours_info = OURS[case](cfg)
+        except (ImportError, AttributeError, StopIteration) as e:
+            entry.update({unit: None, "skipped": f"not available yet: {type(e).__name__}: {e}"})
+            rows.append((case, None, None, None, "skipped: " + entry["skipped"]))
+            continue
+        runners = {"ours": ours_step}
+        if torch is not None:
+            try:
+                torch_step, torch_info = THEIRS[case](cfg, torch, ours_info)
+                runners["torch"] = torch_step
+                if "copied" in torch_info:
+                    entry["torch_weights_copied"] = f"{torch_info['copied']}/{torch_info['params']}"
+                if case == "B2" and not args.no_lstmcell:
+                    cell_step, _ = torch_b2(cfg, torch, ours_info, cell=True)
+                    runners["torch_lstmcell"] = cell_step
+            except Exception as e:  # the torch side is a comparison, never a reason to stop
+                entry["torch_error"] = f"{type(e).__name__}: {e}"
+        try:
+            # first-step losses of both sides, from the same weights and data: a sanity check
+            # that the two sides compute the same thing (B5 has no loss)
+            if case != "B5":
+                entry["first_loss"] = _loss_value(ours_step())
+                if "torch" in runners:
+                    entry["torch_first_loss"] = _loss_value(runners["torch"]())
+            times = interleaved(runners, args.steps, args.warmup, args.block)
+        except Exception as e:
+            failed = True
+            entry.update({unit: None, "error": f"{type(e).__name__}: {e}"})
+            traceback.print_exc()
+            rows.append((case, None, None, None, "ERROR " + entry["error"]))
+            continue
+        ours_s = summary(times["ours"], scale)
+        entry.update({unit: ours_s["median"], "min": ours_s["min"], "max": ours_s["max"]})
+        torch_s = summary(times["torch"], scale) if "torch" in times else None
+        if torch_s:
+            entry.update(
+                {
+                    "torch_" + unit: torch_s["median"],
+                    "torch_min": torch_s["min"],
+                    "torch_max": torch_s["max"],
+                    "ratio": ours_s["median"] / torch_s["median"],
+                }
+            )
+        rows.append((case, ours_s, torch_s, entry.get("ratio"), ""))
+        if "torch_lstmcell" in times:
+            cell_s = summary(times["torch_lstmcell"], scale)
+            entry["torch_lstmcell_ms"] = cell_s["median"]
+            entry["ratio_lstmcell"] = ours_s["median"] / cell_s["median"]
+            rows.append(("B2c", None, cell_s, entry["ratio_lstmcell"], "torch nn.LSTMCell loop"))
+        if case == "B3":
+            model = ours_info["model"]
+            n = b3_params_counted(model, cfg)
+            fpt = b3_flops_per_token(n, cfg)
+            tokens = cfg["batch"] * cfg["block"]
+            gflops = fpt * tokens / (ours_s["median"] / 1e3) / 1e9
+            entry.update(
+                {
+                    "n_params_counted": n,
+                    "n_params_total": sum(p.size for p in model.parameters()),
+                    "flops_per_token": fpt,
+                    "model_gflops": gflops,
+                    "fraction_of_matmul_peak": gflops / peak,
+                }
+            )
+            if torch_s:
+                entry["torch_model_gflops"] = fpt * tokens / (torch_s["median"] / 1e3) / 1e9
+                entry["torch_fraction_of_matmul_peak"] = entry["torch_model_gflops"] / peak
+        del ours_step, runners
+        gc.collect()
+
+    if "B3" in cases and "ms" in result["B3"] and result["B3"]["ms"] and not args.no_memory:
+        for impl in ("ours", "torch") if torch is not None else ("ours",):
+            key = "" if impl == "ours" else "torch_"
+            try:
+                child = run_child(impl, args, threads)
+                result["B3"][key + "peak_rss_mib"] = child["peak_rss_mib"]
+                result["B3"][key + "rss_after_import_mib"] = child["rss_after_import_mib"]
+                result["B3"][key + "memory_run_ms"] = child["ms"]
+            except Exception as e:
+                result["B3"][key + "memory_error"] = str(e)
+
+    # ---- the table, in Markdown so that it can go into the README as it is --------------------
+    print("| case | what | ours: median [min, max] | PyTorch eager: median [min, max] | ratio |")
+    print("| --- | --- | --- | --- | --- |")
+    for case, ours_s, torch_s, ratio, note in rows:
+        unit = "us/op" if case == "B5" else "ms"
+        what = note if case == "B2c" else DESCRIPTION[case]
+        ours_cell = _fmt(ours_s, unit) if ours_s else ("-" if case == "B2c" else note.split(":")[0])
+        ratio_cell = f"{ratio:.2f}" if ratio is not None else "-"
+        print(f"| {case} | {what} | {ours_cell} | {_fmt(torch_s, unit)} | {ratio_cell} |")
+    print(
+        "(ms per full training step: forward, loss, backward, optimizer; B5 in us per op; "
+        "ratio = ours / PyTorch, below 1 is faster)"
+    )
+    for case in cases:
+        e = result[case]
+        if "first_loss" in e:
+            extra = f", torch {e['torch_first_loss']:.4f}" if "torch_first_loss" in e else ""
+            copied = (
+                f" (torch weights copied from ours: {e['torch_weights_copied']})"
+                if "torch_weights_copied" in e
+                else ""
+            )
+            print(f"{case} first-step loss: ours {e['first_loss']:.4f}{extra}{copied}")
+        for key in ("skipped", "error", "torch_error"):
+            if key in e:
+                print(f"{case} {key.replace('_', ' ')}: {e[key]}")
+    b3 = result.get("B3", {})
+    if b3.get("model_gflops"):
+        print(
+            f"B3 model FLOPs: {b3['flops_per_token'] / 1e6:.2f} MFLOP/token = 6N + 12LHQT with "
+            f"N = {b3['n_params_counted']:,} (all {b3['n_params_total']:,} parameters except the "
+            "position embedding; the tied embedding counted once)"
+        )
+        line = (
+            f"B3 model FLOP rate: ours {b3['model_gflops']:.1f} GFLOP/s = "
+            f"{100 * b3['fraction_of_matmul_peak']:.1f}% of the measured matmul peak ({peak:.1f})"
+        )
+        if "torch_model_gflops" in b3:
+            line += (
+                f"; torch {b3['torch_model_gflops']:.1f} GFLOP/s = "
+                f"{100 * b3['torch_fraction_of_matmul_peak']:.1f}%"
+            )
+        print(line)
+    if "peak_rss_mib" in b3:
+        line = (
+            f"B3 training peak RSS (fresh process, {args.child_steps} steps): ours "
+            f"{b3['peak_rss_mib']:.0f} MiB (after imports {b3['rss_after_import_mib']:.0f})"
+        )
+        if "torch_peak_rss_mib" in b3:
+            line += (
+                f"; torch {b3['torch_peak_rss_mib']:.0f} MiB (after imports "
+                f"{b3['torch_rss_after_import_mib']:.0f}); ratio "
+                f"{b3['peak_rss_mib'] / b3['torch_peak_rss_mib']:.2f}"
+            )
+        print(line)
+    for key in ("memory_error", "torch_memory_error"):
+        if key in b3:
+            print(f"B3 {key}: {b3[key]}")
+    if args.json:
+        print(json.dumps(result))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

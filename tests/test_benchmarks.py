@@ -1,0 +1,119 @@
+"""Smoke test of ``benchmarks/run.py``: it runs every case on tiny shapes and reports numbers.
+
+No timing is asserted (machines are noisy); the test checks that each case runs end to end and
+that ``--json`` prints one JSON object with the documented keys on its last line.
+"""
+
+import importlib
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.ch13
+
+RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+
+# What each case needs from the library; a case may only be skipped when one of these is missing.
+NEEDS = {
+    "B1": [
+        ("tinygrad_edu.nn", "Linear"),
+        ("tinygrad_edu.optim", "SGD"),
+        ("tinygrad_edu.functional", "cross_entropy"),
+    ],
+    "B2": [
+        ("tinygrad_edu.nn", "Embedding"),
+        ("tinygrad_edu.nn", "LSTM"),
+        ("tinygrad_edu.optim", "Adam"),
+        ("tinygrad_edu.functional", "cross_entropy"),
+    ],
+    "B3": [("tinygrad_edu.models.char_transformer", None), ("tinygrad_edu.optim", "AdamW")],
+    "B4": [
+        ("tinygrad_edu.nn", "Conv1d"),
+        ("tinygrad_edu.optim", "SGD"),
+        ("tinygrad_edu.functional", "cross_entropy"),
+    ],
+    "B5": [],
+}
+
+
+def _available(case: str) -> bool:
+    for module, name in NEEDS[case]:
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            return False
+        if name is not None and not hasattr(mod, name):
+            return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def smoke_run():
+    device = os.environ.get("TINYGRAD_EDU_DEVICE") or "cpu"
+    cmd = [
+        sys.executable,
+        str(RUN),
+        "--tiny",
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--no-torch",
+        "--json",
+        "--device",
+        device,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    return proc
+
+
+def test_runs_and_prints_json_last(smoke_run):
+    assert smoke_run.returncode == 0, smoke_run.stdout[-2000:] + smoke_run.stderr[-3000:]
+    assert "TINY SHAPES" in smoke_run.stdout  # a smoke run must never pass for the benchmark
+    result = json.loads(smoke_run.stdout.strip().splitlines()[-1])
+    assert set(result) >= {"B1", "B2", "B3", "B4", "B5", "machine", "matmul_gflops"}
+    assert result["tiny"] is True
+    assert result["matmul_gflops"] > 0
+
+
+@pytest.mark.parametrize("case", ["B1", "B2", "B3", "B4", "B5"])
+def test_case_reports_a_positive_time(smoke_run, case):
+    result = json.loads(smoke_run.stdout.strip().splitlines()[-1])
+    entry = result[case]
+    key = "us_per_op" if case == "B5" else "ms"
+    assert key in entry
+    if entry[key] is None:
+        # only allowed while a layer the case needs is not in the library yet
+        assert "skipped" in entry, entry
+        assert not _available(case), f"{case} was skipped but its layers exist: {entry['skipped']}"
+        return
+    assert math.isfinite(entry[key]) and entry[key] > 0
+    assert 0 < entry["min"] <= entry[key] <= entry["max"]
+    if case != "B5":
+        assert math.isfinite(entry["first_loss"]) and entry["first_loss"] > 0
+
+
+def test_b3_reports_flop_rate_and_memory(smoke_run):
+    result = json.loads(smoke_run.stdout.strip().splitlines()[-1])
+    b3 = result["B3"]
+    if b3["ms"] is None:
+        assert not _available("B3")
+        return
+    # 6N + 12 L H Q T with the tiny config: L=1, H=2, Q=8, T=8
+    assert b3["flops_per_token"] == 6 * b3["n_params_counted"] + 12 * 1 * 2 * 8 * 8
+    assert b3["n_params_counted"] < b3["n_params_total"]
+    assert b3["fraction_of_matmul_peak"] > 0
+    assert b3["peak_rss_mib"] >= b3["rss_after_import_mib"] > 0
+
+
+def test_bad_case_name_is_a_clear_error():
+    proc = subprocess.run(
+        [sys.executable, str(RUN), "--cases", "B9"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode != 0
+    assert "unknown case(s) ['B9']" in proc.stderr
