@@ -27,7 +27,7 @@ import math
 
 from . import backend, ops
 from .autograd import Function, is_grad_enabled
-from .ops import _const
+from .ops import _const, unbroadcast
 from .tensor import Tensor
 
 __all__ = [
@@ -497,6 +497,60 @@ def nll_loss(
     return loss.sum() * (1.0 / count if count else math.nan)
 
 
+class CrossEntropy(Function):
+    """Fused log-softmax + negative log-likelihood for logits (M, C) and integer targets (M,).
+
+    Forward, per row, with ``z = x - max(x)`` (so ``exp`` never overflows), ``lse = log sum exp z``:
+    ``nll = lse - z[t]``, smoothed ``(1 - eps) nll + eps (lse - mean(z))``, 0 for ignored rows.
+
+    Backward: ``grad_x = (softmax(x) - q) * w`` with ``q = (1 - eps) onehot(t) + eps / C`` and
+    ``w`` = the upstream gradient (divided by the number of counted rows for ``mean``; 0 for ignored
+    rows). ``softmax - onehot`` lies in [-1, 1]: no ``1/p`` appears, so logits of +-1e4 are fine.
+    """
+
+    def forward(self, x, t, ignore_index, reduction, label_smoothing):
+        xp = backend.xp_of(x)
+        M, C = x.shape
+        self.reduction, self.eps = reduction, label_smoothing
+        valid = t != ignore_index
+        self.t = xp.where(valid, t, xp.zeros_like(t))  # ignored rows point at class 0, weight 0
+        self.valid = xp.astype(valid, x.dtype)
+        z = x - xp.max(x, axis=1, keepdims=True)  # (M, C)
+        self.e = xp.exp(z)
+        self.s = xp.sum(self.e, axis=1, keepdims=True)  # (M, 1)
+        lse = xp.log(self.s[:, 0])  # (M,)
+        flat = xp.arange(M, dtype=self.t.dtype) * C + self.t
+        loss = lse - xp.take(xp.reshape(z, (-1,)), flat)  # z[i, t_i] without a one-hot
+        if label_smoothing > 0.0:
+            smooth = lse - xp.mean(z, axis=1)
+            loss = loss * (1.0 - label_smoothing) + smooth * label_smoothing
+        loss *= self.valid
+        if reduction == "none":
+            return loss
+        total = xp.sum(loss)
+        if reduction == "sum":
+            return total
+        self.count = int(xp.sum(xp.astype(valid, xp.int64)))
+        return total / self.count if self.count else total * math.nan  # PyTorch: 0/0 = nan
+
+    def backward(self, grad_out):
+        x = self.inputs[0]
+        xp = backend.xp_of(self.valid)
+        C = x.shape[1]
+        p = softmax(x, 1) if is_grad_enabled() else _const(self.e / self.s)
+        # q: the target distribution, in the logits' dtype (an int64 one-hot would upcast float32)
+        onehot = self.t[:, None] == xp.arange(C, dtype=self.t.dtype)[None, :]
+        q = xp.astype(onehot, self.valid.dtype)
+        if self.eps > 0.0:
+            q = q * (1.0 - self.eps) + self.eps / C
+        if self.reduction == "none":
+            w = grad_out.reshape(-1, 1) * _const(self.valid[:, None])
+        else:
+            scale = 1.0 if self.reduction == "sum" else (1.0 / self.count if self.count else 0.0)
+            w = grad_out * _const(self.valid[:, None] * scale)  # () * (M, 1) -> (M, 1)
+        return (p - _const(q)) * w, None, None, None, None
+
+
 def cross_entropy(
     input: Tensor,
     target: Tensor,
@@ -531,20 +585,8 @@ def cross_entropy(
     logits, t, out_shape = _class_last("cross_entropy", input, target)
     C = logits.shape[1]
     _check_range("cross_entropy", t, C, "classes", ignore_index)
-    logp = log_softmax(logits, axis=1)
-    loss = nll_loss(logp, t, ignore_index, "none")
-    if label_smoothing > 0.0:
-        xp = backend.xp_of(t.data)
-        valid = _const(xp.astype(t.data != ignore_index, logp.data.dtype))
-        smooth = -logp.mean(axis=1) * valid
-        loss = loss * (1.0 - label_smoothing) + smooth * label_smoothing
-    if reduction == "none":
-        return loss.reshape(out_shape)
-    if reduction == "sum":
-        return loss.sum()
-    xp = backend.xp_of(t.data)
-    count = int(xp.sum(xp.astype(t.data != ignore_index, xp.int64)))
-    return loss.sum() * (1.0 / count if count else math.nan)
+    loss = CrossEntropy.apply(logits, t.data, ignore_index, reduction, label_smoothing)
+    return loss.reshape(out_shape) if reduction == "none" else loss
 
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
@@ -603,6 +645,52 @@ def binary_cross_entropy_with_logits(
 # =================================================================================================
 
 
+class LayerNorm(Function):
+    """Fused layer normalisation over the last ``k`` axes (n elements each).
+
+    Forward: ``xhat = (x - mean) * rstd`` with ``rstd = 1 / sqrt(var + eps)``, ``y = xhat w + b``.
+    Backward, with ``gh = grad_out * w`` and means over the normalised axes:
+    ``grad_x = rstd * (gh - mean(gh) - xhat * mean(gh * xhat))``,
+    ``grad_w = sum(grad_out * xhat)``, ``grad_b = sum(grad_out)`` over the leading axes.
+    Three terms instead of the composed graph's dozen nodes; only ``xhat`` and ``rstd`` are kept.
+    """
+
+    def forward(self, x, weight, bias, k, eps):
+        xp = backend.xp_of(x)
+        self.axes = tuple(range(x.ndim - k, x.ndim))
+        self.eps = eps
+        xc = x - xp.mean(x, axis=self.axes, keepdims=True)
+        var = xp.mean(xc * xc, axis=self.axes, keepdims=True)
+        self.rstd = 1.0 / xp.sqrt(var + eps)
+        xc *= self.rstd
+        self.xhat = xc
+        y = xc * weight if weight is not None else xc
+        return y + bias if bias is not None else y
+
+    def backward(self, grad_out):
+        x, weight = self.inputs[:2]
+        need_x, need_w, need_b = self.needs_input_grad[:3]
+        axes = self.axes
+        if is_grad_enabled():  # rebuild xhat and rstd from x so the rule can be differentiated
+            xc = x - x.mean(axis=axes, keepdims=True)
+            rstd = 1.0 / ((xc * xc).mean(axis=axes, keepdims=True) + self.eps).sqrt()
+            xhat = xc * rstd
+        else:
+            xhat, rstd = _const(self.xhat), _const(self.rstd)
+        lead = tuple(range(x.ndim - len(axes)))
+        grad_x = grad_w = grad_b = None
+        if need_x:
+            gh = grad_out * weight if weight is not None else grad_out
+            mean_gh = gh.mean(axis=axes, keepdims=True)
+            mean_ghx = (gh * xhat).mean(axis=axes, keepdims=True)
+            grad_x = rstd * (gh - mean_gh - xhat * mean_ghx)
+        if need_w:
+            grad_w = (grad_out * xhat).sum(axis=lead)
+        if need_b:
+            grad_b = grad_out.sum(axis=lead)
+        return grad_x, grad_w, grad_b, None, None
+
+
 def layer_norm(
     x: Tensor,
     normalized_shape,
@@ -634,16 +722,7 @@ def layer_norm(
                 f"layer_norm: {name} has shape {p.shape}, expected normalized_shape "
                 f"{normalized_shape}"
             )
-    axes = tuple(range(x.ndim - k, x.ndim))
-    mu = x.mean(axis=axes, keepdims=True)
-    xc = x - mu
-    var = (xc * xc).mean(axis=axes, keepdims=True)
-    y = xc / (var + eps).sqrt()
-    if weight is not None:
-        y = y * weight
-    if bias is not None:
-        y = y + bias
-    return y
+    return LayerNorm.apply(x, weight, bias, k, eps)
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
@@ -836,6 +915,72 @@ def conv1d(
 # =================================================================================================
 
 
+def _attention_scores(q, k, additive, keep, scale, xp):
+    """``q k^T * scale (+ additive)``, masked positions set to -inf; on arrays."""
+    scores = xp.matmul(q, k.mT)  # (..., L, E) @ (..., E, S) -> (..., L, S)
+    scores *= scale
+    if additive is not None:
+        scores = scores + additive
+    if keep is not None:
+        scores = xp.where(keep, scores, -math.inf)
+    return scores
+
+
+class ScaledDotProductAttention(Function):
+    """Fused attention ``out = dropout(softmax(q k^T * scale + mask)) v``.
+
+    Forward keeps only the attention weights ``P`` (..., L, S) (and the dropout mask).
+    Backward, with ``D`` the scaled dropout mask (1 without dropout) and ``g = grad_out``:
+    ``grad_v = (P D)^T g``; ``dP = (g v^T) D``; scores ``dS = P * (dP - sum_j dP * P)`` (the
+    softmax rule); ``grad_q = dS k * scale``, ``grad_k = dS^T q * scale``, ``grad_mask = dS``.
+    Masked positions have ``P = 0``, so they receive no gradient; a fully masked row has ``P = 0``
+    everywhere, giving a zero output and zero gradients.
+    """
+
+    def forward(self, q, k, v, additive, keep, scale, dropout_p):
+        xp = backend.xp_of(q)
+        self.keep, self.scale = keep, scale
+        self.P = _softmax_array(_attention_scores(q, k, additive, keep, scale, xp), -1)
+        self.drop = None
+        P = self.P
+        if dropout_p > 0.0:
+            kept = backend.rand(P.shape, backend.dtype_name(P.dtype), backend.device_of(P))
+            self.drop = xp.astype(kept >= dropout_p, P.dtype) * (1.0 / (1.0 - dropout_p))
+            P = P * self.drop
+        return xp.matmul(P, v)  # (..., L, S) @ (..., S, Ev) -> (..., L, Ev)
+
+    def backward(self, grad_out):
+        q, k, v, additive = self.inputs
+        need_q, need_k, need_v, need_mask = self.needs_input_grad
+        if is_grad_enabled():  # rebuild P with Tensor ops so the rule can be differentiated
+            scores = (q @ k.mT) * self.scale
+            if additive is not None:
+                scores = scores + additive
+            if self.keep is not None:
+                scores = ops.where(_const(self.keep), scores, -math.inf)
+            P = softmax(scores, -1)
+        else:
+            P = _const(self.P)
+        drop = _const(self.drop) if self.drop is not None else None
+        grad_q = grad_k = grad_v = grad_mask = None
+        if need_v:
+            Pd = P * drop if drop is not None else P
+            grad_v = unbroadcast(Pd.mT @ grad_out, v.shape)  # (..., S, L) @ (..., L, Ev)
+        if need_q or need_k or need_mask:
+            dP = grad_out @ v.mT  # (..., L, Ev) @ (..., Ev, S) -> (..., L, S)
+            if drop is not None:
+                dP = dP * drop
+            dS = P * (dP - (dP * P).sum(axis=-1, keepdims=True))
+            if need_mask:
+                grad_mask = unbroadcast(dS, additive.shape)
+            dS = dS * self.scale
+            if need_q:
+                grad_q = unbroadcast(dS @ k, q.shape)  # (..., L, S) @ (..., S, E)
+            if need_k:
+                grad_k = unbroadcast(dS.mT @ q, k.shape)  # (..., S, L) @ (..., L, E)
+        return grad_q, grad_k, grad_v, grad_mask
+
+
 def scaled_dot_product_attention(
     query: Tensor,
     key: Tensor,
@@ -884,27 +1029,33 @@ def scaled_dot_product_attention(
         raise ValueError(f"{op}: pass either attn_mask or is_causal=True, not both")
     if scale is None:
         scale = 1.0 / math.sqrt(E)
+    if (
+        ops._broadcast_shape(query.shape[:-2], key.shape[:-2]) is None
+        or ops._broadcast_shape(key.shape[:-2], value.shape[:-2]) is None
+    ):
+        raise ValueError(
+            f"{op}: the leading (batch) axes of query {query.shape}, key {key.shape} and value "
+            f"{value.shape} cannot be broadcast together"
+        )
     xp = backend.xp_of(query.data)
-    scores = (query @ key.mT) * scale  # (..., L, E) @ (..., E, S) -> (..., L, S)
-    keep = None
+    keep = additive = None
     if is_causal:
         keep = xp.arange(L)[:, None] >= xp.arange(S)[None, :]  # (L, S), query i sees keys <= i
     elif attn_mask is not None:
         _check_tensor(op, "attn_mask", attn_mask)
-        if ops._broadcast_shape(attn_mask.shape, scores.shape) != scores.shape:
+        batch = ops._broadcast_shape(query.shape[:-2], key.shape[:-2])
+        scores_shape = ops._broadcast_shape(batch, value.shape[:-2]) + (L, S)
+        if ops._broadcast_shape(attn_mask.shape, scores_shape) != scores_shape:
             raise ValueError(
                 f"{op}: attn_mask of shape {attn_mask.shape} does not broadcast to the scores' "
-                f"shape {scores.shape} (..., L, S)"
+                f"shape {scores_shape} (..., L, S)"
             )
         if attn_mask.dtype == "bool":
             keep = attn_mask.data
         elif backend.is_floating(attn_mask.dtype):
-            scores = scores + attn_mask
+            additive = attn_mask
         else:
             raise TypeError(f"{op}: attn_mask must be bool or float, got dtype {attn_mask.dtype}")
-    if keep is not None:
-        scores = ops.where(_const(keep), scores, -math.inf)
-    weights = softmax(scores, axis=-1)  # fully masked rows -> zeros (see _softmax_array)
-    if dropout_p > 0.0:
-        weights = dropout(weights, dropout_p)
-    return weights @ value  # (..., L, S) @ (..., S, Ev) -> (..., L, Ev)
+    return ScaledDotProductAttention.apply(
+        query, key, value, additive, keep=keep, scale=scale, dropout_p=dropout_p
+    )
