@@ -1,0 +1,606 @@
+"""Tests for ``tinygrad_edu/nn/rnn.py``: RNN (chapter 7) and LSTM (chapter 8).
+
+Every layer is compared with a plain-NumPy step-by-step loop written here from PyTorch's documented
+equations, gradient-checked in float64 with respect to its input, initial state and every
+parameter, and fed bad input that must raise errors naming the layer and the sizes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import tinygrad_edu as tg
+from tinygrad_edu import nn
+from tinygrad_edu.nn.rnn import (
+    LSTMCellFunction,
+    LSTMSequenceFunction,
+    lstm_cell,
+    lstm_cell_composed,
+)
+from tinygrad_edu.testing import gradcheck, gradgradcheck
+
+ch07 = pytest.mark.ch07
+ch08 = pytest.mark.ch08
+
+KINDS = [
+    pytest.param("rnn_tanh", marks=ch07),
+    pytest.param("rnn_relu", marks=ch07),
+    pytest.param("lstm", marks=ch08),
+]
+
+
+# =================================================================================================
+# The NumPy reference: PyTorch's documented equations, one step at a time, in float64.
+# =================================================================================================
+
+
+def _np_sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def ref_cell(kind, params, x, h, c=None, suffix=""):
+    """One step of ``kind`` with parameters ``params[name + suffix]`` (missing biases are 0)."""
+    w_ih, w_hh = params["weight_ih" + suffix], params["weight_hh" + suffix]
+    b_ih = params.get("bias_ih" + suffix, 0.0)
+    b_hh = params.get("bias_hh" + suffix, 0.0)
+    a = x @ w_ih.T + b_ih + h @ w_hh.T + b_hh
+    if kind == "rnn_tanh":
+        return np.tanh(a), None
+    if kind == "rnn_relu":
+        return np.maximum(a, 0.0), None
+    H = h.shape[-1]
+    i = _np_sigmoid(a[..., 0:H])
+    f = _np_sigmoid(a[..., H : 2 * H])
+    g = np.tanh(a[..., 2 * H : 3 * H])
+    o = _np_sigmoid(a[..., 3 * H : 4 * H])
+    c = f * c + i * g
+    return o * np.tanh(c), c
+
+
+def ref_layers(kind, params, x, h0, c0, num_layers, batch_first):
+    """The multi-layer loop: returns (output, h_n, c_n) as NumPy float64 arrays."""
+    x = np.asarray(x, dtype=np.float64)
+    if batch_first:
+        x = x.transpose(1, 0, 2)  # (B, T, in) -> (T, B, in)
+    T = x.shape[0]
+    h_n, c_n = [], []
+    layer_in = x
+    for layer in range(num_layers):
+        h, c = h0[layer], (c0[layer] if c0 is not None else None)
+        outs = []
+        for t in range(T):
+            h, c = ref_cell(kind, params, layer_in[t], h, c, suffix=f"_l{layer}")
+            outs.append(h)
+        layer_in = np.stack(outs)
+        h_n.append(h)
+        c_n.append(c)
+    output = layer_in.transpose(1, 0, 2) if batch_first else layer_in
+    return output, np.stack(h_n), (np.stack(c_n) if c0 is not None else None)
+
+
+def _params(module):
+    return {k: tg.Tensor(v).numpy().astype(np.float64) for k, v in module.state_dict().items()}
+
+
+def make_layer(kind, *args, **kwargs):
+    if kind == "lstm":
+        return nn.LSTM(*args, **kwargs)
+    return nn.RNN(*args, nonlinearity=kind.split("_")[1], **kwargs)
+
+
+def run_layer(kind, layer, x, h0=None, c0=None):
+    """Call an RNN or LSTM the same way; returns (output, h_n, c_n or None)."""
+    if kind == "lstm":
+        output, (h_n, c_n) = layer(x, None if h0 is None else (h0, c0))
+        return output, h_n, c_n
+    output, h_n = layer(x, h0)
+    return output, h_n, None
+
+
+# =================================================================================================
+# Forward against the reference
+# =================================================================================================
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("initial_state", [False, True])
+@pytest.mark.parametrize("fused", [True, False])
+def test_forward_matches_numpy_loop(kind, num_layers, batch_first, bias, initial_state, fused):
+    tg.manual_seed(1)
+    T, B, n_in, H = 5, 3, 4, 6
+    layer = make_layer(kind, n_in, H, num_layers, bias=bias, batch_first=batch_first, fused=fused)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((B, T, n_in) if batch_first else (T, B, n_in)).astype(np.float32)
+    h0 = c0 = None
+    if initial_state:
+        h0 = rng.standard_normal((num_layers, B, H)).astype(np.float32)
+        c0 = rng.standard_normal((num_layers, B, H)).astype(np.float32)
+    output, h_n, c_n = run_layer(
+        kind,
+        layer,
+        tg.tensor(x),
+        None if h0 is None else tg.tensor(h0),
+        None if c0 is None else tg.tensor(c0),
+    )
+    zeros = np.zeros((num_layers, B, H))
+    ref_out, ref_h, ref_c = ref_layers(
+        kind,
+        _params(layer),
+        x,
+        zeros if h0 is None else h0.astype(np.float64),
+        (zeros if c0 is None else c0.astype(np.float64)) if kind == "lstm" else None,
+        num_layers,
+        batch_first,
+    )
+    assert output.dtype == "float32" and h_n.dtype == "float32"
+    assert output.shape == ((B, T, H) if batch_first else (T, B, H))
+    assert h_n.shape == (num_layers, B, H)
+    np.testing.assert_allclose(output.numpy(), ref_out, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h_n.numpy(), ref_h, rtol=1e-5, atol=1e-6)
+    if kind == "lstm":
+        assert c_n.shape == (num_layers, B, H)
+        np.testing.assert_allclose(c_n.numpy(), ref_c, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("fused", [True, False])
+def test_unbatched_input_like_pytorch(kind, fused):
+    """(T, in) with h_0 (num_layers, H) gives output (T, H) and h_n (num_layers, H)."""
+    tg.manual_seed(2)
+    T, n_in, H = 4, 3, 5
+    layer = make_layer(kind, n_in, H, 2, fused=fused)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((T, n_in)).astype(np.float32)
+    h0 = rng.standard_normal((2, H)).astype(np.float32)
+    output, h_n, c_n = run_layer(kind, layer, tg.tensor(x), tg.tensor(h0), tg.tensor(h0))
+    assert output.shape == (T, H) and h_n.shape == (2, H)
+    ref_out, ref_h, _ = ref_layers(
+        kind, _params(layer), x[:, None], h0[:, None], h0[:, None], 2, False
+    )
+    np.testing.assert_allclose(output.numpy(), ref_out[:, 0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h_n.numpy(), ref_h[:, 0], rtol=1e-5, atol=1e-6)
+    if kind == "lstm":
+        assert c_n.shape == (2, H)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("bias", [True, False])
+def test_cells_match_numpy_step(kind, bias):
+    tg.manual_seed(3)
+    n_in, H, B = 4, 3, 2
+    if kind == "lstm":
+        cell = nn.LSTMCell(n_in, H, bias=bias)
+    else:
+        cell = nn.RNNCell(n_in, H, bias=bias, nonlinearity=kind.split("_")[1])
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((B, n_in)).astype(np.float32)
+    h = rng.standard_normal((B, H)).astype(np.float32)
+    c = rng.standard_normal((B, H)).astype(np.float32)
+    params = _params(cell)
+    if kind == "lstm":
+        h1, c1 = cell(tg.tensor(x), (tg.tensor(h), tg.tensor(c)))
+        ref_h, ref_c = ref_cell(kind, params, x, h, c)
+        np.testing.assert_allclose(c1.numpy(), ref_c, rtol=1e-5, atol=1e-6)
+        h_zero, _ = cell(tg.tensor(x))  # hx=None means zeros
+        ref_zero, _ = ref_cell(kind, params, x, 0 * h, 0 * c)
+    else:
+        h1 = cell(tg.tensor(x), tg.tensor(h))
+        ref_h, _ = ref_cell(kind, params, x, h)
+        h_zero = cell(tg.tensor(x))
+        ref_zero, _ = ref_cell(kind, params, x, 0 * h)
+    np.testing.assert_allclose(h1.numpy(), ref_h, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h_zero.numpy(), ref_zero, rtol=1e-5, atol=1e-6)
+    # unbatched: (in,) -> (H,)
+    single = cell(tg.tensor(x[0]))
+    single = single[0] if kind == "lstm" else single
+    assert single.shape == (H,)
+    np.testing.assert_allclose(single.numpy(), ref_zero[0], rtol=1e-5, atol=1e-6)
+
+
+# =================================================================================================
+# Parameters: PyTorch's names, shapes and initialisation
+# =================================================================================================
+
+
+@ch08
+def test_parameter_names_and_shapes_are_pytorchs():
+    lstm = nn.LSTM(10, 20, num_layers=2)
+    shapes = {k: tuple(v.shape) for k, v in lstm.state_dict().items()}
+    assert list(shapes) == [
+        "weight_ih_l0",
+        "weight_hh_l0",
+        "bias_ih_l0",
+        "bias_hh_l0",
+        "weight_ih_l1",
+        "weight_hh_l1",
+        "bias_ih_l1",
+        "bias_hh_l1",
+    ]
+    assert shapes["weight_ih_l0"] == (80, 10) and shapes["weight_ih_l1"] == (80, 20)
+    assert shapes["weight_hh_l0"] == (80, 20) and shapes["bias_hh_l1"] == (80,)
+    rnn = nn.RNN(10, 20, bias=False)
+    assert {k: tuple(v.shape) for k, v in rnn.state_dict().items()} == {
+        "weight_ih_l0": (20, 10),
+        "weight_hh_l0": (20, 20),
+    }
+    cell = nn.LSTMCell(10, 20)
+    assert [k for k, _ in cell.named_parameters()] == [
+        "weight_ih",
+        "weight_hh",
+        "bias_ih",
+        "bias_hh",
+    ]
+    assert nn.RNNCell(10, 20, bias=False).bias_ih is None
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_init_is_uniform_within_one_over_sqrt_hidden(kind):
+    tg.manual_seed(4)
+    H = 64
+    layer = make_layer(kind, 32, H, 2)
+    bound = 1.0 / math.sqrt(H)
+    values = np.concatenate([p.numpy().ravel() for p in layer.parameters()])
+    assert all(p.dtype == "float32" for p in layer.parameters())
+    assert values.min() >= -bound and values.max() <= bound
+    # U(-b, b) has standard deviation b / sqrt(3) and fills the whole range
+    assert abs(values.std() - bound / math.sqrt(3)) < 0.02 * bound
+    assert values.min() < -0.98 * bound and values.max() > 0.98 * bound
+
+
+# =================================================================================================
+# Gradients: float64 checks with respect to the input, the initial state and every parameter
+# =================================================================================================
+
+
+def _gradcheck_layer(kind, num_layers, batch_first, bias, fused, seed):
+    tg.manual_seed(seed)
+    T, B, n_in, H = 3, 2, 3, 2
+    layer = make_layer(kind, n_in, H, num_layers, bias=bias, batch_first=batch_first, fused=fused)
+    layer.astype("float64")
+    rng = np.random.default_rng(seed)
+    shape = (B, T, n_in) if batch_first else (T, B, n_in)
+    x = tg.tensor(rng.standard_normal(shape), dtype="float64", requires_grad=True)
+    h0 = tg.tensor(rng.standard_normal((num_layers, B, H)), dtype="float64", requires_grad=True)
+    c0 = tg.tensor(rng.standard_normal((num_layers, B, H)), dtype="float64", requires_grad=True)
+    params = layer.parameters()
+    assert len(params) == num_layers * (4 if bias else 2)
+
+    def fn(x, h0, c0, *params):
+        output, h_n, c_n = run_layer(kind, layer, x, h0, c0)
+        return (output, h_n, c_n) if kind == "lstm" else (output, h_n)
+
+    inputs = [x, h0, c0] if kind == "lstm" else [x, h0, c0.detach()]
+    assert gradcheck(fn, inputs + params, name=f"{kind} fused={fused}")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("fused", [True, False])
+def test_gradcheck_two_layers_every_parameter(kind, fused):
+    _gradcheck_layer(kind, num_layers=2, batch_first=False, bias=True, fused=fused, seed=5)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("fused", [True, False])
+def test_gradcheck_batch_first_without_bias(kind, fused):
+    _gradcheck_layer(kind, num_layers=1, batch_first=True, bias=False, fused=fused, seed=6)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_gradcheck_cells(kind):
+    tg.manual_seed(7)
+    rng = np.random.default_rng(7)
+    if kind == "lstm":
+        cells = [nn.LSTMCell(3, 2, fused=True), nn.LSTMCell(3, 2, fused=False)]
+    else:
+        cells = [nn.RNNCell(3, 2, nonlinearity=kind.split("_")[1])]
+    for cell in cells:
+        cell.astype("float64")
+        x, h, c = (
+            tg.tensor(rng.standard_normal(s), dtype="float64", requires_grad=True)
+            for s in [(2, 3), (2, 2), (2, 2)]
+        )
+        if kind == "lstm":
+            fn, inputs = (lambda x, h, c, *p, cell=cell: cell(x, (h, c))), [x, h, c]
+        else:
+            fn, inputs = (lambda x, h, *p, cell=cell: cell(x, h)), [x, h]
+        assert gradcheck(fn, inputs + cell.parameters())
+
+
+# =================================================================================================
+# The fused LSTM cell against the composed one
+# =================================================================================================
+
+
+@ch08
+@pytest.mark.parametrize("scale", [1.0, 5.0])
+def test_fused_and_composed_lstm_cell_agree_in_values_and_gradients(scale):
+    rng = np.random.default_rng(8)
+    a_np = scale * rng.standard_normal((3, 4 * 5))
+    c_np = rng.standard_normal((3, 5))
+    grad_h, grad_c = rng.standard_normal((2, 3, 5))
+    results = []
+    for step in (lstm_cell, lstm_cell_composed):
+        a = tg.tensor(a_np, dtype="float64", requires_grad=True)
+        c = tg.tensor(c_np, dtype="float64", requires_grad=True)
+        h1, c1 = step(a, c)
+        ((h1 * tg.tensor(grad_h)).sum() + (c1 * tg.tensor(grad_c)).sum()).backward()
+        results.append([h1.numpy(), c1.numpy(), a.grad.numpy(), c.grad.numpy()])
+    for fused_value, composed_value in zip(*results, strict=True):
+        np.testing.assert_allclose(fused_value, composed_value, rtol=1e-12, atol=1e-14)
+
+
+@ch08
+def test_fused_and_composed_lstm_layers_agree_in_gradients():
+    tg.manual_seed(9)
+    fused = nn.LSTM(3, 4, num_layers=2, batch_first=True)
+    composed = nn.LSTM(3, 4, num_layers=2, batch_first=True, fused=False)
+    composed.load_state_dict(fused.state_dict())
+    x_np = np.random.default_rng(9).standard_normal((2, 6, 3)).astype(np.float32)
+    grads = []
+    for layer in (fused, composed):
+        x = tg.tensor(x_np, requires_grad=True)
+        output, (h_n, c_n) = layer(x)
+        ((output * output).sum() + (c_n * 0.5).sum()).backward()
+        grads.append([x.grad.numpy()] + [p.grad.numpy() for p in layer.parameters()])
+    for g_fused, g_composed in zip(*grads, strict=True):
+        np.testing.assert_allclose(g_fused, g_composed, rtol=1e-4, atol=1e-6)
+
+
+@ch08
+def test_fused_cell_gradgradcheck():
+    rng = np.random.default_rng(10)
+    a = tg.tensor(rng.standard_normal((2, 8)), dtype="float64", requires_grad=True)
+    c = tg.tensor(rng.standard_normal((2, 2)), dtype="float64", requires_grad=True)
+    assert gradgradcheck(lambda a, c: LSTMCellFunction.apply(a, c), [a, c])
+
+
+@ch08
+def test_sequence_function_refuses_second_derivatives():
+    x_proj = tg.randn(2, 1, 8, dtype="float64", requires_grad=True)
+    h0, c0, w = tg.zeros(1, 2, dtype="float64"), tg.zeros(1, 2, dtype="float64"), tg.randn(8, 2)
+    out = LSTMSequenceFunction.apply(x_proj, h0, c0, w.astype("float64"))
+    with pytest.raises(RuntimeError, match="LSTMSequenceFunction.*create_graph"):
+        out.sum().backward(create_graph=True)
+
+
+# =================================================================================================
+# Long sequences and extreme values
+# =================================================================================================
+
+
+@ch08
+def test_thousand_step_lstm_backpropagates_fused_and_composed():
+    tg.manual_seed(11)
+    T = 1000
+    x_np = np.random.default_rng(11).standard_normal((T, 1, 2)).astype(np.float32)
+    fused = nn.LSTM(2, 3)
+    composed = nn.LSTM(2, 3, fused=False)
+    composed.load_state_dict(fused.state_dict())
+    grads = []
+    for layer in (fused, composed):
+        x = tg.tensor(x_np, requires_grad=True)
+        output, _ = layer(x)
+        output[T - 1].sum().backward()  # the last step's output depends on all 1,000 inputs
+        assert np.isfinite(x.grad.numpy()).all()
+        assert np.abs(x.grad.numpy()[T - 1]).sum() > 0
+        grads.append([x.grad.numpy()] + [p.grad.numpy() for p in layer.parameters()])
+    for g_fused, g_composed in zip(*grads, strict=True):
+        np.testing.assert_allclose(g_fused, g_composed, rtol=1e-4, atol=1e-6)
+
+
+@ch07
+@pytest.mark.parametrize("fused", [True, False])
+def test_thousand_step_rnn_backpropagates(fused):
+    tg.manual_seed(12)
+    rnn = nn.RNN(2, 3, fused=fused)
+    x = tg.randn(1000, 1, 2, requires_grad=True)
+    output, h_n = rnn(x)
+    h_n.sum().backward()
+    assert np.isfinite(x.grad.numpy()).all() and np.abs(x.grad.numpy()[-1]).sum() > 0
+
+
+@ch08
+@pytest.mark.parametrize("step", [lstm_cell, lstm_cell_composed])
+def test_lstm_cell_preactivations_of_1e3_stay_finite(step):
+    signs = np.where(np.random.default_rng(13).random((4, 4 * 3)) < 0.5, -1.0, 1.0)
+    for dtype in ("float32", "float64"):
+        a = tg.tensor(1e3 * signs, dtype=dtype, requires_grad=True)
+        c = tg.tensor(np.ones((4, 3)), dtype=dtype, requires_grad=True)
+        h1, c1 = step(a, c)
+        (h1.sum() + c1.sum()).backward()
+        for t in (h1, c1, a.grad, c.grad):
+            assert np.isfinite(t.numpy()).all()
+        # saturated gates are exactly 0 or 1, so c' = f * c + i * g has |c'| <= 2
+        assert np.abs(c1.numpy()).max() <= 2.0 and np.abs(h1.numpy()).max() <= 1.0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("fused", [True, False])
+def test_layer_preactivations_of_1e3_stay_finite(kind, fused):
+    tg.manual_seed(14)
+    layer = make_layer(kind, 2, 3, 2, fused=fused)
+    with tg.no_grad():
+        for p in layer.parameters():
+            p.data = (p * 0 + 1.0).data  # all weights 1: |pre-activation| ~ 1e3 for |x| = 1e3
+    x = tg.tensor(1e3 * np.array([[[1.0, 1.0]], [[-1.0, -1.0]], [[1.0, -1.0]]]), dtype="float32")
+    x.requires_grad_(True)
+    output, h_n, c_n = run_layer(kind, layer, x)
+    loss = output.sum() + h_n.sum() + (c_n.sum() if c_n is not None else 0.0)
+    loss.backward()
+    assert np.isfinite(output.numpy()).all() and np.isfinite(x.grad.numpy()).all()
+    for p in layer.parameters():
+        assert np.isfinite(p.grad.numpy()).all()
+
+
+# =================================================================================================
+# Bad input: errors that name the layer and both sizes
+# =================================================================================================
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_wrong_input_size_names_layer_and_both_sizes(kind):
+    layer = make_layer(kind, 4, 3)
+    name = "LSTM" if kind == "lstm" else "RNN"
+    msg = rf"{name}: input_size is 4 but the input's last dimension is 6 "
+    msg += r"\(input shape \(5, 2, 6\)\)"
+    with pytest.raises(ValueError, match=msg):
+        layer(tg.randn(5, 2, 6))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_wrong_rank_is_an_error(kind):
+    name = "LSTM" if kind == "lstm" else "RNN"
+    layer = make_layer(kind, 4, 3, batch_first=True)
+    msg = rf"{name}: expected input of 3 dimensions \(batch, seq_len"
+    with pytest.raises(ValueError, match=msg):
+        layer(tg.randn(1, 5, 2, 4))
+    with pytest.raises(ValueError, match=r"got shape \(4,\)"):
+        layer(tg.randn(4))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_wrong_initial_state_shape_names_both_shapes(kind):
+    name = "LSTM" if kind == "lstm" else "RNN"
+    layer = make_layer(kind, 4, 3, num_layers=2)
+    x = tg.randn(5, 2, 4)
+    msg = rf"{name}: expected h_0 of shape \(2, 2, 3\) \(num_layers, batch, hidden_size\), "
+    msg += r"got \(1, 2, 3\)"
+    with pytest.raises(ValueError, match=msg):
+        run_layer(kind, layer, x, tg.zeros(1, 2, 3), tg.zeros(2, 2, 3))
+    if kind == "lstm":
+        with pytest.raises(ValueError, match=r"LSTM: expected c_0 of shape \(2, 2, 3\).*\(2, 3\)"):
+            layer(x, (tg.zeros(2, 2, 3), tg.zeros(2, 3)))
+        with pytest.raises(TypeError, match=r"LSTM: hx must be a tuple \(h_0, c_0\)"):
+            layer(x, tg.zeros(2, 2, 3))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_wrong_dtypes_are_errors(kind):
+    name = "LSTM" if kind == "lstm" else "RNN"
+    layer = make_layer(kind, 4, 3)
+    msg = rf"{name}: expected a floating-point input, got dtype int64"
+    with pytest.raises(TypeError, match=msg):
+        layer(tg.zeros(5, 2, 4, dtype="int64"))
+    with pytest.raises(TypeError, match=rf"{name}: input has dtype float64 but the parameters"):
+        layer(tg.zeros(5, 2, 4, dtype="float64"))
+    with pytest.raises(ValueError, match=rf"{name}: the input sequence is empty"):
+        layer(tg.zeros(0, 2, 4))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_cell_bad_input(kind):
+    if kind == "lstm":
+        cell, name = nn.LSTMCell(4, 3), "LSTMCell"
+    else:
+        cell, name = nn.RNNCell(4, 3, nonlinearity=kind.split("_")[1]), "RNNCell"
+    msg = rf"{name}: input_size is 4 but .* is 5 \(input shape \(2, 5\)"
+    with pytest.raises(ValueError, match=msg):
+        cell(tg.randn(2, 5))
+    with pytest.raises(ValueError, match=rf"{name}: expected input of 2 dimensions .* \(1, 2, 4\)"):
+        cell(tg.randn(1, 2, 4))
+    state = tg.zeros(3, 3)
+    what = "h" if kind == "lstm" else "hx"
+    msg = rf"{name}: expected {what} of shape \(2, 3\).*got \(3, 3\)"
+    with pytest.raises(ValueError, match=msg):
+        cell(tg.randn(2, 4), (state, state) if kind == "lstm" else state)
+
+
+@ch07
+def test_unknown_nonlinearity_and_layer_count():
+    with pytest.raises(ValueError, match="RNN: unknown nonlinearity 'sigmoid'"):
+        nn.RNN(2, 3, nonlinearity="sigmoid")
+    with pytest.raises(ValueError, match="RNNCell: unknown nonlinearity 'gelu'"):
+        nn.RNNCell(2, 3, nonlinearity="gelu")
+    with pytest.raises(ValueError, match="LSTM: num_layers must be at least 1, got 0"):
+        nn.LSTM(2, 3, num_layers=0)
+
+
+# =================================================================================================
+# A tiny LSTM language model learns a repeated sequence
+# =================================================================================================
+
+
+class _CharLSTM(nn.Module):
+    """Embedding (or one-hot rows of an identity) -> LSTM -> linear head."""
+
+    def __init__(self, V, E, H):
+        super().__init__()
+        self.V = V
+        if hasattr(nn, "Embedding"):
+            self.emb = nn.Embedding(V, E)
+        else:
+            E = V
+        self.lstm = nn.LSTM(E, H, batch_first=True)
+        if hasattr(nn, "Linear"):
+            self.head = nn.Linear(H, V)
+        else:
+            k = 1.0 / math.sqrt(H)
+            self.w = nn.Parameter(tg.rand(V, H) * (2 * k) - k)
+            self.b = nn.Parameter(tg.zeros(V))
+
+    def forward(self, idx):  # (B, T) int64
+        if hasattr(self, "emb"):
+            x = self.emb(idx)  # (B, T) -> (B, T, E)
+        else:
+            x = tg.tensor(np.eye(self.V, dtype=np.float32))[idx]  # one-hot rows: (B, T, V)
+        h, _ = self.lstm(x)  # (B, T, H)
+        return self.head(h) if hasattr(self, "head") else h @ self.w.T + self.b  # (B, T, V)
+
+
+def _cross_entropy(logits, target):
+    """Mean next-character cross-entropy from log-softmax, built from primitive ops."""
+    V = logits.shape[-1]
+    logits = logits.reshape(-1, V)
+    shifted = logits - logits.max(axis=-1, keepdims=True).detach()
+    log_probs = shifted - shifted.exp().sum(axis=-1, keepdims=True).log()
+    one_hot = tg.tensor(np.eye(V, dtype=np.float32)[target.numpy().ravel()])
+    return -(log_probs * one_hot).sum() / logits.shape[0]
+
+
+@ch08
+def test_tiny_lstm_language_model_learns_a_repeated_sequence():
+    tg.manual_seed(15)
+    text = "hello world! " * 20  # after "l" comes "l", "o" or "d": the model needs memory
+    chars = sorted(set(text))
+    ids = np.array([chars.index(ch) for ch in text], dtype=np.int64)
+    V, T, B = len(chars), 16, 8
+    model = _CharLSTM(V, 16, 32)
+    params = model.parameters()
+    try:
+        from tinygrad_edu import optim
+
+        opt = optim.Adam(params, lr=0.02)
+    except (ImportError, AttributeError):
+        opt = None
+    m = [np.zeros(p.shape, np.float32) for p in params]
+    v = [np.zeros(p.shape, np.float32) for p in params]
+    rng = np.random.default_rng(15)
+    losses = []
+    for step in range(1, 121):
+        starts = rng.integers(0, len(ids) - T - 1, size=B)
+        x = tg.tensor(np.stack([ids[s : s + T] for s in starts]))
+        y = tg.tensor(np.stack([ids[s + 1 : s + T + 1] for s in starts]))
+        loss = _cross_entropy(model(x), y)
+        for p in params:
+            p.grad = None
+        loss.backward()
+        losses.append(loss.item())
+        if opt is not None:
+            opt.step()
+            continue
+        with tg.no_grad():  # Adam, written out: the fallback while optim.py does not exist
+            for k, p in enumerate(params):
+                g = p.grad.numpy()
+                m[k] = 0.9 * m[k] + 0.1 * g
+                v[k] = 0.999 * v[k] + 0.001 * g * g
+                update = (m[k] / (1 - 0.9**step)) / (np.sqrt(v[k] / (1 - 0.999**step)) + 1e-8)
+                p.data = (p - tg.tensor(0.02 * update.astype(np.float32))).data
+    first, last = np.mean(losses[:5]), np.mean(losses[-5:])
+    assert first > 1.8  # about log(V) = log(9): chance level
+    assert last < 0.3, f"loss went from {first:.3f} to {last:.3f}"
