@@ -209,7 +209,7 @@ def backward(root, gradient=None, retain_graph=None, create_graph=False) -> None
             input_grads = fn.backward(grad)
             if type(input_grads) is not tuple:
                 input_grads = (input_grads,)
-            for t, g, need in zip(fn.inputs, input_grads, fn.needs_input_grad):
+            for t, g, need in zip(fn.inputs, input_grads, fn.needs_input_grad, strict=False):
                 if not need or g is None:
                     continue
                 if _mode.anomaly:
@@ -243,7 +243,7 @@ def _topological_order(root) -> list:
         stack.append((node, True))
         fn = node._ctx
         if fn is not None:
-            for t, need in zip(fn.inputs, fn.needs_input_grad):
+            for t, need in zip(fn.inputs, fn.needs_input_grad, strict=True):
                 if need and id(t) not in visited:
                     stack.append((t, False))
     order.reverse()

@@ -160,7 +160,7 @@ def to_device(array, device: str):
 def asarray(data, dtype=None, device: str | None = None):
     """Make an array on ``device`` from Python numbers, lists or arrays of any device.
 
-    ``dtype`` is a name (``"float32"``) or a dtype of any library; it is resolved on the target device.
+    ``dtype`` is a name (``"float32"``) or a dtype of any library, resolved on the target device.
     """
     device = get_device(device)
     xp = _modules[device]
@@ -175,7 +175,7 @@ def asarray(data, dtype=None, device: str | None = None):
 
 
 def resolve_dtype(dtype, device: str):
-    """The dtype object of ``device``'s library named like ``dtype`` (``"float32"``, np.float32 ...)."""
+    """The dtype object of ``device``'s library named like ``dtype`` (``"float32"``, np.float32)."""
     name = dtype_name(dtype)
     return getattr(_modules[device], name)
 

@@ -38,8 +38,9 @@ def _const(array) -> Tensor:
 def unbroadcast(grad: Tensor, shape: tuple) -> Tensor:
     """Sum ``grad`` over the axes that broadcasting added or stretched, giving ``shape``.
 
-    Forward ``a + b`` with ``a: (3, 1)`` and ``b: (4,)`` gives ``(3, 4)``: every element of ``a`` was
-    used 4 times and every element of ``b`` 3 times, so their gradients are sums over those uses.
+    Forward ``a + b`` with ``a: (3, 1)`` and ``b: (4,)`` gives ``(3, 4)``: every element of ``a``
+    was used 4 times and every element of ``b`` 3 times, so their gradients are sums over those
+    uses.
 
     >>> import tinygrad_edu as tg
     >>> unbroadcast(tg.ones(3, 4), (3, 1)).shape
@@ -233,20 +234,25 @@ class Maximum(Function):
     """Elementwise ``maximum(a, b)``; the gradient goes to the larger input (half each on a tie)."""
 
     def forward(self, a, b):
-        return backend.xp_of(a).maximum(a, b)
+        return _xp(a, b).maximum(a, b)
 
     def backward(self, grad_out):
         return _select_grad(self, grad_out, larger=True)
 
 
 class Minimum(Function):
-    """Elementwise ``minimum(a, b)``; the gradient goes to the smaller input (half each on a tie)."""
+    """Elementwise ``minimum(a, b)``; the gradient goes to the smaller input (half each on ties)."""
 
     def forward(self, a, b):
-        return backend.xp_of(a).minimum(a, b)
+        return _xp(a, b).minimum(a, b)
 
     def backward(self, grad_out):
         return _select_grad(self, grad_out, larger=False)
+
+
+def _xp(a, b):
+    """The array namespace of a binary op whose one operand may be a Python number."""
+    return backend.xp_of(a if backend.is_array(a) else b)
 
 
 def _select_grad(fn, grad_out, larger):
@@ -323,16 +329,23 @@ class MatMul(Function):
 # =================================================================================================
 
 
-def _axes(axis, ndim) -> tuple:
+def _axes(axis, shape: tuple, op: str) -> tuple:
+    """``axis`` (None, an int or a tuple, negatives allowed) as sorted non-negative axes."""
+    ndim = len(shape)
     if axis is None:
         return tuple(range(ndim))
     if isinstance(axis, int):
         axis = (axis,)
     out = []
     for ax in axis:
-        if not -ndim <= ax < builtins.max(ndim, 1):
-            raise ValueError(f"axis {ax} is out of range for a tensor with {ndim} dimensions")
-        out.append(ax % ndim if ndim else 0)
+        if not -ndim <= ax < ndim:
+            raise ValueError(
+                f"{op}: axis {ax} is out of range for a tensor of shape {shape} "
+                f"({ndim} dimensions: axes {-ndim}..{ndim - 1})"
+            )
+        out.append(ax % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: axis {axis} repeats an axis of a tensor of shape {shape}")
     return tuple(sorted(out))
 
 
@@ -370,8 +383,11 @@ class Max(Function):
         reduce = xp.max if self.largest else xp.min
         out = reduce(a, axis=axes, keepdims=True)
         self.mask = a == out
-        return out if keepdims else xp.reshape(out, tuple(
-            s for i, s in enumerate(self.in_shape) if i not in axes))
+        return (
+            out
+            if keepdims
+            else xp.reshape(out, tuple(s for i, s in enumerate(self.in_shape) if i not in axes))
+        )
 
     def backward(self, grad_out):
         xp = backend.xp_of(self.mask)
@@ -485,8 +501,12 @@ class Where(Function):
         _, a, b = self.inputs
         c = _const(self.cond)
         zero = zeros_like(grad_out)
-        grad_a = unbroadcast(where(c, grad_out, zero), _shape(a)) if self.needs_input_grad[1] else None
-        grad_b = unbroadcast(where(c, zero, grad_out), _shape(b)) if self.needs_input_grad[2] else None
+        grad_a = (
+            unbroadcast(where(c, grad_out, zero), _shape(a)) if self.needs_input_grad[1] else None
+        )
+        grad_b = (
+            unbroadcast(where(c, zero, grad_out), _shape(b)) if self.needs_input_grad[2] else None
+        )
         return None, grad_a, grad_b
 
 
@@ -504,7 +524,7 @@ def _tensor(x, like: Tensor | None = None) -> Tensor:
 
 
 def _operand(x, like: Tensor):
-    """Python numbers stay constants (keeping the tensor's dtype); arrays and lists become Tensors."""
+    """Python numbers stay constants (keeping the tensor's dtype); arrays, lists become Tensors."""
     if isinstance(x, Tensor):
         return x
     if isinstance(x, (int, float, bool)):
@@ -518,8 +538,9 @@ def _binary(cls, name, a, b):
     try:
         return cls.apply(a, b)
     except (ValueError, TypeError) as e:
-        sa, sb = _shape(a.data if isinstance(a, Tensor) else a), _shape(
-            b.data if isinstance(b, Tensor) else b
+        sa, sb = (
+            _shape(a.data if isinstance(a, Tensor) else a),
+            _shape(b.data if isinstance(b, Tensor) else b),
         )
         if _broadcast_shape(sa, sb) is None:
             raise ValueError(
@@ -531,10 +552,14 @@ def _binary(cls, name, a, b):
 
 def _broadcast_shape(sa: tuple, sb: tuple):
     out = []
-    for x, y in zip(reversed((1,) * (len(sb) - len(sa)) + sa), reversed((1,) * (len(sa) - len(sb)) + sb)):
+    for x, y in zip(
+        reversed((1,) * (len(sb) - len(sa)) + sa),
+        reversed((1,) * (len(sa) - len(sb)) + sb),
+        strict=False,
+    ):
         if x != y and x != 1 and y != 1:
             return None
-        out.append(builtins.max(x, y))
+        out.append(y if x == 1 else x)  # 1 stretches to the other size, even to 0
     return tuple(reversed(out))
 
 
@@ -626,7 +651,9 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     """Matrix product with NumPy's rules: batch dimensions broadcast; 1-D operands are vectors."""
     a, b = _tensor(a), _tensor(b, a)
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: operands must have at least 1 dimension, got {a.shape} and {b.shape}")
+        raise ValueError(
+            f"matmul: operands must have at least 1 dimension, got {a.shape} and {b.shape}"
+        )
     if a.ndim == 1 and b.ndim == 1:  # a dot product: (n,) @ (n,) -> ()
         return matmul(a.reshape((1, a.shape[0])), b).reshape(())
     if a.ndim == 1:
@@ -646,29 +673,29 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 
 
 def sum(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001 - NumPy's name
-    return Sum.apply(a, _axes(axis, a.ndim), keepdims)
+    return Sum.apply(a, _axes(axis, a.shape, "sum"), keepdims)
 
 
 def mean(a: Tensor, axis=None, keepdims=False) -> Tensor:
-    axes = _axes(axis, a.ndim)
+    axes = _axes(axis, a.shape, "mean")
     n = math.prod(a.shape[i] for i in axes)
     return sum(a, axes, keepdims) * (1.0 / n if n else math.nan)
 
 
 def var(a: Tensor, axis=None, keepdims=False, ddof=0) -> Tensor:
     """Variance, NumPy's ``ddof`` convention (0: divide by N)."""
-    axes = _axes(axis, a.ndim)
+    axes = _axes(axis, a.shape, "var")
     n = math.prod(a.shape[i] for i in axes)
     d = a - mean(a, axes, keepdims=True)
     return sum(d * d, axes, keepdims) * (1.0 / (n - ddof) if n > ddof else math.nan)
 
 
 def max(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001 - NumPy's name
-    return Max.apply(a, _axes(axis, a.ndim), keepdims)
+    return Max.apply(a, _axes(axis, a.shape, "max"), keepdims)
 
 
 def min(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001 - NumPy's name
-    return Min.apply(a, _axes(axis, a.ndim), keepdims)
+    return Min.apply(a, _axes(axis, a.shape, "min"), keepdims)
 
 
 def _reshape_target(shape_in: tuple, shape) -> tuple:
@@ -680,7 +707,8 @@ def _reshape_target(shape_in: tuple, shape) -> tuple:
         known = math.prod(s for s in shape if s != -1)
         if known == 0 or size % known:
             raise ValueError(
-                f"reshape: cannot reshape a tensor of shape {shape_in} ({size} elements) into {shape}"
+                f"reshape: cannot reshape a tensor of shape {shape_in} ({size} elements) "
+                f"into {shape}"
             )
         shape = tuple(size // known if s == -1 else s for s in shape)
     if math.prod(shape) != size or builtins.min(shape, default=0) < 0:
@@ -707,7 +735,9 @@ def transpose(a: Tensor, axes=None) -> Tensor:
         axes = tuple(range(a.ndim - 1, -1, -1))
     axes = tuple(ax % a.ndim if a.ndim else ax for ax in axes)
     if sorted(axes) != list(range(a.ndim)):
-        raise ValueError(f"transpose: axes {axes} are not a permutation of the {a.ndim} axes of {a.shape}")
+        raise ValueError(
+            f"transpose: axes {axes} are not a permutation of the {a.ndim} axes of {a.shape}"
+        )
     return Transpose.apply(a, axes)
 
 
@@ -729,7 +759,7 @@ def broadcast_to(a: Tensor, shape) -> Tensor:
 def squeeze(a: Tensor, axis=None) -> Tensor:
     if axis is None:
         return reshape(a, tuple(s for s in a.shape if s != 1))
-    axes = _axes(axis, a.ndim)
+    axes = _axes(axis, a.shape, "squeeze")
     for ax in axes:
         if a.shape[ax] != 1:
             raise ValueError(f"squeeze: axis {ax} of shape {a.shape} has size {a.shape[ax]}, not 1")
@@ -740,7 +770,9 @@ def unsqueeze(a: Tensor, axis: int) -> Tensor:
     """Insert a size-1 axis at ``axis`` (NumPy: ``expand_dims``)."""
     nd = a.ndim + 1
     if not -nd <= axis < nd:
-        raise ValueError(f"unsqueeze: axis {axis} is out of range for a result with {nd} dimensions")
+        raise ValueError(
+            f"unsqueeze: axis {axis} is out of range for a result with {nd} dimensions"
+        )
     axis %= nd
     return reshape(a, a.shape[:axis] + (1,) + a.shape[axis:])
 
@@ -821,7 +853,9 @@ def stack(tensors, axis: int = 0) -> Tensor:
         raise ValueError("stack: needs at least one tensor")
     for t in tensors[1:]:
         if t.shape != tensors[0].shape:
-            raise ValueError(f"stack: all tensors must have the same shape, got {tensors[0].shape} and {t.shape}")
+            raise ValueError(
+                f"stack: all tensors must have the same shape, got {tensors[0].shape} and {t.shape}"
+            )
     return concat([unsqueeze(t, axis) for t in tensors], axis=axis)
 
 
@@ -831,14 +865,19 @@ def split(a: Tensor, indices_or_sections, axis: int = 0) -> list:
     ax = axis % a.ndim
     if isinstance(indices_or_sections, int):
         if n % indices_or_sections:
-            raise ValueError(f"split: axis {axis} of size {n} does not divide into {indices_or_sections} equal sections")
+            raise ValueError(
+                f"split: axis {axis} of size {n} (shape {a.shape}) does not divide into "
+                f"{indices_or_sections} equal sections"
+            )
         step = n // indices_or_sections
         cuts = list(range(step, n, step))
     else:
         cuts = list(indices_or_sections)
     bounds = [0] + cuts + [n]
     pre = (slice(None),) * ax
-    return [getitem(a, pre + (slice(lo, hi),)) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    return [
+        getitem(a, pre + (slice(lo, hi),)) for lo, hi in zip(bounds[:-1], bounds[1:], strict=False)
+    ]
 
 
 def where(cond, a, b) -> Tensor:
@@ -856,7 +895,9 @@ def where(cond, a, b) -> Tensor:
         b = _const(xp.asarray(b, dtype=ref.data.dtype))
     shape = _broadcast_shape(cond.shape, _broadcast_shape(a.shape, b.shape) or ())
     if _broadcast_shape(a.shape, b.shape) is None or shape is None:
-        raise ValueError(f"where: shapes {cond.shape}, {a.shape} and {b.shape} cannot be broadcast together")
+        raise ValueError(
+            f"where: shapes {cond.shape}, {a.shape} and {b.shape} cannot be broadcast together"
+        )
     return Where.apply(cond, a, b)
 
 
@@ -864,7 +905,10 @@ def masked_fill(a: Tensor, mask, value) -> Tensor:
     """``a`` with ``value`` wherever ``mask`` is true (PyTorch's name)."""
     mask = mask if isinstance(mask, Tensor) else Tensor(mask, device=a.device)
     if _broadcast_shape(mask.shape, a.shape) != a.shape:
-        raise ValueError(f"masked_fill: mask of shape {mask.shape} does not broadcast to the tensor's shape {a.shape}")
+        raise ValueError(
+            f"masked_fill: mask of shape {mask.shape} does not broadcast to the tensor's "
+            f"shape {a.shape}"
+        )
     return where(mask, value, a)
 
 
@@ -894,7 +938,7 @@ def zeros_like(a: Tensor) -> Tensor:
     return _const(backend.xp_of(a.data).zeros_like(a.data))
 
 
-# ---- comparisons and other non-differentiable results ---------------------------------------------
+# ---- comparisons and other non-differentiable results -------------------------------------------
 
 
 def _data(x):

@@ -65,9 +65,10 @@ class Tensor:
         if backend.is_array(data):
             if device is not None:
                 data = backend.to_device(data, device)
-            elif backend.device_of(data) != backend.default_device() and backend.device_of(
-                data
-            ) == "cpu":
+            elif (
+                backend.device_of(data) != backend.default_device()
+                and backend.device_of(data) == "cpu"
+            ):
                 # host data (NumPy) follows the default device, so tests and users can write
                 # Tensor(np_array) and get a tensor where the rest of their model lives
                 data = backend.to_device(data, backend.default_device())
@@ -228,6 +229,7 @@ class Tensor:
 
         value = value.data if isinstance(value, Tensor) else value
         self.data[_normalize_key(key, self.ndim)] = value
+
     # ---- operators: each forwards to ops.py (primitives) or functional.py ------------------------
     def __add__(self, other):
         return ops.add(self, other)

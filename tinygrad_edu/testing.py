@@ -50,7 +50,7 @@ def numerical_grad(fn, inputs, upstream, eps=1e-6):
         if not (isinstance(t, Tensor) and t.requires_grad):
             grads.append(None)
             continue
-        host = t.numpy().astype(np.float64)
+        host = np.array(t.numpy(), dtype=np.float64, order="C")  # a C-ordered copy: flat is a view
         g = np.zeros_like(host)
         flat = host.reshape(-1)
         for i in range(flat.size):
@@ -70,7 +70,7 @@ def numerical_grad(fn, inputs, upstream, eps=1e-6):
 
 def _dot(outputs, upstream) -> float:
     total = 0.0
-    for o, v in zip(_as_tuple(outputs), upstream):
+    for o, v in zip(_as_tuple(outputs), upstream, strict=False):
         total += float(np.sum(o.numpy().astype(np.float64) * v))
     return total
 
@@ -87,7 +87,7 @@ def analytic_grad(fn, inputs, upstream, create_graph=False):
             t.grad = None
     outputs = _as_tuple(fn(*inputs))
     total = None
-    for o, v in zip(outputs, upstream):
+    for o, v in zip(outputs, upstream, strict=False):
         if not o.requires_grad:
             continue
         term = (o * Tensor(v, dtype=o.dtype, device=o.device)).sum()
@@ -137,8 +137,10 @@ def gradgradcheck(fn, inputs, eps=1e-6, rtol=1e-4, atol=1e-5, seed=0, name=None)
         outputs = fn(*inputs)
     upstream = _upstream(outputs, seed)
     rng = np.random.default_rng(seed + 1)
-    weights = [None if not (isinstance(t, Tensor) and t.requires_grad) else
-               rng.standard_normal(t.shape) for t in inputs]
+    weights = [
+        None if not (isinstance(t, Tensor) and t.requires_grad) else rng.standard_normal(t.shape)
+        for t in inputs
+    ]
 
     def first_grad_dot(*xs):
         for t in xs:
@@ -146,12 +148,12 @@ def gradgradcheck(fn, inputs, eps=1e-6, rtol=1e-4, atol=1e-5, seed=0, name=None)
                 t.grad = None
         outs = _as_tuple(fn(*xs))
         total = None
-        for o, v in zip(outs, upstream):
+        for o, v in zip(outs, upstream, strict=False):
             term = (o * Tensor(v, dtype=o.dtype, device=o.device)).sum()
             total = term if total is None else total + term
         total.backward(create_graph=True)
         acc = None
-        for t, w in zip(xs, weights):
+        for t, w in zip(xs, weights, strict=False):
             if w is None or t.grad is None:
                 continue
             term = (t.grad * Tensor(w, dtype=t.grad.dtype, device=t.device)).sum()
@@ -169,12 +171,14 @@ def gradgradcheck(fn, inputs, eps=1e-6, rtol=1e-4, atol=1e-5, seed=0, name=None)
         if isinstance(t, Tensor):
             t.grad = None
     if not s.requires_grad:
-        analytic = [None if w is None else np.zeros(t.shape) for t, w in zip(inputs, weights)]
+        analytic = [
+            None if w is None else np.zeros(t.shape) for t, w in zip(inputs, weights, strict=False)
+        ]
     else:
         s.backward()
         analytic = [
             None if w is None else (np.zeros(t.shape) if t.grad is None else t.grad.numpy())
-            for t, w in zip(inputs, weights)
+            for t, w in zip(inputs, weights, strict=False)
         ]
     numeric = numerical_grad(lambda *xs: first_grad_dot(*xs).detach(), inputs, [np.ones(())], eps)
     for t in inputs:
@@ -185,7 +189,7 @@ def gradgradcheck(fn, inputs, eps=1e-6, rtol=1e-4, atol=1e-5, seed=0, name=None)
 
 
 def _compare(name, what, inputs, analytic, numeric, rtol, atol):
-    for i, (t, a, n) in enumerate(zip(inputs, analytic, numeric)):
+    for i, (t, a, n) in enumerate(zip(inputs, analytic, numeric, strict=False)):
         if n is None:
             continue
         a = np.asarray(a, dtype=np.float64).reshape(n.shape)

@@ -1,0 +1,44 @@
+"""Shared test setup: importable helpers, Hypothesis settings, a fresh seed for every test.
+
+The whole suite runs twice: on NumPy, and with ``TINYGRAD_EDU_DEVICE=strict`` on array-api-strict
+(a second array library that is not NumPy). Tests build tensors with ``tg.*`` or
+``tg.tensor(numpy_array)`` (host arrays follow the default device) and compare via ``.numpy()``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+import tinygrad_edu as tg
+
+# tests/ on the path: `from strategies import ...` and `import cases.ops` work from every test file
+sys.path.insert(0, os.path.dirname(__file__))
+
+# No deadline: the strict backend is several times slower than NumPy, and timing is not what
+# these tests check. Examples stay few so that each file runs in seconds.
+settings.register_profile(
+    "tinygrad_edu",
+    deadline=None,
+    max_examples=25,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+settings.load_profile("tinygrad_edu")
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_device():
+    """Every test starts from the same seed and the default device, whatever the last one did."""
+    tg.manual_seed(0)
+    tg.backend.set_default_device(None)
+    yield
+    tg.backend.set_default_device(None)
+
+
+@pytest.fixture
+def device() -> str:
+    """The device this run of the suite uses (``cpu`` or ``strict``)."""
+    return tg.backend.default_device()
