@@ -70,3 +70,6 @@ from .tensor import (
 
 __version__ = "0.1.0"
 from . import functional  # noqa: E402  (import tinygrad_edu.functional as F)
+
+from . import optim  # noqa: E402
+from .io import CheckpointError, load, save  # noqa: E402
