@@ -1,0 +1,41 @@
+"""Input checks shared by the layers, so that every error names the layer and both sizes.
+
+A shape error deep inside a matmul says ``(3, 5) @ (4, 2)``; the same mistake caught at the layer
+says ``Linear(in_features=4, out_features=2, bias=True): expected input with last dimension 4, got
+shape (3, 5)``, which points at the line of the model to fix.
+"""
+
+from __future__ import annotations
+
+from ..tensor import Tensor
+
+
+def layer_name(module) -> str:
+    """The layer as PyTorch prints it, without children: ``Linear(in_features=4, ...)``."""
+    return f"{type(module).__name__}({module.extra_repr()})"
+
+
+def check_tensor(module, x, name: str = "input") -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(
+            f"{layer_name(module)}: expected a Tensor as {name}, got {type(x).__name__}; "
+            "wrap arrays with tg.tensor(...)"
+        )
+    return x
+
+
+def check_ndim(module, x: Tensor, allowed: dict, name: str = "input") -> None:
+    """``allowed`` maps a rank to its layout, e.g. ``{2: "(C, L)", 3: "(N, C, L)"}``."""
+    if x.ndim not in allowed:
+        options = " or ".join(f"{n}-D {layout}" for n, layout in allowed.items())
+        raise ValueError(f"{layer_name(module)}: expected {options} {name}, got shape {x.shape}")
+
+
+def check_size(module, x: Tensor, axis: int, expected: int, what: str, name: str = "input"):
+    """``x.shape[axis]`` must be ``expected``; ``what`` says it with a ``{}`` for the number:
+    ``"last dimension {}"``, ``"{} channels (axis -2)"``."""
+    if x.ndim == 0 or x.shape[axis] != expected:
+        raise ValueError(
+            f"{layer_name(module)}: expected {name} with {what.format(expected)}, "
+            f"got shape {x.shape}"
+        )

@@ -1,0 +1,122 @@
+"""``Conv1d``: one small ``Linear`` slid along a sequence.
+
+Chapter 6 ("Conv1d") builds this layer. Each output position sees a window of ``kernel_size``
+neighbouring positions (every ``dilation``-th one, windows ``stride`` apart) across all input
+channels, and applies the same weights everywhere: few parameters, and a pattern learned at one
+position is recognised at all of them. ``F.conv1d`` gathers all the windows at once ("im2col") and
+does one matrix product, with no Python loop over positions.
+
+Read next: ``normalization.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import functional as F
+from ..tensor import Tensor, zeros
+from . import init
+from ._checks import check_ndim, check_size, check_tensor
+from .module import Module, Parameter
+
+
+class Conv1d(Module):
+    """1-D convolution (a cross-correlation, as in every framework), PyTorch's signature.
+
+    Shapes: input (N, C_in, L) or unbatched (C_in, L) -> (N, C_out, L_out) or (C_out, L_out), with
+    ``L_out = (L + 2 padding - dilation (kernel_size - 1) - 1) // stride + 1``;
+    ``weight`` (C_out, C_in, kernel_size), ``bias`` (C_out,).
+
+    Forward: ``y[n, o, i] = b[o] + sum_{c, k} W[o, c, k] x[n, c, i stride + k dilation - padding]``
+    (zero outside the input). Backward: autograd through the unfold and the matmul; the unfold's
+    backward ("fold") adds each window's gradient back where the windows overlap.
+
+    ``padding`` is an integer or ``"valid"`` (0) or ``"same"`` (output as long as the input,
+    stride 1). As in PyTorch, ``kernel_size``, ``stride``, ``padding`` and ``dilation`` are kept as
+    1-tuples. Initialisation as PyTorch: ``W`` and ``b`` uniform in (-1/sqrt(fan_in),
+    1/sqrt(fan_in)), ``fan_in = C_in * kernel_size``.
+
+    >>> import tinygrad_edu as tg
+    >>> from tinygrad_edu import nn
+    >>> conv = nn.Conv1d(3, 8, kernel_size=5, padding=2)
+    >>> conv
+    Conv1d(3, 8, kernel_size=(5,), stride=(1,), padding=(2,))
+    >>> conv(tg.ones(4, 3, 20)).shape
+    (4, 8, 20)
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int | str = 0,
+        dilation: int = 1,
+        bias: bool = True,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__()
+        if isinstance(padding, str) and padding not in ("same", "valid"):
+            raise ValueError(
+                f"Conv1d: padding must be an integer, 'valid' or 'same', got {padding!r}"
+            )
+        if padding == "same" and _single(stride) != (1,):
+            raise ValueError("Conv1d: padding='same' needs stride=1")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = _single(kernel_size)
+        self.stride = _single(stride)
+        self.padding = padding if isinstance(padding, str) else _single(padding)
+        self.dilation = _single(dilation)
+        K = self.kernel_size[0]
+        self.weight = Parameter(zeros(out_channels, in_channels, K, dtype=dtype, device=device))
+        if bias:
+            self.bias = Parameter(zeros(out_channels, dtype=dtype, device=device))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default: both uniform in (-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = self.in_channels * self.kernel_size[0]
+            bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_tensor(self, x)
+        check_ndim(self, x, {2: "(C_in, L)", 3: "(N, C_in, L)"})
+        check_size(self, x, -2, self.in_channels, "{} channels (axis -2)")
+        unbatched = x.ndim == 2
+        if unbatched:
+            x = x.unsqueeze(0)  # (C_in, L) -> (1, C_in, L)
+        padding = self.padding if isinstance(self.padding, str) else self.padding[0]
+        y = F.conv1d(
+            x, self.weight, self.bias, self.stride[0], padding, self.dilation[0]
+        )  # (N, C_in, L) -> (N, C_out, L_out)
+        return y.squeeze(0) if unbatched else y
+
+    def extra_repr(self) -> str:
+        s = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}"
+        )
+        if self.padding != (0,):  # a string ("same") is shown too, as PyTorch does
+            s += f", padding={self.padding}"
+        if self.dilation != (1,):
+            s += f", dilation={self.dilation}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+def _single(v) -> tuple:
+    """``5 -> (5,)``; a 1-tuple stays as it is (PyTorch keeps conv sizes as tuples)."""
+    if isinstance(v, (tuple, list)):
+        if len(v) != 1:
+            raise ValueError(f"Conv1d: expected an integer or a 1-tuple, got {v!r}")
+        return tuple(v)
+    return (v,)

@@ -1,0 +1,76 @@
+"""``Linear`` (the book's ``Dense``): the affine map ``y = x W^T + b``.
+
+Chapter 3 ("Dense layers and MLPs") builds this layer. The weight is stored as (out, in), PyTorch's
+layout, so a state dict loads into ``torch.nn.Linear`` unchanged; ``nn.Dense`` is the same class
+under the name the book uses first.
+
+Read next: ``embedding.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import functional as F
+from ..tensor import Tensor, zeros
+from . import init
+from ._checks import check_size, check_tensor
+from .module import Module, Parameter
+
+
+class Linear(Module):
+    """Fully connected layer: ``y = x W^T + b``.
+
+    Shapes: input (..., in_features) -> output (..., out_features); ``weight`` (out_features,
+    in_features), ``bias`` (out_features,). Any number of leading axes is allowed.
+
+    Backward (autograd derives it from ``MatMul`` and ``Add``): ``grad_x = grad_out W``,
+    ``grad_W = grad_out^T x`` and ``grad_b = grad_out`` summed over the leading axes.
+
+    Initialisation, as PyTorch: ``W`` and ``b`` uniform in (-1/sqrt(in_features),
+    1/sqrt(in_features)) (``kaiming_uniform_(W, a=sqrt(5))`` is that bound).
+
+    >>> import tinygrad_edu as tg
+    >>> from tinygrad_edu import nn
+    >>> layer = nn.Linear(4, 2)
+    >>> layer
+    Linear(in_features=4, out_features=2, bias=True)
+    >>> layer(tg.ones(3, 4)).shape
+    (3, 2)
+    >>> nn.Dense is nn.Linear
+    True
+    """
+
+    def __init__(
+        self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None
+    ):
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.weight = Parameter(zeros(out_features, in_features, dtype=dtype, device=device))
+        if bias:
+            self.bias = Parameter(zeros(out_features, dtype=dtype, device=device))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default: both uniform in (-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1.0 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_tensor(self, x)
+        check_size(self, x, -1, self.in_features, "last dimension {}")
+        return F.linear(x, self.weight, self.bias)  # (..., in) -> (..., out)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}"
+        )
+
+
+Dense = Linear  # the name chapter 3 starts with; the same class
