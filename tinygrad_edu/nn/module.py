@@ -214,13 +214,15 @@ class Module:
         return ""
 
     def __repr__(self) -> str:
-        lines = [f"{type(self).__name__}({self.extra_repr()}"]
-        if self._modules:
-            for name, m in self._modules.items():
-                sub = repr(m).replace("\n", "\n  ")
-                lines.append(f"  ({name}): {sub}")
-            return lines[0] + "\n" + "\n".join(lines[1:]) + "\n)"
-        return lines[0] + ")"
+        extra = self.extra_repr()
+        if not self._modules:
+            return f"{type(self).__name__}({extra})"
+        # as PyTorch: with children, the extra_repr gets a line of its own above them
+        lines = [extra] if extra else []
+        for name, m in self._modules.items():
+            sub = repr(m).replace("\n", "\n  ")
+            lines.append(f"({name}): {sub}")
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
 
 
 class Sequential(Module):
