@@ -1,0 +1,936 @@
+"""Tests for ``tinygrad_edu/functional.py``.
+
+Every forward is compared with a plain-NumPy reference (a loop over positions for conv1d, a loop
+over queries for attention, PyTorch's documented formulas for the losses); every differentiable
+input is gradient-checked in float64; each fused rule equals its composed version built from the
+primitives of ``ops.py`` (forward and gradients) and stays finite at logits of +-1e4; float32 stays
+float32; bad input gets a clear error. The per-Function gradcheck/gradgradcheck cases live in
+``tests/cases/functional.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import arrays, as_tensor, layouts, shapes
+
+import tinygrad_edu as tg
+import tinygrad_edu.functional as F
+from tinygrad_edu.testing import gradcheck
+
+ch03, ch04, ch05, ch06 = pytest.mark.ch03, pytest.mark.ch04, pytest.mark.ch05, pytest.mark.ch06
+ch09, ch10 = pytest.mark.ch09, pytest.mark.ch10
+
+
+# =================================================================================================
+# Helpers: tensors, NumPy references, composed versions of the fused ops
+# =================================================================================================
+
+
+def t64(a, requires_grad=True):
+    return tg.tensor(np.asarray(a, dtype=np.float64), requires_grad=requires_grad)
+
+
+def t32(a, requires_grad=False):
+    return tg.tensor(np.asarray(a, dtype=np.float32), requires_grad=requires_grad)
+
+
+def ints(a):
+    return tg.tensor(np.asarray(a, dtype=np.int64))
+
+
+def close(actual, expected, rtol=1e-10, atol=1e-12):
+    np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), rtol=rtol, atol=atol)
+
+
+def grads_of(fn, inputs, upstream):
+    """Gradients of ``sum(upstream * fn(*inputs))`` with respect to every input."""
+    for x in inputs:
+        x.grad = None
+    out = fn(*inputs)
+    out.backward(tg.tensor(np.asarray(upstream, dtype=out.numpy().dtype)))
+    return [x.grad.numpy() for x in inputs]
+
+
+def np_softmax(x, axis=-1):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def np_log_softmax(x, axis=-1):
+    z = x - x.max(axis=axis, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+
+
+_erfc = np.vectorize(math.erfc)
+
+
+def np_gelu(x):
+    # x Phi(x) with Phi from erfc: 1 + erf(x / sqrt 2) would cancel to 0 in the left tail
+    return x * 0.5 * _erfc(-x / math.sqrt(2.0))
+
+
+def np_cross_entropy(x, target, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """PyTorch's documented formula: the target distribution ``q = (1 - eps) onehot + eps / C``,
+    ``l_n = -sum_c q_c log p_c`` for targets not ignored (0 otherwise); mean over those targets.
+    ``x`` is (N, C, d...) (classes on axis 1)."""
+    C = x.shape[1]
+    logp = np_log_softmax(x, axis=1)
+    valid = target != ignore_index
+    safe = np.where(valid, target, 0)
+    onehot = np.moveaxis(np.eye(C)[safe], -1, 1)  # (N, d..., C) -> (N, C, d...)
+    q = (1 - label_smoothing) * onehot + label_smoothing / C
+    loss = -(q * logp).sum(axis=1) * valid
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    return loss.sum() / valid.sum()
+
+
+def np_layer_norm(x, k, w=None, b=None, eps=1e-5):
+    axes = tuple(range(x.ndim - k, x.ndim))
+    mu = x.mean(axis=axes, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)
+    y = (x - mu) / np.sqrt(var + eps)
+    if w is not None:
+        y = y * w
+    if b is not None:
+        y = y + b
+    return y
+
+
+def np_conv1d(x, w, b=None, stride=1, padding=0, dilation=1):
+    """A loop over batch, output channel and output position."""
+    N, C, L = x.shape
+    C_out, _, K = w.shape
+    xp = np.zeros((N, C, L + 2 * padding))
+    xp[:, :, padding : padding + L] = x
+    L_out = (L + 2 * padding - dilation * (K - 1) - 1) // stride + 1
+    y = np.zeros((N, C_out, L_out))
+    for n in range(N):
+        for o in range(C_out):
+            for i in range(L_out):
+                acc = 0.0 if b is None else b[o]
+                for c in range(C):
+                    for k in range(K):
+                        acc += w[o, c, k] * xp[n, c, i * stride + k * dilation]
+                y[n, o, i] = acc
+    return y
+
+
+def np_attention(q, k, v, keep=None, additive=None, scale=None):
+    """A loop over the query positions of every batch element; (..., L, E) inputs, broadcast."""
+    batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    L, E = q.shape[-2:]
+    S = k.shape[-2]
+    q = np.broadcast_to(q, batch + (L, E)).reshape(-1, L, E)
+    k = np.broadcast_to(k, batch + (S, E)).reshape(-1, S, E)
+    v = np.broadcast_to(v, batch + v.shape[-2:]).reshape(-1, S, v.shape[-1])
+    keep = None if keep is None else np.broadcast_to(keep, batch + (L, S)).reshape(-1, L, S)
+    add = None if additive is None else np.broadcast_to(additive, batch + (L, S)).reshape(-1, L, S)
+    scale = 1.0 / math.sqrt(E) if scale is None else scale
+    out = np.zeros((q.shape[0], L, v.shape[-1]))
+    for bi in range(q.shape[0]):
+        for i in range(L):
+            s = k[bi] @ q[bi, i] * scale  # (S,)
+            if add is not None:
+                s = s + add[bi, i]
+            allowed = np.ones(S, dtype=bool) if keep is None else keep[bi, i]
+            if not allowed.any():
+                continue  # a fully masked row: zeros
+            w = np.exp(s[allowed] - s[allowed].max())
+            out[bi, i] = (w / w.sum()) @ v[bi][allowed]
+    return out.reshape(batch + (L, v.shape[-1]))
+
+
+# ---- composed versions of the fused ops, from the primitives of ops.py -----------------------
+
+
+def composed_softmax(x, axis=-1):
+    e = (x - x.max(axis=axis, keepdims=True).detach()).exp()
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def composed_log_softmax(x, axis=-1):
+    z = x - x.max(axis=axis, keepdims=True).detach()
+    return z - z.exp().sum(axis=axis, keepdims=True).log()
+
+
+def composed_cross_entropy(x, target, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """(N, C) logits only: log-softmax, a one-hot pick, smoothing, masking, reduction."""
+    C = x.shape[1]
+    tgt = target.numpy()
+    valid = tgt != ignore_index
+    onehot = np.eye(C)[np.where(valid, tgt, 0)] * valid[:, None]
+    logp = composed_log_softmax(x, axis=1)
+    nll = -(logp * tg.tensor(onehot.astype(x.numpy().dtype))).sum(axis=1)
+    smooth = -logp.mean(axis=1) * tg.tensor(valid.astype(x.numpy().dtype))
+    loss = nll * (1.0 - label_smoothing) + smooth * label_smoothing
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    return loss.sum() / float(valid.sum())
+
+
+def composed_layer_norm(x, k, w=None, b=None, eps=1e-5):
+    axes = tuple(range(x.ndim - k, x.ndim))
+    xc = x - x.mean(axis=axes, keepdims=True)
+    y = xc / ((xc * xc).mean(axis=axes, keepdims=True) + eps).sqrt()
+    if w is not None:
+        y = y * w
+    if b is not None:
+        y = y + b
+    return y
+
+
+def composed_attention(q, k, v, keep=None, additive=None, scale=None):
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    s = (q @ k.mT) * scale
+    if additive is not None:
+        s = s + additive
+    if keep is not None:
+        s = s.masked_fill(~keep, -1e30)  # keep: a NumPy boolean array, True = may attend
+    return composed_softmax(s, -1) @ v
+
+
+# =================================================================================================
+# linear, relu, sigmoid, tanh, softplus (chapter 3)
+# =================================================================================================
+
+
+@ch03
+def test_linear_matches_numpy_and_gradchecks():
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((2, 3, 4)), rng.standard_normal((5, 4)), rng.standard_normal(5)
+    close(F.linear(t64(x), t64(w), t64(b)).numpy(), x @ w.T + b)
+    close(F.linear(t64(x), t64(w)).numpy(), x @ w.T)
+    assert gradcheck(F.linear, [t64(x), t64(w), t64(b)])
+    assert gradcheck(lambda a, c: F.linear(a, c), [t64(x[0]), t64(w)])
+
+
+@ch03
+def test_linear_errors():
+    with pytest.raises(
+        ValueError, match=r"linear: input of shape \(2, 3\) has 3 features.*\(5, 4\)"
+    ):
+        F.linear(tg.ones(2, 3), tg.ones(5, 4))
+    with pytest.raises(ValueError, match=r"linear: weight must be 2-D"):
+        F.linear(tg.ones(2, 3), tg.ones(3))
+    with pytest.raises(ValueError, match=r"linear: bias of shape \(4,\).*expected \(5,\)"):
+        F.linear(tg.ones(2, 4), tg.ones(5, 4), tg.ones(4))
+    with pytest.raises(TypeError, match="linear: input must be a floating-point tensor"):
+        F.linear(tg.tensor([[1, 2]]), tg.ones(3, 2))
+
+
+@ch03
+@given(shape=shapes(0, 3), layout=layouts(), data=st.data())
+def test_elementwise_activations_match_numpy(shape, layout, data):
+    a = data.draw(arrays(shape, -5.0, 5.0))
+    x = as_tensor(a, layout)
+    close(F.relu(x).numpy(), np.maximum(a, 0.0))
+    close(F.sigmoid(x).numpy(), 1.0 / (1.0 + np.exp(-a)))
+    close(F.tanh(x).numpy(), np.tanh(a))
+    close(F.softplus(x).numpy(), np.logaddexp(0.0, a))
+    close(F.gelu(x).numpy(), np_gelu(a), rtol=1e-13, atol=1e-15)
+    inner = math.sqrt(2 / math.pi) * (a + 0.044715 * a**3)
+    close(F.gelu(x, approximate="tanh").numpy(), 0.5 * a * (1 + np.tanh(inner)))
+
+
+@ch03
+def test_softplus_extremes_and_gradient():
+    x = t32([-1e4, -50.0, 0.0, 50.0, 1e4], requires_grad=True)
+    y = F.softplus(x)
+    close(y.numpy(), [0.0, np.logaddexp(0, -50.0), math.log(2), 50.0, 1e4], rtol=1e-6)
+    y.sum().backward()
+    assert y.dtype == "float32" and x.grad.dtype == "float32"
+    close(x.grad.numpy(), [0.0, 1 / (1 + math.exp(50)), 0.5, 1.0, 1.0], rtol=1e-6, atol=1e-30)
+    assert gradcheck(F.softplus, [t64([-3.0, -0.5, 0.0, 0.7, 4.0])])
+
+
+# =================================================================================================
+# GELU (chapter 10)
+# =================================================================================================
+
+
+@ch10
+def test_normal_cdf_is_accurate_to_float64_roundoff():
+    # every interval of Cody's approximation, and the far left tail (relative accuracy)
+    # Phi's condition number at x is about 1 + x^2 (rounding x by 1e-16 moves Phi(-37) by 1e-13),
+    # so the bound is 1e-15 (1 + x^2): 1e-15 near 0, 6.5e-14 at |x| = 8, 1.4e-12 at x = -37.
+    x = np.concatenate([np.linspace(-37.0, 8.0, 4001), [0.0, 1e-300, -1e-300]])
+    got = F.NormalCDF.apply(t64(x, requires_grad=False)).numpy()
+    ref = 0.5 * _erfc(-x / math.sqrt(2.0))
+    rel = np.abs(got - ref) / ref / (1.0 + x * x)
+    assert rel.max() < 1e-15, f"relative error {rel.max():.2e} (1 + x^2) at x = {x[rel.argmax()]}"
+    assert np.all(np.diff(got[:4001]) >= 0)  # monotone
+
+
+@ch10
+def test_gelu_exact_matches_erf_and_gradchecks():
+    x = np.linspace(-9.0, 9.0, 37) + 0.013
+    close(F.gelu(t64(x)).numpy(), np_gelu(x), rtol=1e-12, atol=1e-300)
+    assert gradcheck(F.gelu, [t64(x)])
+    assert gradcheck(lambda a: F.gelu(a, approximate="tanh"), [t64(x)])
+    # backward = Phi(x) + x phi(x)
+    xt = t64(x)
+    F.gelu(xt).sum().backward()
+    phi = np.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+    close(xt.grad.numpy(), 0.5 * _erfc(-x / math.sqrt(2)) + x * phi, rtol=1e-12, atol=1e-300)
+
+
+@ch10
+def test_gelu_float32_and_errors():
+    x = t32([-2.0, 0.5, 3.0], requires_grad=True)
+    for approximate in ("none", "tanh"):
+        x.grad = None
+        y = F.gelu(x, approximate=approximate)
+        y.sum().backward()
+        assert y.dtype == "float32" and x.grad.dtype == "float32"
+    with pytest.raises(ValueError, match="gelu: approximate must be 'none' or 'tanh', got 'erf'"):
+        F.gelu(x, approximate="erf")
+
+
+# =================================================================================================
+# softmax and log_softmax (chapter 4)
+# =================================================================================================
+
+
+@ch04
+@given(shape=shapes(1, 3), layout=layouts(), data=st.data())
+def test_softmax_and_log_softmax_match_numpy(shape, layout, data):
+    a = data.draw(arrays(shape, -10.0, 10.0))
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    x = as_tensor(a, layout)
+    close(F.softmax(x, axis).numpy(), np_softmax(a, axis))
+    close(F.log_softmax(x, axis).numpy(), np_log_softmax(a, axis))
+
+
+@ch04
+@given(shape=shapes(1, 3, max_side=3), data=st.data())
+def test_softmax_and_log_softmax_gradcheck_any_shape(shape, data):
+    a = data.draw(arrays(shape, -3.0, 3.0))
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    assert gradcheck(lambda x: F.softmax(x, axis), [t64(a)])
+    assert gradcheck(lambda x: F.log_softmax(x, axis), [t64(a)])
+
+
+@ch04
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_fused_softmax_equals_composed(axis):
+    rng = np.random.default_rng(1)
+    a, g = rng.standard_normal((3, 4, 5)) * 3, rng.standard_normal((3, 4, 5))
+    for fused, composed in ((F.softmax, composed_softmax), (F.log_softmax, composed_log_softmax)):
+        x = t64(a)
+        close(fused(x, axis).numpy(), composed(x, axis).numpy())
+        close(grads_of(lambda x, f=fused: f(x, axis), [x], g)[0],
+              grads_of(lambda x, f=composed: f(x, axis), [x], g)[0])  # fmt: skip
+
+
+@ch04
+def test_softmax_extremes_stay_finite():
+    a = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4], [1e4, 1e4, -1e4]], dtype=np.float32)
+    g = np.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 2.0], [0.3, -0.2, 1.0]], dtype=np.float32)
+    for fn in (F.softmax, F.log_softmax):
+        x = t32(a, requires_grad=True)
+        y = fn(x)
+        y.backward(t32(g))
+        assert np.isfinite(y.numpy()).all() and np.isfinite(x.grad.numpy()).all()
+        assert y.dtype == "float32" and x.grad.dtype == "float32"
+    close(F.softmax(t32(a)).numpy(), [[1, 0, 0], [1 / 3] * 3, [0.5, 0.5, 0]], rtol=1e-6)
+    close(F.log_softmax(t32(a)).numpy()[0], [0.0, -2e4, -1e4], rtol=1e-6)
+
+
+@ch04
+def test_softmax_of_a_fully_masked_row_is_zero():
+    x = t64([[-math.inf, -math.inf], [0.0, -math.inf]])
+    y = F.softmax(x)
+    close(y.numpy(), [[0.0, 0.0], [1.0, 0.0]])
+    y.backward(t64([[1.0, 2.0], [3.0, 4.0]], requires_grad=False))
+    close(x.grad.numpy(), np.zeros((2, 2)))
+
+
+@ch04
+def test_softmax_errors():
+    with pytest.raises(ValueError, match="softmax: axis 2 is out of range for a tensor with 2"):
+        F.softmax(tg.ones(2, 3), axis=2)
+    with pytest.raises(TypeError, match="log_softmax: input must be a floating-point tensor"):
+        F.log_softmax(tg.tensor([1, 2]))
+
+
+# =================================================================================================
+# Losses (chapter 4)
+# =================================================================================================
+
+CE_SETTINGS = [
+    (reduction, smoothing) for reduction in ("mean", "sum", "none") for smoothing in (0.0, 0.25)
+]
+
+
+@ch04
+@pytest.mark.parametrize(("reduction", "label_smoothing"), CE_SETTINGS)
+@pytest.mark.parametrize("shape", [(6, 4), (3, 4, 5), (2, 3, 2, 2)])
+def test_cross_entropy_matches_pytorch_formula(shape, reduction, label_smoothing):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(shape) * 2
+    target = rng.integers(0, shape[1], (shape[0],) + shape[2:])
+    target.reshape(-1)[1] = -100  # one ignored target
+    got = F.cross_entropy(
+        t64(x), ints(target), reduction=reduction, label_smoothing=label_smoothing
+    )
+    ref = np_cross_entropy(x, target, -100, reduction, label_smoothing)
+    assert got.shape == np.shape(ref)
+    close(got.numpy(), ref)
+    # gradient: PyTorch's (softmax - q) * upstream / count, checked numerically
+    assert gradcheck(
+        lambda a: F.cross_entropy(
+            a, ints(target), reduction=reduction, label_smoothing=label_smoothing
+        ),  # fmt: skip
+        [t64(x)],
+    )
+
+
+@ch04
+def test_cross_entropy_unbatched_and_custom_ignore_index():
+    x = np.array([0.5, -1.0, 2.0])
+    close(F.cross_entropy(t64(x), ints(2)).numpy(), -np_log_softmax(x)[2])
+    xs = np.random.default_rng(3).standard_normal((5, 3))
+    target = np.array([0, 1, 2, 0, 1])
+    got = F.cross_entropy(t64(xs), ints(target), ignore_index=0, label_smoothing=0.1)
+    close(got.numpy(), np_cross_entropy(xs, target, 0, "mean", 0.1))
+
+
+@ch04
+@pytest.mark.parametrize(("reduction", "label_smoothing"), CE_SETTINGS)
+def test_fused_cross_entropy_equals_composed(reduction, label_smoothing):
+    rng = np.random.default_rng(4)
+    x, target = rng.standard_normal((7, 5)) * 3, rng.integers(0, 5, 7)
+    target[[2, 5]] = -100
+    g = rng.standard_normal(7) if reduction == "none" else rng.standard_normal(())
+    kw = dict(reduction=reduction, label_smoothing=label_smoothing)
+    xt = t64(x)
+    close(F.cross_entropy(xt, ints(target), **kw).numpy(),
+          composed_cross_entropy(xt, ints(target), **kw).numpy())  # fmt: skip
+    fused = grads_of(lambda a: F.cross_entropy(a, ints(target), **kw), [xt], g)[0]
+    close(fused, grads_of(lambda a: composed_cross_entropy(a, ints(target), **kw), [xt], g)[0])
+
+
+@ch04
+def test_cross_entropy_at_logits_of_1e4_is_finite_and_right():
+    x = t32([[1e4, -1e4, 0.0], [-1e4, 1e4, -1e4], [0.0, 0.0, 0.0]], requires_grad=True)
+    target = ints([1, 1, 2])
+    loss = F.cross_entropy(x, target, label_smoothing=0.1)
+    loss.backward()
+    assert loss.dtype == "float32" and x.grad.dtype == "float32"
+    assert np.isfinite(loss.numpy()) and np.isfinite(x.grad.numpy()).all()
+    ref = np_cross_entropy(x.numpy().astype(np.float64), target.numpy(), label_smoothing=0.1)
+    close(loss.numpy(), ref, rtol=1e-6)
+    p = np_softmax(x.numpy().astype(np.float64), 1)
+    q = 0.9 * np.eye(3)[[1, 1, 2]] + 0.1 / 3
+    close(x.grad.numpy(), (p - q) / 3, rtol=1e-5, atol=1e-7)
+
+
+@ch04
+def test_cross_entropy_all_ignored_gives_nan_loss_and_zero_gradient():
+    x = t64(np.ones((2, 3)))
+    loss = F.cross_entropy(x, ints([-100, -100]))
+    assert math.isnan(loss.item())  # 0 / 0, as PyTorch
+    loss.backward()
+    close(x.grad.numpy(), np.zeros((2, 3)))
+    close(F.cross_entropy(x, ints([-100, -100]), reduction="sum").numpy(), 0.0)
+
+
+@ch04
+def test_cross_entropy_errors():
+    x = tg.ones(3, 4)
+    with pytest.raises(IndexError, match=r"cross_entropy: index 7 is out of range for classes=4"):
+        F.cross_entropy(x, ints([0, 7, 1]))
+    with pytest.raises(IndexError, match=r"cross_entropy: index -3 .*ignore_index=-100"):
+        F.cross_entropy(x, ints([0, -3, 1]))
+    with pytest.raises(TypeError, match=r"cross_entropy: target must hold integer class indices"):
+        F.cross_entropy(x, tg.ones(3))
+    with pytest.raises(ValueError, match=r"needs a target of shape \(3,\), got \(2,\)"):
+        F.cross_entropy(x, ints([0, 1]))
+    with pytest.raises(
+        ValueError, match="cross_entropy: reduction must be 'mean', 'sum' or 'none'"
+    ):
+        F.cross_entropy(x, ints([0, 1, 2]), reduction="max")
+    with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\], got 1.5"):
+        F.cross_entropy(x, ints([0, 1, 2]), label_smoothing=1.5)
+    with pytest.raises(ValueError, match=r"unbatched input of shape \(4,\) needs a scalar target"):
+        F.cross_entropy(tg.ones(4), ints([1]))
+
+
+@ch04
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_nll_loss_matches_numpy(reduction):
+    rng = np.random.default_rng(5)
+    logp = np_log_softmax(rng.standard_normal((2, 4, 3)), axis=1)  # (N, C, d)
+    target = np.array([[0, 3, -100], [2, 1, 1]])
+    got = F.nll_loss(t64(logp), ints(target), reduction=reduction)
+    valid = target != -100
+    picked = -np.take_along_axis(logp, np.where(valid, target, 0)[:, None], 1)[:, 0] * valid
+    ref = {"none": picked, "sum": picked.sum(), "mean": picked.sum() / valid.sum()}[reduction]
+    close(got.numpy(), ref)
+    assert gradcheck(lambda a: F.nll_loss(a, ints(target), reduction=reduction), [t64(logp)])
+    with pytest.raises(IndexError, match="nll_loss: index 4 is out of range for classes=4"):
+        F.nll_loss(t64(logp), ints([[0, 4, 1], [0, 0, 0]]))
+
+
+@ch04
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_mse_loss(reduction):
+    rng = np.random.default_rng(6)
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    sq = (a - b) ** 2
+    ref = {"none": sq, "sum": sq.sum(), "mean": sq.mean()}[reduction]
+    close(F.mse_loss(t64(a), t64(b), reduction).numpy(), ref)
+    assert gradcheck(lambda x, y: F.mse_loss(x, y, reduction), [t64(a), t64(b)])
+    with pytest.raises(ValueError, match=r"mse_loss: input shape \(3, 4\) and target shape \(4,\)"):
+        F.mse_loss(t64(a), t64(b[0]))
+
+
+def np_bce_with_logits(x, t, weight=None, pos_weight=None):
+    """PyTorch's documented formula, ``-w [p t log s(x) + (1 - t) log(1 - s(x))]``, in a stable
+    form: ``log s(x) = -logaddexp(0, -x)``, ``log(1 - s(x)) = -logaddexp(0, x)``."""
+    p = 1.0 if pos_weight is None else pos_weight
+    loss = p * t * np.logaddexp(0, -x) + (1 - t) * np.logaddexp(0, x)
+    return loss if weight is None else loss * weight
+
+
+@ch04
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_binary_cross_entropy_with_logits(reduction):
+    rng = np.random.default_rng(7)
+    x, t = rng.standard_normal((4, 3)) * 3, rng.random((4, 3))
+    w, pw = rng.random((4, 3)) + 0.5, rng.random(3) + 0.5
+    for kw in ({}, {"weight": w}, {"pos_weight": pw}, {"weight": w, "pos_weight": pw}):
+        ref = np_bce_with_logits(x, t, **kw)
+        ref = {"none": ref, "sum": ref.sum(), "mean": ref.mean()}[reduction]
+        tkw = {k: t64(v, requires_grad=False) for k, v in kw.items()}
+        got = F.binary_cross_entropy_with_logits(t64(x), t64(t), reduction=reduction, **tkw)
+        close(got.numpy(), ref)
+    assert gradcheck(
+        lambda a, b, c: F.binary_cross_entropy_with_logits(a, b, pos_weight=c, reduction=reduction),
+        [t64(x), t64(t), t64(pw)],
+    )
+
+
+@ch04
+def test_binary_cross_entropy_with_logits_extremes_and_errors():
+    x = t32([1e4, -1e4, 1e4, -1e4], requires_grad=True)
+    t = t32([1.0, 0.0, 0.0, 1.0])
+    loss = F.binary_cross_entropy_with_logits(x, t, reduction="none")
+    close(loss.numpy(), [0.0, 0.0, 1e4, 1e4], rtol=1e-6)
+    loss.sum().backward()
+    close(x.grad.numpy(), [0.0, 0.0, 1.0, -1.0])  # sigmoid(x) - t
+    assert loss.dtype == "float32" and x.grad.dtype == "float32"
+    with pytest.raises(ValueError, match=r"binary_cross_entropy_with_logits: input shape \(4,\)"):
+        F.binary_cross_entropy_with_logits(x, t32([1.0]))
+
+
+@ch04
+def test_one_hot():
+    ids = np.array([[0, 3], [2, 2]])
+    got = F.one_hot(ints(ids), 5)
+    assert got.dtype == "int64" and got.shape == (2, 2, 5)
+    close(got.numpy(), np.eye(5, dtype=np.int64)[ids])
+    close(F.one_hot(ints(ids)).numpy(), np.eye(4, dtype=np.int64)[ids])  # num_classes = max + 1
+    with pytest.raises(IndexError, match="one_hot: index 3 is out of range for num_classes=3"):
+        F.one_hot(ints(ids), 3)
+    with pytest.raises(
+        TypeError, match="one_hot: ids must hold integer indices, got dtype float32"
+    ):
+        F.one_hot(tg.ones(2), 3)
+
+
+# =================================================================================================
+# Embedding (chapter 5)
+# =================================================================================================
+
+
+@ch05
+def test_embedding_lookup_and_scatter_add_backward():
+    rng = np.random.default_rng(8)
+    table = rng.standard_normal((6, 3))
+    ids = np.array([[1, 4, 1], [0, 1, 5]])  # id 1 three times: its gradients must add up
+    w = t64(table)
+    out = F.embedding(ints(ids), w)
+    close(out.numpy(), table[ids])
+    g = rng.standard_normal((2, 3, 3))
+    out.backward(t64(g, requires_grad=False))
+    ref = np.zeros_like(table)
+    np.add.at(ref, ids, g)
+    close(w.grad.numpy(), ref)
+    assert gradcheck(lambda a: F.embedding(ints(ids), a), [t64(table)])
+    # ids of any shape, 0-d included
+    close(F.embedding(ints(3), w).numpy(), table[3])
+    assert F.embedding(ints(np.zeros((2, 1, 4), dtype=np.int64)), w).shape == (2, 1, 4, 3)
+
+
+@ch05
+def test_embedding_float32_and_errors():
+    w = tg.randn(5, 2, requires_grad=True)
+    out = F.embedding(ints([0, 4]), w)
+    out.sum().backward()
+    assert out.dtype == "float32" and w.grad.dtype == "float32"
+    with pytest.raises(TypeError, match=r"embedding: ids must be integers, got dtype float32"):
+        F.embedding(tg.ones(2), w)
+    with pytest.raises(IndexError, match=r"embedding: id -1 is negative.*table of 5 embeddings"):
+        F.embedding(ints([0, -1]), w)
+    with pytest.raises(IndexError, match=r"embedding: id 5 is out of range for a table of 5"):
+        F.embedding(ints([[0, 5]]), w)
+    with pytest.raises(ValueError, match=r"embedding: weight must be 2-D"):
+        F.embedding(ints([0]), tg.ones(5))
+
+
+# =================================================================================================
+# Conv1d (chapter 6)
+# =================================================================================================
+
+CONV_SETTINGS = [(1, 0, 1), (2, 0, 1), (1, 2, 1), (1, 1, 2), (3, 2, 2), (2, 3, 3)]
+
+
+@ch06
+@pytest.mark.parametrize(("stride", "padding", "dilation"), CONV_SETTINGS)
+def test_conv1d_matches_loop(stride, padding, dilation):
+    rng = np.random.default_rng(9)
+    x, w, b = (
+        rng.standard_normal((2, 3, 11)),
+        rng.standard_normal((4, 3, 3)),
+        rng.standard_normal(4),
+    )
+    got = F.conv1d(t64(x), t64(w), t64(b), stride, padding, dilation)
+    close(got.numpy(), np_conv1d(x, w, b, stride, padding, dilation))
+    close(F.conv1d(t64(x), t64(w), None, stride, padding, dilation).numpy(),
+          np_conv1d(x, w, None, stride, padding, dilation))  # fmt: skip
+
+
+@ch06
+@pytest.mark.parametrize(("stride", "padding", "dilation"), [(1, 1, 1), (2, 2, 2)])
+def test_conv1d_gradcheck(stride, padding, dilation):
+    rng = np.random.default_rng(10)
+    x, w, b = rng.standard_normal((2, 2, 8)), rng.standard_normal((3, 2, 3)), rng.standard_normal(3)
+    assert gradcheck(
+        lambda a, c, d: F.conv1d(a, c, d, stride, padding, dilation), [t64(x), t64(w), t64(b)]
+    )
+
+
+@ch06
+def test_conv1d_same_valid_kernel_one_and_float32():
+    rng = np.random.default_rng(11)
+    x, w = rng.standard_normal((1, 2, 7)), rng.standard_normal((3, 2, 5))
+    close(F.conv1d(t64(x), t64(w), padding="same").numpy(), np_conv1d(x, w, padding=2))
+    close(F.conv1d(t64(x), t64(w), padding="valid").numpy(), np_conv1d(x, w))
+    w1 = rng.standard_normal((3, 2, 1))
+    close(F.conv1d(t64(x), t64(w1)).numpy(), np_conv1d(x, w1))
+    xs, ws = t32(x, True), t32(w, True)
+    y = F.conv1d(xs, ws, padding=2)
+    y.sum().backward()
+    assert y.dtype == xs.grad.dtype == ws.grad.dtype == "float32"
+
+
+@ch06
+def test_conv1d_errors():
+    x, w = tg.ones(2, 3, 10), tg.ones(4, 3, 5)
+    with pytest.raises(ValueError, match=r"conv1d: input of shape \(2, 2, 10\) has 2 channels.*3"):
+        F.conv1d(tg.ones(2, 2, 10), w)
+    with pytest.raises(ValueError, match=r"conv1d: input must be 3-D \(N, C_in, L\), got shape"):
+        F.conv1d(tg.ones(3, 10), w)
+    with pytest.raises(ValueError, match=r"conv1d: input length 3 .*span 5"):
+        F.conv1d(tg.ones(2, 3, 3), w)
+    with pytest.raises(ValueError, match=r"conv1d: stride must be an integer >= 1, got 0"):
+        F.conv1d(x, w, stride=0)
+    with pytest.raises(ValueError, match=r"conv1d: bias has shape \(3,\), expected \(4,\)"):
+        F.conv1d(x, w, tg.ones(3))
+    with pytest.raises(ValueError, match=r"padding='same' needs stride=1"):
+        F.conv1d(x, w, stride=2, padding="same")
+
+
+# =================================================================================================
+# Attention (chapter 9)
+# =================================================================================================
+
+
+def _qkv(rng, q_shape, k_shape, v_shape):
+    return [rng.standard_normal(s) for s in (q_shape, k_shape, v_shape)]
+
+
+@ch09
+@pytest.mark.parametrize(
+    ("q_shape", "k_shape", "v_shape"),
+    [
+        ((3, 4), (5, 4), (5, 2)),
+        ((2, 3, 4, 8), (2, 3, 6, 8), (2, 3, 6, 5)),
+        ((2, 2, 3, 4), (2, 1, 5, 4), (5, 3)),
+    ],  # fmt: skip
+)
+def test_attention_matches_query_loop(q_shape, k_shape, v_shape):
+    rng = np.random.default_rng(12)
+    q, k, v = _qkv(rng, q_shape, k_shape, v_shape)
+    L, S = q_shape[-2], k_shape[-2]
+    got = F.scaled_dot_product_attention(t64(q), t64(k), t64(v))
+    close(got.numpy(), np_attention(q, k, v))
+    got = F.scaled_dot_product_attention(t64(q), t64(k), t64(v), scale=0.3)
+    close(got.numpy(), np_attention(q, k, v, scale=0.3))
+    keep = rng.random((L, S)) > 0.4
+    keep[:, 0] = True
+    got = F.scaled_dot_product_attention(t64(q), t64(k), t64(v), attn_mask=tg.tensor(keep))
+    close(got.numpy(), np_attention(q, k, v, keep=keep))
+    additive = rng.standard_normal((L, S))
+    got = F.scaled_dot_product_attention(t64(q), t64(k), t64(v), t64(additive, False))
+    close(got.numpy(), np_attention(q, k, v, additive=additive))
+
+
+@ch09
+def test_attention_causal_matches_query_loop():
+    rng = np.random.default_rng(13)
+    q, k, v = _qkv(rng, (2, 4, 3), (2, 6, 3), (2, 6, 2))
+    # PyTorch's is_causal: the top-left triangle, query i sees keys 0..i (also when L != S)
+    keep = np.tril(np.ones((4, 6), dtype=bool))
+    got = F.scaled_dot_product_attention(t64(q), t64(k), t64(v), is_causal=True)
+    close(got.numpy(), np_attention(q, k, v, keep=keep))
+
+
+@ch09
+def test_attention_gradchecks_every_input():
+    rng = np.random.default_rng(14)
+    q, k, v = _qkv(rng, (2, 3, 4), (2, 5, 4), (2, 5, 3))
+    keep = tg.tensor(np.array([[1, 0, 1, 1, 0], [1, 1, 1, 1, 1], [0, 0, 1, 0, 0]], dtype=bool))
+    additive = rng.standard_normal((3, 5))
+    for fn in (
+        lambda a, b, c: F.scaled_dot_product_attention(a, b, c),
+        lambda a, b, c: F.scaled_dot_product_attention(a, b, c, attn_mask=keep, scale=0.5),
+    ):
+        assert gradcheck(fn, [t64(q), t64(k), t64(v)])
+    assert gradcheck(
+        lambda a, b, c, m: F.scaled_dot_product_attention(a, b, c, attn_mask=m),
+        [t64(q), t64(k), t64(v), t64(additive)],
+    )
+
+
+@ch09
+def test_fused_attention_equals_composed():
+    rng = np.random.default_rng(15)
+    q, k, v = _qkv(rng, (2, 2, 4, 3), (2, 2, 6, 3), (2, 2, 6, 5))
+    keep = rng.random((4, 6)) > 0.5
+    keep[:, 1] = True
+    additive = rng.standard_normal((2, 1, 4, 6))
+    g = rng.standard_normal((2, 2, 4, 5))
+    for kw, ckw in (
+        ({}, {}),
+        ({"attn_mask": tg.tensor(keep)}, {"keep": keep}),
+        ({"attn_mask": t64(additive, False), "scale": 0.2}, {"additive": t64(additive, False),
+                                                            "scale": 0.2}),
+    ):  # fmt: skip
+        ins = [t64(q), t64(k), t64(v)]
+        fused = grads_of(lambda a, b, c, kw=kw: F.scaled_dot_product_attention(a, b, c, **kw),
+                         ins, g)  # fmt: skip
+        composed = grads_of(lambda a, b, c, kw=ckw: composed_attention(a, b, c, **kw), ins, g)
+        close(F.scaled_dot_product_attention(*ins, **kw).numpy(),
+              composed_attention(*ins, **ckw).numpy())  # fmt: skip
+        for a, b in zip(fused, composed, strict=True):
+            close(a, b)
+
+
+@ch09
+def test_attention_fully_masked_row_gives_zeros_not_nan():
+    rng = np.random.default_rng(16)
+    q, k, v = _qkv(rng, (3, 4), (5, 4), (5, 2))
+    keep = np.ones((3, 5), dtype=bool)
+    keep[1] = False  # query 1 may attend to nothing
+    ins = [t64(q), t64(k), t64(v)]
+    out = F.scaled_dot_product_attention(*ins, attn_mask=tg.tensor(keep))
+    close(out.numpy(), np_attention(q, k, v, keep=keep))
+    close(out.numpy()[1], np.zeros(2))
+    out.backward(t64(rng.standard_normal((3, 2)), False))
+    for t in ins:
+        assert np.isfinite(t.grad.numpy()).all()
+    close(ins[0].grad.numpy()[1], np.zeros(4))  # the masked query gets no gradient
+    # ... and q[1] plays no part in anyone's output: changing it changes nothing
+    q2 = q.copy()
+    q2[1] += 5.0
+    close(
+        F.scaled_dot_product_attention(t64(q2), ins[1], ins[2], tg.tensor(keep)).numpy(),
+        out.numpy(),
+    )
+    # an additive -inf mask behaves the same
+    additive = np.where(keep, 0.0, -np.inf)
+    out2 = F.scaled_dot_product_attention(t64(q), t64(k), t64(v), t64(additive, False))
+    close(out2.numpy(), out.numpy())
+
+
+@ch09
+def test_attention_dropout_drops_weights_and_gradchecks():
+    rng = np.random.default_rng(17)
+    S = 6
+    q, k = rng.standard_normal((200, 4, 3)), rng.standard_normal((200, S, 3))
+    eye = np.eye(S)  # with v = I the output is the (dropped-out, rescaled) weight matrix itself
+    out = F.scaled_dot_product_attention(t64(q), t64(k), t64(eye), dropout_p=0.25).numpy()
+    p = np_attention(q, k, eye)
+    dropped = out == 0.0
+    assert 0.2 < dropped.mean() < 0.3
+    close(out[~dropped], p[~dropped] / 0.75)
+
+    def fn(a, b, c):
+        tg.manual_seed(5)  # the same dropout mask at every evaluation
+        return F.scaled_dot_product_attention(a, b, c, dropout_p=0.3, is_causal=True)
+
+    q, k, v = _qkv(rng, (2, 4, 3), (2, 4, 3), (2, 4, 2))
+    assert gradcheck(fn, [t64(q), t64(k), t64(v)])
+
+
+@ch09
+def test_attention_extremes_and_float32():
+    rng = np.random.default_rng(18)
+    q, k, v = (t32(a, True) for a in _qkv(rng, (2, 4, 8), (2, 4, 8), (2, 4, 3)))
+    big = q * 1e4  # scores of order 1e8: one-hot weights, still finite
+    out = F.scaled_dot_product_attention(big, k, v, is_causal=True)
+    out.sum().backward()
+    assert out.dtype == "float32"
+    for t in (out, q.grad, k.grad, v.grad):
+        assert t.dtype == "float32" and np.isfinite(t.numpy()).all()
+
+
+@ch09
+def test_attention_errors():
+    q, k, v = tg.ones(2, 3, 4), tg.ones(2, 5, 4), tg.ones(2, 5, 6)
+    sdpa = F.scaled_dot_product_attention
+    with pytest.raises(
+        ValueError, match=r"query of shape \(2, 3, 4\) and key of shape \(2, 5, 3\)"
+    ):
+        sdpa(q, tg.ones(2, 5, 3), v)
+    with pytest.raises(
+        ValueError, match=r"key of shape \(2, 5, 4\) and value of shape \(2, 4, 6\)"
+    ):
+        sdpa(q, k, tg.ones(2, 4, 6))
+    with pytest.raises(ValueError, match="either attn_mask or is_causal=True, not both"):
+        sdpa(q, k, v, attn_mask=tg.ones(3, 5), is_causal=True)
+    with pytest.raises(
+        ValueError, match=r"attn_mask of shape \(3, 4\) does not broadcast.*\(2, 3, 5\)"
+    ):
+        sdpa(q, k, v, attn_mask=tg.ones(3, 4))
+    with pytest.raises(TypeError, match="attn_mask must be bool or float, got dtype int64"):
+        sdpa(q, k, v, attn_mask=ints(np.ones((3, 5), dtype=np.int64)))
+    with pytest.raises(ValueError, match=r"dropout_p must be in \[0, 1\), got 1.0"):
+        sdpa(q, k, v, dropout_p=1.0)
+    with pytest.raises(ValueError, match=r"leading \(batch\) axes .* cannot be broadcast"):
+        sdpa(q, tg.ones(3, 5, 4), tg.ones(3, 5, 6))
+
+
+# =================================================================================================
+# layer_norm and dropout (chapter 10)
+# =================================================================================================
+
+
+@ch10
+@pytest.mark.parametrize("normalized_shape", [(5,), (4, 5)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_layer_norm_matches_numpy_and_composed(normalized_shape, affine):
+    rng = np.random.default_rng(19)
+    x = rng.standard_normal((2, 3, 4, 5)) * 3 + 1
+    w = rng.standard_normal(normalized_shape) if affine else None
+    b = rng.standard_normal(normalized_shape) if affine else None
+    k = len(normalized_shape)
+    ins = [t64(x)] + ([t64(w), t64(b)] if affine else [])
+    fused = lambda *a: F.layer_norm(a[0], normalized_shape, *a[1:])  # noqa: E731
+    composed = lambda *a: composed_layer_norm(a[0], k, *a[1:])  # noqa: E731
+    close(fused(*ins).numpy(), np_layer_norm(x, k, w, b))
+    g = rng.standard_normal(x.shape)
+    for a, c in zip(grads_of(fused, ins, g), grads_of(composed, ins, g), strict=True):
+        close(a, c)
+    small = [t64(x[0, :2])] + ([t64(w), t64(b)] if affine else [])
+    assert gradcheck(fused, small)
+
+
+@ch10
+def test_layer_norm_is_stable_far_from_zero_and_keeps_float32():
+    rng = np.random.default_rng(20)
+    x = rng.standard_normal((4, 8)) + 1e4  # mean 1e4: the variance is computed after centring
+    xs = t32(x, True)
+    w, b = t32(np.ones(8), True), t32(np.zeros(8), True)
+    y = F.layer_norm(xs, 8, w, b)
+    ref = np_layer_norm(x.astype(np.float32).astype(np.float64), 1)
+    close(y.numpy(), ref, rtol=1e-2, atol=1e-2)
+    y.backward(t32(rng.standard_normal((4, 8))))
+    assert y.dtype == xs.grad.dtype == w.grad.dtype == b.grad.dtype == "float32"
+
+
+@ch10
+def test_layer_norm_errors():
+    with pytest.raises(ValueError, match=r"layer_norm: input of shape \(2, 3\) does not end with"):
+        F.layer_norm(tg.ones(2, 3), (4,))
+    with pytest.raises(ValueError, match=r"layer_norm: weight has shape \(4,\), expected .*\(3,\)"):
+        F.layer_norm(tg.ones(2, 3), 3, tg.ones(4))
+
+
+@ch10
+def test_dropout():
+    x = tg.ones(200, 500)
+    assert F.dropout(x, 0.3, training=False) is x
+    assert F.dropout(x, 0.0) is x
+    close(F.dropout(x, 1.0).numpy(), np.zeros((200, 500)))
+    y = F.dropout(x, 0.3).numpy()
+    kept = y != 0
+    assert 0.29 < 1 - kept.mean() < 0.31  # about p dropped
+    close(y[kept], np.full(kept.sum(), 1 / 0.7), rtol=1e-6)  # inverted: survivors scaled
+    tg.manual_seed(3)
+    a = F.dropout(x, 0.5).numpy()
+    tg.manual_seed(3)
+    close(F.dropout(x, 0.5).numpy(), a)  # the seed fixes the mask
+
+
+@ch10
+def test_dropout_gradient_uses_the_same_mask():
+    x = t32(np.random.default_rng(21).standard_normal((50, 40)) + 3.0, requires_grad=True)
+    y = F.dropout(x, 0.4)
+    y.backward(t32(np.ones((50, 40))))
+    assert y.dtype == x.grad.dtype == "float32"
+    close(x.grad.numpy(), (y.numpy() != 0) / 0.6, rtol=1e-6)
+
+    def fn(a):
+        tg.manual_seed(7)
+        return F.dropout(a, 0.5)
+
+    assert gradcheck(fn, [t64(np.random.default_rng(22).standard_normal((3, 4)))])
+    with pytest.raises(ValueError, match=r"dropout: probability p must be in \[0, 1\], got 1.2"):
+        F.dropout(x, 1.2)
+
+
+# =================================================================================================
+# float32 end to end
+# =================================================================================================
+
+
+@pytest.mark.ch13
+def test_float32_in_float32_out_everywhere():
+    rng = np.random.default_rng(23)
+    x = t32(rng.standard_normal((2, 3, 4)), True)
+    w = t32(rng.standard_normal((5, 4)), True)
+    results = [
+        F.linear(x, w),
+        F.gelu(x),
+        F.softmax(x),
+        F.log_softmax(x, 1),
+        F.layer_norm(x, 4),
+        F.dropout(x, 0.2),
+        F.cross_entropy(x, ints([[0, 1, 2, 0], [2, 2, 1, 0]])),
+        F.cross_entropy(x.reshape(6, 4), ints([0, 1, 2, 3, 0, 1]), label_smoothing=0.1),
+        F.nll_loss(x, ints([[0, 1, 2, 0], [2, 2, 1, 0]])),
+        F.mse_loss(x, x * 0.5),
+        F.binary_cross_entropy_with_logits(x, x.sigmoid().detach()),
+        F.conv1d(x, t32(rng.standard_normal((2, 3, 3)), True), padding=1),
+        F.scaled_dot_product_attention(x, x, x, is_causal=True, dropout_p=0.1),
+        F.embedding(ints([1, 0]), w),
+    ]
+    for i, r in enumerate(results):
+        assert r.dtype == "float32", f"result {i} has dtype {r.dtype}"
+        x.grad = w.grad = None
+        r.sum().backward()
+        for t in (x, w):
+            assert t.grad is None or t.grad.dtype == "float32", f"gradient of result {i}"
