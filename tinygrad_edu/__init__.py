@@ -11,9 +11,11 @@ Read the package in this order (it is also the order of the book's chapters):
 True
 """
 
+# ruff: noqa: F401  (this module re-exports the public API)
+
 from . import backend
-from .autograd import detect_anomaly, enable_grad, is_grad_enabled, no_grad
-from .backend import manual_seed
+from .autograd import AnomalyError, detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from .backend import DeviceError, manual_seed
 from .ops import (
     abs,
     all,

@@ -73,7 +73,18 @@ def enable_grad():
 
 @contextlib.contextmanager
 def detect_anomaly():
-    """Check every forward and backward result for NaN/Inf and name the first op that made one."""
+    """Check every forward and backward result for NaN/Inf and name the first op that made one.
+
+    Slow (every op's result is scanned), so for debugging only.
+
+    >>> import tinygrad_edu as tg
+    >>> x = tg.tensor([0.0, 1.0], requires_grad=True)
+    >>> with tg.detect_anomaly():
+    ...     x.sqrt().sum().backward()
+    Traceback (most recent call last):
+    ...
+    tinygrad_edu.autograd.AnomalyError: Sqrt backward produced non-finite values (...)
+    """
     prev = _mode.anomaly
     _mode.anomaly = True
     try:
@@ -193,6 +204,8 @@ def backward(root, gradient=None, retain_graph=None, create_graph=False) -> None
             if fn is None:  # a leaf: accumulate into .grad
                 if not create_graph:
                     grad = grad.detach()
+                if grad.data.dtype != node.data.dtype:  # float32 leaf used with float64 values
+                    grad = grad.astype(node.dtype)
                 node.grad = grad if node.grad is None else node.grad + grad
                 continue
             if fn.freed:
@@ -206,7 +219,7 @@ def backward(root, gradient=None, retain_graph=None, create_graph=False) -> None
                     f"{type(fn).__name__} has a backward written for speed that cannot be "
                     "differentiated again; create_graph=True is not supported through it"
                 )
-            input_grads = fn.backward(grad)
+            input_grads = _anomaly_backward(fn, grad) if _mode.anomaly else fn.backward(grad)
             if type(input_grads) is not tuple:
                 input_grads = (input_grads,)
             for t, g, need in zip(fn.inputs, input_grads, fn.needs_input_grad, strict=False):
@@ -221,6 +234,17 @@ def backward(root, gradient=None, retain_graph=None, create_graph=False) -> None
                 fn.freed = True
                 fn.inputs = ()
                 fn.__dict__.clear()
+
+
+def _anomaly_backward(fn, grad):
+    """``fn.backward(grad)``, with a NaN/Inf inside it blamed on ``fn`` (not on the Mul or Div
+    that its backward happens to be written with)."""
+    try:
+        return fn.backward(grad)
+    except AnomalyError as e:
+        raise AnomalyError(
+            f"{type(fn).__name__} backward produced non-finite values ({e})"
+        ) from None
 
 
 def _topological_order(root) -> list:
@@ -243,7 +267,7 @@ def _topological_order(root) -> list:
         stack.append((node, True))
         fn = node._ctx
         if fn is not None:
-            for t, need in zip(fn.inputs, fn.needs_input_grad, strict=True):
+            for t, need in zip(fn.inputs, fn.needs_input_grad, strict=False):
                 if need and id(t) not in visited:
                     stack.append((t, False))
     order.reverse()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import operator
 
 from . import backend
 from .autograd import Function, is_grad_enabled
@@ -334,10 +335,16 @@ def _axes(axis, shape: tuple, op: str) -> tuple:
     ndim = len(shape)
     if axis is None:
         return tuple(range(ndim))
-    if isinstance(axis, int):
+    if not isinstance(axis, (tuple, list)):
         axis = (axis,)
     out = []
     for ax in axis:
+        try:
+            ax = operator.index(ax)
+        except TypeError:
+            raise TypeError(
+                f"{op}: axis must be None, an int or a tuple of ints, got {axis!r}"
+            ) from None
         if not -ndim <= ax < ndim:
             raise ValueError(
                 f"{op}: axis {ax} is out of range for a tensor of shape {shape} "
@@ -535,6 +542,8 @@ def _operand(x, like: Tensor):
 
 
 def _binary(cls, name, a, b):
+    if isinstance(b, Tensor) and isinstance(a, Tensor) and a.data.dtype != b.data.dtype:
+        a, b = _promote(a, b)
     try:
         return cls.apply(a, b)
     except (ValueError, TypeError) as e:
@@ -547,7 +556,21 @@ def _binary(cls, name, a, b):
                 f"{name}: shapes {sa} and {sb} cannot be broadcast together "
                 "(trailing dimensions must be equal or 1)"
             ) from e
-        raise
+        raise type(e)(f"{name}: {e} (shapes {sa} and {sb})") from e
+
+
+def _promote(a: Tensor, b: Tensor):
+    """A float tensor meets an integer or boolean one: the integers become that float.
+
+    This is PyTorch's rule, and it keeps float32 float32 (NumPy would give float64 for
+    float32 + int64, and the array API standard leaves mixed kinds undefined).
+    """
+    fa, fb = backend.is_floating(a.dtype), backend.is_floating(b.dtype)
+    if fa and not fb:
+        b = astype(b, a.dtype)
+    elif fb and not fa:
+        a = astype(a, b.dtype)
+    return a, b
 
 
 def _broadcast_shape(sa: tuple, sb: tuple):
@@ -650,6 +673,8 @@ def astype(a: Tensor, dtype) -> Tensor:
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     """Matrix product with NumPy's rules: batch dimensions broadcast; 1-D operands are vectors."""
     a, b = _tensor(a), _tensor(b, a)
+    if a.data.dtype != b.data.dtype:
+        a, b = _promote(a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(
             f"matmul: operands must have at least 1 dimension, got {a.shape} and {b.shape}"
@@ -699,7 +724,10 @@ def min(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001 - NumPy's
 
 
 def _reshape_target(shape_in: tuple, shape) -> tuple:
-    shape = tuple(int(s) for s in shape)
+    try:
+        shape = tuple(operator.index(s) for s in shape)
+    except TypeError:
+        raise TypeError(f"reshape: the new shape must hold integers, got {shape}") from None
     size = math.prod(shape_in)
     if shape.count(-1) > 1:
         raise ValueError(f"reshape: only one dimension can be -1, got {shape}")
@@ -742,6 +770,8 @@ def transpose(a: Tensor, axes=None) -> Tensor:
 
 
 def swapaxes(a: Tensor, axis1: int, axis2: int) -> Tensor:
+    """Exchange two axes (``a.mT`` is ``swapaxes(a, -1, -2)``)."""
+    (axis1,), (axis2,) = _axes(axis1, a.shape, "swapaxes"), _axes(axis2, a.shape, "swapaxes")
     axes = list(range(a.ndim))
     axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
     return transpose(a, axes)
@@ -831,7 +861,7 @@ def concat(tensors, axis: int = 0) -> Tensor:
     ref = tensors[0]
     if ref.ndim == 0:
         raise ValueError("concat: zero-dimensional tensors cannot be concatenated; use stack")
-    ax = axis % ref.ndim
+    (ax,) = _axes(axis, ref.shape, "concat")
     for t in tensors[1:]:
         if t.ndim != ref.ndim or builtins.any(
             t.shape[i] != ref.shape[i] for i in range(ref.ndim) if i != ax

@@ -75,9 +75,21 @@ class Tensor:
             if dtype is not None:
                 data = backend.asarray(data, dtype, backend.device_of(data))
         else:
+            if data is None or isinstance(data, (str, bytes, dict, set)):
+                raise TypeError(
+                    f"tensor: cannot make a tensor from {type(data).__name__}; expected a "
+                    "number, a (nested) list of numbers or an array"
+                )
             if dtype is None:
                 dtype = _default_dtype_for(data)
-            data = backend.asarray(_np.asarray(data, dtype=backend.dtype_name(dtype)), None, device)
+            try:
+                host = _np.asarray(data, dtype=backend.dtype_name(dtype))
+            except (ValueError, TypeError) as e:  # ragged lists, strings inside lists ...
+                raise ValueError(
+                    f"tensor: cannot make a {backend.dtype_name(dtype)} tensor from this data "
+                    f"(nested lists must be rectangular and hold numbers): {e}"
+                ) from e
+            data = backend.asarray(host, None, device)
         self.data = data
         self.grad = None
         self._ctx = None
