@@ -678,7 +678,9 @@ def clip_grad_norm(parameters, max_norm: float, norm_type: float = 2.0, error_if
 
     Gradients are replaced by scaled copies (never scaled in place: a gradient array can be
     shared). Returns the norm *before* clipping as a 0-d Tensor of the gradients' dtype, as
-    PyTorch does; log it to see when training is unstable.
+    PyTorch does; log it to see when training is unstable. A NaN or infinite norm leaves the
+    gradients untouched (scaling by 0 would turn inf into NaN and hide where it came from);
+    ``error_if_nonfinite=True`` raises instead.
 
     >>> import tinygrad_edu as tg
     >>> w = tg.tensor([3.0, 4.0], requires_grad=True)
@@ -713,7 +715,7 @@ def clip_grad_norm(parameters, max_norm: float, norm_type: float = 2.0, error_if
             "a NaN or Inf crept into the gradients (try tg.detect_anomaly() to find where)"
         )
     clip_coef = max_norm / (total + 1e-6)
-    if clip_coef < 1.0:
+    if math.isfinite(total) and clip_coef < 1.0:
         for p in grads:
             p.grad = Tensor._make(p.grad.data * clip_coef, False, None)
     return Tensor(total, dtype=grads[0].grad.dtype, device=grads[0].device)
