@@ -20,9 +20,9 @@ import). Exercise ``N.M`` belongs to chapter ``N``.
 
 Usage::
 
-    python tools/make_exercises.py                 # -> exercises/ (tinygrad_edu, tests, pyproject.toml)
-    python tools/make_exercises.py --out /tmp/ex   # anywhere else
-    python tools/make_exercises.py --list          # the exercises and where they are
+    python tools/make_exercises.py                # -> exercises/ (tinygrad_edu, tests, ...)
+    python tools/make_exercises.py --out /tmp/ex  # anywhere else
+    python tools/make_exercises.py --list         # the exercises and where they are
 
 The output folder is a complete project: run ``python -m pytest -m ch02`` inside it.
 """
@@ -131,7 +131,7 @@ def _check_stubs_inside_functions(text: str, path: str, regions: list[Region]) -
         for i, line in enumerate(text.splitlines(), start=1)
         if 'raise NotImplementedError("Exercise ' in line
     ]
-    for i, r in zip(stub_lines, regions):
+    for i, r in zip(stub_lines, regions, strict=True):
         if i not in inside:
             raise ExerciseError(
                 f"{path}:{r.begin}: exercise {r.id} is not inside a function; the stub would "
