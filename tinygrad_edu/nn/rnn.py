@@ -36,7 +36,8 @@ import math
 
 from .. import backend, ops
 from ..autograd import Function, is_grad_enabled
-from ..tensor import Tensor, rand, zeros
+from ..tensor import Tensor, zeros
+from . import init
 from .module import Module, Parameter
 
 # =================================================================================================
@@ -327,7 +328,7 @@ class RNNSequenceFunction(Function):
 
 def _uniform(shape: tuple, bound: float) -> Parameter:
     """PyTorch's init for recurrent layers: uniform in (-bound, bound), bound = 1/sqrt(H)."""
-    return Parameter(rand(*shape) * (2.0 * bound) - bound)
+    return init.uniform_(Parameter(zeros(*shape)), -bound, bound)
 
 
 def _check_nonlinearity(name: str, nonlinearity: str) -> None:
