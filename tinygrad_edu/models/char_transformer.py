@@ -1,0 +1,276 @@
+"""A character-level GPT: the book's final model (chapter 11).
+
+The model reads ``T`` character ids and, at every position ``t``, outputs scores (logits) for the
+character at ``t + 1``. It is nanoGPT's GPT-2 design at small scale:
+
+    ids (B, T) -> token embedding + learned position embedding                 (B, T, C)
+               -> n_layer pre-norm blocks:  x = x + attn(ln_1(x))  (causal self-attention)
+                                            x = x + mlp(ln_2(x))   (Linear-GELU-Linear, 4C wide)
+               -> final LayerNorm -> head (the token embedding, transposed)     (B, T, V)
+
+Shape letters: B batch, T positions (``T <= block_size``), C ``n_embd``, H ``n_head``,
+D = C / H per head, V ``vocab_size``.
+
+Three details that matter for how well it trains (GPT-2 section 2.3, nanoGPT ``model.py``):
+
+* **Pre-norm.** LayerNorm sits *inside* each residual branch, so the residual stream ``x`` is a
+  plain sum of branch outputs and the gradient flows through it undisturbed at any depth.
+* **Tied output head.** The head's weight *is* the token embedding (the same ``Parameter``): the
+  score of character ``v`` is the dot product of the final state with ``v``'s embedding. This saves
+  ``V * C`` parameters and gives both uses the same notion of similarity.
+* **Initialisation.** Every weight matrix starts ``N(0, 0.02)``, biases at 0; the two projections
+  that write into the residual stream (``attn.c_proj``, ``mlp.c_proj``) start with std
+  ``0.02 / sqrt(2 * n_layer)``, so the stream's variance does not grow with depth
+  (``2 * n_layer`` branches add into it).
+
+Read next: ``train.py`` (the training loop) and ``examples/char_transformer.py``.
+
+>>> import tinygrad_edu as tg
+>>> tg.manual_seed(0)
+>>> model = GPT(GPTConfig(vocab_size=10, block_size=8, n_layer=1, n_head=2, n_embd=16))
+>>> idx, targets = tg.randint(0, 10, (2, 8)), tg.randint(0, 10, (2, 8))
+>>> logits, loss = model(idx, targets)
+>>> logits.shape, round(loss.item(), 1)  # about log(10) = 2.3 at initialisation
+((2, 8, 10), 2.3)
+>>> model.generate(idx[:, :3], max_new_tokens=4).shape
+(2, 7)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .. import functional as F
+from .. import nn
+from ..autograd import no_grad
+from ..ops import triu
+from ..tensor import Tensor, arange, ones, rand
+
+
+@dataclass
+class GPTConfig:
+    """The model's shape. Defaults: nanoGPT's CPU recipe for tiny Shakespeare (benchmark B3)."""
+
+    # Longest context the model sees: position embeddings exist for 0..block_size-1 only, and
+    # generation crops its input to the last block_size characters.
+    block_size: int = 64
+    # Number of distinct characters; set it from the tokenizer (65 for tiny Shakespeare).
+    vocab_size: int = 65
+    # Depth: 4 blocks are enough for character statistics and train in minutes on a CPU.
+    n_layer: int = 4
+    # Attention heads per block; each attends with D = n_embd / n_head = 32 dimensions.
+    n_head: int = 4
+    # Width of the residual stream (C); the MLP inside a block is 4 * n_embd wide.
+    n_embd: int = 128
+    # Dropout probability on embeddings, attention weights and residual branches; 0.0 because
+    # a 0.8M-parameter model trained for 2,000 steps does not overfit tiny Shakespeare.
+    dropout: float = 0.0
+    # Biases in Linear and LayerNorm layers; False as in nanoGPT's recipe (a little faster, and
+    # LayerNorm's shift makes most of them redundant).
+    bias: bool = False
+
+    def __post_init__(self):
+        for name in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"GPTConfig: {name} must be a positive integer, got {value!r}")
+        if self.n_embd % self.n_head:
+            raise ValueError(
+                f"GPTConfig: n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}), "
+                "so that every head gets n_embd / n_head dimensions"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"GPTConfig: dropout must be in [0, 1), got {self.dropout}")
+
+
+class GPT(nn.Module):
+    """The character-level Transformer language model (see the module docstring).
+
+    The blocks are the library's ``nn.TransformerBlock`` (chapter 10): pre-norm, causal
+    multi-head attention, a GELU MLP 4C wide. Top-level names follow nanoGPT (``wte``, ``wpe``,
+    ``h``, ``ln_f``, ``lm_head``, without its ``transformer.`` prefix); inside a block they are
+    the block's own (``h.0.ln1``, ``h.0.attn.q_proj`` ... ``h.0.attn.out_proj``, ``h.0.mlp.0``,
+    ``h.0.mlp.2``).
+    """
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)  # token embedding (V, C)
+        self.wpe = nn.Embedding(config.block_size, config.n_embd)  # position embedding (T, C)
+        self.drop = nn.Dropout(config.dropout)
+        self.h = nn.ModuleList(
+            [
+                nn.TransformerBlock(
+                    config.n_embd, config.n_head, dropout=config.dropout, bias=config.bias
+                )
+                for _ in range(config.n_layer)
+            ]
+        )
+        self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        # Weight tying: the head's weight (V, C) *is* the token embedding's, one Parameter that
+        # both uses update. named_parameters() lists it once, as "wte.weight".
+        self.lm_head.weight = self.wte.weight
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """N(0, 0.02) for matrices and embeddings, 0 for biases, (1, 0) for LayerNorm; the
+        residual projections get std 0.02 / sqrt(2 * n_layer) (GPT-2)."""
+        residual_std = 0.02 / math.sqrt(2 * self.config.n_layer)
+        # the two Linears whose output is added into the residual stream, in every block
+        residual = ("attn.out_proj.weight", "mlp.2.weight")
+        layer_norms = {id(m) for m in self.modules() if isinstance(m, nn.LayerNorm)}
+        for module in self.modules():
+            if id(module) in layer_norms:
+                continue  # LayerNorm keeps weight = 1, bias = 0
+            for name, p in module._parameters.items():
+                if p is None:
+                    continue
+                if name == "bias":
+                    nn.init.zeros_(p)
+                else:
+                    nn.init.normal_(p, 0.0, 0.02)
+        for name, p in self.named_parameters():
+            if name.endswith(residual):
+                nn.init.normal_(p, 0.0, residual_std)
+
+    def num_parameters(self, non_embedding: bool = True) -> int:
+        """Parameter count; by default without the position embedding (as nanoGPT reports it;
+        the token embedding is counted because the head uses it)."""
+        n = super().num_parameters()
+        return n - self.wpe.weight.size if non_embedding else n
+
+    def forward(self, idx: Tensor, targets: Tensor | None = None):
+        """Logits for the next character at every position, and the mean cross-entropy loss
+        against ``targets`` (None without targets).
+
+        ``idx`` and ``targets``: (B, T) int64 with ``T <= block_size``. Returns logits (B, T, V).
+        """
+        B, T = idx.shape
+        if T > self.config.block_size:
+            raise ValueError(
+                f"GPT: a sequence of length {T} is longer than block_size "
+                f"{self.config.block_size}; crop it to the last {self.config.block_size} ids"
+            )
+        pos = arange(T, device=idx.device)  # (T,)
+        tok_emb = self.wte(idx)  # (B, T) -> (B, T, C)
+        pos_emb = self.wpe(pos)  # (T,) -> (T, C), broadcast over the batch below
+        x = self.drop(tok_emb + pos_emb)  # (B, T, C)
+        for block in self.h:
+            x = block(x)  # (B, T, C)
+        x = self.ln_f(x)  # (B, T, C)
+        logits = self.lm_head(x)  # (B, T, C) -> (B, T, V)
+        if targets is None:
+            return logits, None
+        V = logits.shape[-1]
+        # every position is one classification example: (B*T, V) scores against (B*T,) ids
+        loss = F.cross_entropy(logits.reshape(B * T, V), targets.reshape(B * T))
+        return logits, loss
+
+    def configure_optimizers(self, weight_decay: float, learning_rate: float, betas=(0.9, 0.99)):
+        """AdamW with weight decay on every parameter of 2 or more dimensions (the Linear
+        weights *and* the token/position embeddings, as nanoGPT does) and none on 1-D ones
+        (LayerNorm weights, biases): decaying a gain or a shift towards 0 only hurts."""
+        from ..optim import AdamW
+
+        return AdamW(param_groups(self, weight_decay), lr=learning_rate, betas=tuple(betas))
+
+    def generate(self, idx: Tensor, max_new_tokens: int, temperature=1.0, top_k=None) -> Tensor:
+        """Continue each row of ``idx`` (B, T0) by ``max_new_tokens`` sampled characters.
+
+        See :func:`generate` (shared with the LSTM model).
+        """
+        return generate(self, idx, max_new_tokens, temperature, top_k, self.config.block_size)
+
+
+# -------------------------------------------------------------------------------------------------
+# Helpers shared with models/char_rnn.py
+# -------------------------------------------------------------------------------------------------
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Two optimizer groups: ``weight_decay`` for parameters with ``ndim >= 2``, 0 for the rest."""
+    params = model.parameters()
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int | None = None) -> Tensor:
+    """Draw one id per row from ``softmax(logits / temperature)``, keeping only the ``top_k``
+    largest scores when given. ``logits`` (B, V) -> ids (B, 1) int64.
+
+    Sampling is by the inverse CDF, with Tensor operations only (so it runs on any device) and
+    the framework's generator (so a seed fixes the text): with ``c = cumsum(p)`` and ``u``
+    uniform in [0, c_V), the sample is the number of entries of ``c`` that are ``<= u``. A token
+    of probability 0 adds a step of height 0 to ``c`` and can never be chosen; ``top_k=1`` is
+    greedy decoding (the argmax).
+
+    >>> import tinygrad_edu as tg
+    >>> sample_next(tg.tensor([[0.0, 5.0, 1.0]]), top_k=1).tolist()
+    [[1]]
+    """
+    if not temperature > 0.0:
+        raise ValueError(f"temperature must be > 0, got {temperature}; use top_k=1 for greedy")
+    B, V = logits.shape
+    logits = logits / temperature  # (B, V): below 1 sharpens, above 1 flattens
+    if top_k is not None:
+        k = min(int(top_k), V)
+        if k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        # the k-th largest score of each row; everything below it gets probability 0
+        kth = _kth_largest(logits, k)  # (B, 1)
+        logits = logits.masked_fill(logits < kth, -math.inf)
+    probs = F.softmax(logits, axis=-1)  # (B, V)
+    # cumulative sum as a matrix product: cdf[:, j] = sum_{i <= j} probs[:, i]
+    upper = triu(ones(V, V, dtype=probs.dtype, device=probs.device))  # (V, V)
+    cdf = probs @ upper  # (B, V) @ (V, V) -> (B, V)
+    u = rand(B, 1, dtype=probs.dtype, device=probs.device) * cdf[:, V - 1 :]  # (B, 1)
+    idx_next = (cdf <= u).astype("int64").sum(axis=1, keepdims=True)  # (B, 1)
+    return idx_next.clip(0, V - 1)
+
+
+def _kth_largest(logits: Tensor, k: int) -> Tensor:
+    """The k-th largest value of each row, (B, V) -> (B, 1), by sorting the raw array."""
+    from .. import backend
+
+    xp = backend.xp_of(logits.data)
+    V = logits.shape[-1]
+    return Tensor(xp.sort(logits.data, axis=-1)[:, V - k : V - k + 1])
+
+
+def generate(model, idx: Tensor, max_new_tokens: int, temperature, top_k, block_size) -> Tensor:
+    """Autoregressive sampling: append one sampled id at a time, feeding the result back in.
+
+    ``idx`` (B, T0) int64 -> (B, T0 + max_new_tokens). The model runs in evaluation mode (no
+    dropout) and without recording a graph; its previous mode is restored afterwards. Sampling
+    uses the framework's generator, so ``tg.manual_seed(s)`` before a call fixes the text.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            for _ in range(max_new_tokens):
+                # 1. crop the context: the model has positions 0..block_size-1 only
+                idx_cond = idx if idx.shape[1] <= block_size else idx[:, -block_size:]
+                # 2. scores for the character after the last position
+                logits, _ = model(idx_cond)  # (B, T, V)
+                logits = logits[:, -1, :]  # (B, T, V) -> (B, V)
+                # 3. temperature, top-k, softmax and one draw per row
+                idx_next = sample_next(logits, temperature, top_k)  # (B, 1)
+                # 4. append it and go again
+                idx = _concat_ids(idx, idx_next)  # (B, T) -> (B, T + 1)
+    finally:
+        model.train(was_training)
+    return idx
+
+
+def _concat_ids(a: Tensor, b: Tensor) -> Tensor:
+    from ..ops import concat
+
+    return concat([a, b], axis=1)
