@@ -324,36 +324,12 @@ def ours_b2(cfg: dict):
     return step, {"model": model, "inputs": (idx, targets)}
 
 
-def _char_transformer_module():
-    import importlib
-
-    return importlib.import_module("tinygrad_edu.models.char_transformer")
-
-
 def ours_b3_model(cfg: dict):
     """The project's char Transformer with B3's configuration, and its AdamW optimizer."""
-    import dataclasses
-
     import tinygrad_edu as tg
-    from tinygrad_edu import nn, optim
+    from tinygrad_edu.models.char_transformer import GPT, GPTConfig
 
-    mod = _char_transformer_module()
-    config_cls = next(
-        obj
-        for obj in vars(mod).values()
-        if dataclasses.is_dataclass(obj)
-        and isinstance(obj, type)
-        and {f.name for f in dataclasses.fields(obj)} >= {"n_layer", "n_head", "n_embd"}
-    )
-    model_cls = next(
-        obj
-        for obj in vars(mod).values()
-        if isinstance(obj, type)
-        and issubclass(obj, nn.Module)
-        and obj.__module__ == mod.__name__
-        and hasattr(obj, "configure_optimizers")
-    )
-    wanted = dict(
+    config = GPTConfig(
         vocab_size=cfg["vocab"],
         block_size=cfg["block"],
         n_layer=cfg["n_layer"],
@@ -362,13 +338,9 @@ def ours_b3_model(cfg: dict):
         dropout=0.0,
         bias=False,
     )
-    names = {f.name for f in dataclasses.fields(config_cls)}
-    config = config_cls(**{k: v for k, v in wanted.items() if k in names})
     tg.manual_seed(0)
-    model = model_cls(config)
+    model = GPT(config)
     opt = model.configure_optimizers(weight_decay=0.1, learning_rate=cfg["lr"], betas=(0.9, 0.99))
-    if not isinstance(opt, optim.AdamW):
-        raise TypeError(f"configure_optimizers returned {type(opt).__name__}, expected AdamW")
     return model, opt, config
 
 
@@ -565,13 +537,28 @@ def torch_b2(cfg, torch, ours, cell: bool = False):
     return step, {"copied": copied, "params": len(list(model.parameters()))}
 
 
-def torch_b3_model(cfg, torch):
-    """nanoGPT's model in PyTorch (no bias, tied embedding, N(0, 0.02) init, scaled residuals)."""
+def b3_layout(names) -> dict:
+    """How our B3 model names its block's parts, so the PyTorch twin can use the same names
+    (nanoGPT's ``ln_1``/``attn.c_attn``/``mlp.c_fc``, or ``ln1``/``attn.q_proj``/``mlp.0``)."""
+    names = list(names)
+    return {
+        "ln": "ln1" if any(".ln1." in k for k in names) else "ln_1",
+        "attn": "separate" if any(".attn.q_proj." in k for k in names) else "fused",
+        "mlp": "sequential" if any(".mlp.0." in k for k in names) else "named",
+    }
+
+
+def torch_b3_model(cfg, torch, layout: dict):
+    """nanoGPT's model in PyTorch (no bias, tied embedding, N(0, 0.02) init, scaled residuals),
+    with its parts named as in our model (``layout``) so that our weights copy over."""
     nn = torch.nn
     F = nn.functional
     C, nh, T, L, V = cfg["n_embd"], cfg["n_head"], cfg["block"], cfg["n_layer"], cfg["vocab"]
 
-    class Attention(nn.Module):
+    def heads(z, B, T_):  # (B, T, C) -> (B, H, T, D)
+        return z.view(B, T_, nh, C // nh).transpose(1, 2)
+
+    class FusedAttention(nn.Module):
         def __init__(self):
             super().__init__()
             self.c_attn = nn.Linear(C, 3 * C, bias=False)
@@ -579,13 +566,25 @@ def torch_b3_model(cfg, torch):
 
         def forward(self, x):
             B, T_, _ = x.shape
-            q, k, v = self.c_attn(x).split(C, dim=2)
-            # (B, T, C) -> (B, H, T, D)
-            q, k, v = (z.view(B, T_, nh, C // nh).transpose(1, 2) for z in (q, k, v))
+            q, k, v = (heads(z, B, T_) for z in self.c_attn(x).split(C, dim=2))
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
             return self.c_proj(y.transpose(1, 2).reshape(B, T_, C))
 
-    class MLP(nn.Module):
+    class SeparateAttention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.q_proj = nn.Linear(C, C, bias=False)
+            self.k_proj = nn.Linear(C, C, bias=False)
+            self.v_proj = nn.Linear(C, C, bias=False)
+            self.out_proj = nn.Linear(C, C, bias=False)
+
+        def forward(self, x):
+            B, T_, _ = x.shape
+            q, k, v = (heads(f(x), B, T_) for f in (self.q_proj, self.k_proj, self.v_proj))
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            return self.out_proj(y.transpose(1, 2).reshape(B, T_, C))
+
+    class NamedMLP(nn.Module):
         def __init__(self):
             super().__init__()
             self.c_fc = nn.Linear(C, 4 * C, bias=False)
@@ -597,14 +596,21 @@ def torch_b3_model(cfg, torch):
     class Block(nn.Module):
         def __init__(self):
             super().__init__()
-            self.ln_1 = nn.LayerNorm(C, bias=False)
-            self.attn = Attention()
-            self.ln_2 = nn.LayerNorm(C, bias=False)
-            self.mlp = MLP()
+            self.norms = ("ln1", "ln2") if layout["ln"] == "ln1" else ("ln_1", "ln_2")
+            self.add_module(self.norms[0], nn.LayerNorm(C, bias=False))
+            self.attn = SeparateAttention() if layout["attn"] == "separate" else FusedAttention()
+            self.add_module(self.norms[1], nn.LayerNorm(C, bias=False))
+            if layout["mlp"] == "sequential":
+                self.mlp = nn.Sequential(
+                    nn.Linear(C, 4 * C, bias=False), nn.GELU(), nn.Linear(4 * C, C, bias=False)
+                )
+            else:
+                self.mlp = NamedMLP()
 
         def forward(self, x):
-            x = x + self.attn(self.ln_1(x))
-            return x + self.mlp(self.ln_2(x))
+            ln_a, ln_b = (getattr(self, n) for n in self.norms)
+            x = x + self.attn(ln_a(x))
+            return x + self.mlp(ln_b(x))
 
     class GPT(nn.Module):
         def __init__(self):
@@ -615,17 +621,18 @@ def torch_b3_model(cfg, torch):
             self.ln_f = nn.LayerNorm(C, bias=False)
             self.lm_head = nn.Linear(C, V, bias=False)
             self.lm_head.weight = self.wte.weight  # tied
+            residual = ("c_proj.weight", "out_proj.weight", "mlp.2.weight")
             for name, p in self.named_parameters():
                 if p.dim() == 2:
-                    std = 0.02 / math.sqrt(2 * L) if name.endswith("c_proj.weight") else 0.02
+                    std = 0.02 / math.sqrt(2 * L) if name.endswith(residual) else 0.02
                     nn.init.normal_(p, 0.0, std)
 
         def forward(self, idx, targets):
             pos = torch.arange(idx.shape[1])
-            x = self.wte(idx) + self.wpe(pos)
+            x = self.wte(idx) + self.wpe(pos)  # (B, T, C)
             for block in self.h:
                 x = block(x)
-            logits = self.lm_head(self.ln_f(x))
+            logits = self.lm_head(self.ln_f(x))  # (B, T, V)
             return logits, F.cross_entropy(logits.view(-1, V), targets.view(-1))
 
     model = GPT()
@@ -639,8 +646,10 @@ def torch_b3_model(cfg, torch):
     return model, opt
 
 
-def torch_b3(cfg, torch, ours):
-    model, opt = torch_b3_model(cfg, torch)
+def torch_b3(cfg, torch, ours, layout: dict | None = None):
+    if ours:
+        layout = b3_layout(ours["model"].state_dict())
+    model, opt = torch_b3_model(cfg, torch, layout)
     copied = copy_weights(ours["model"], model, torch) if ours else 0
     if ours:
         idx, targets = (_torch_tensor(t, torch) for t in ours["inputs"])
@@ -658,7 +667,7 @@ def torch_b3(cfg, torch, ours):
         opt.step()
         return loss
 
-    return step, {"copied": copied, "params": len(params), "model": model}
+    return step, {"copied": copied, "params": len(params), "layout": layout}
 
 
 def torch_b4(cfg, torch, ours):
@@ -731,7 +740,7 @@ def b3_params_counted(model, cfg: dict) -> int:
     return total - cfg["block"] * cfg["n_embd"]
 
 
-def child_b3(impl: str, cfg: dict, steps: int, warmup: int, threads: int) -> dict:
+def child_b3(impl: str, cfg: dict, steps: int, warmup: int, threads: int, layout: dict) -> dict:
     """Runs inside a fresh process: build the B3 model of one side, train, report time and RSS."""
     rss_start = current_rss_mib()
     if impl == "torch":
@@ -739,7 +748,7 @@ def child_b3(impl: str, cfg: dict, steps: int, warmup: int, threads: int) -> dic
 
         torch.set_num_threads(threads)
         rss_import = current_rss_mib()
-        step, _ = torch_b3(cfg, torch, None)
+        step, _ = torch_b3(cfg, torch, None, layout)
     else:
         import tinygrad_edu  # noqa: F401
 
@@ -755,10 +764,10 @@ def child_b3(impl: str, cfg: dict, steps: int, warmup: int, threads: int) -> dic
     }
 
 
-def run_child(impl: str, args, threads: int) -> dict:
+def run_child(impl: str, args, threads: int, layout: dict) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--child", impl]
     cmd += ["--steps", str(args.child_steps), "--warmup", str(min(args.warmup, 2))]
-    cmd += ["--threads", str(threads), "--device", args.device]
+    cmd += ["--threads", str(threads), "--device", args.device, "--layout", json.dumps(layout)]
     if args.tiny:
         cmd.append("--tiny")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -804,6 +813,7 @@ def main(argv=None) -> int:
     p.add_argument("--tiny", action="store_true", help="shrunken shapes for a smoke test")
     p.add_argument("--device", default="cpu", help="our side's device (default cpu)")
     p.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--layout", default="{}", help=argparse.SUPPRESS)
     p.add_argument("--child", choices=("ours", "torch"), default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     shapes = TINY if args.tiny else FULL
@@ -812,7 +822,18 @@ def main(argv=None) -> int:
     backend.set_default_device(args.device)
 
     if args.child:  # a B3 memory run in a fresh process: print one JSON line and leave
-        print(json.dumps(child_b3(args.child, shapes["B3"], args.steps, args.warmup, args.threads)))
+        print(
+            json.dumps(
+                child_b3(
+                    args.child,
+                    shapes["B3"],
+                    args.steps,
+                    args.warmup,
+                    args.threads,
+                    json.loads(args.layout),
+                )
+            )
+        )
         return 0
 
     cases = [c.strip().upper() for c in args.cases.split(",") if c.strip()]
@@ -932,6 +953,7 @@ def main(argv=None) -> int:
             rows.append(("B2c", None, cell_s, entry["ratio_lstmcell"], "torch nn.LSTMCell loop"))
         if case == "B3":
             model = ours_info["model"]
+            entry["layout"] = b3_layout(model.state_dict())
             n = b3_params_counted(model, cfg)
             fpt = b3_flops_per_token(n, cfg)
             tokens = cfg["batch"] * cfg["block"]
@@ -955,7 +977,7 @@ def main(argv=None) -> int:
         for impl in ("ours", "torch") if torch is not None else ("ours",):
             key = "" if impl == "ours" else "torch_"
             try:
-                child = run_child(impl, args, threads)
+                child = run_child(impl, args, threads, result["B3"]["layout"])
                 result["B3"][key + "peak_rss_mib"] = child["peak_rss_mib"]
                 result["B3"][key + "rss_after_import_mib"] = child["rss_after_import_mib"]
                 result["B3"][key + "memory_run_ms"] = child["ms"]
