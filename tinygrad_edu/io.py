@@ -45,7 +45,7 @@ FORMAT = "tinygrad_edu.checkpoint"
 VERSION = 1
 META_KEY = "__tinygrad_edu__"  # the .npz entry that holds the JSON document
 
-__all__ = ["save", "load", "CheckpointError"]
+__all__ = ["save", "load", "CheckpointError", "atomic_write"]
 
 
 class CheckpointError(ValueError):
@@ -64,14 +64,36 @@ def save(obj, path) -> None:
     ``None``, bools, ints, floats, strings, and lists, tuples and dicts of these (dict keys must
     be strings or ints). Anything else is a ``TypeError`` naming where it is.
     """
-    path = os.fspath(path)
     arrays: dict[str, np.ndarray] = {}
-    tree = _encode(obj, [], arrays)
+    tree = _encode(obj, [], arrays)  # check everything before touching the disk
     meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree})
+    with atomic_write(path, "save") as f:
+        _write_npz(f, arrays, meta)
+
+
+@contextlib.contextmanager
+def atomic_write(path, who: str = "atomic_write"):
+    """Open a binary file that appears at ``path`` only once it is complete.
+
+    The data goes to a temporary file in the same directory (a rename is only atomic within one
+    file system); when the block ends without an error, the file is flushed to disk (``fsync``)
+    and renamed over ``path`` with ``os.replace``. On an error or Ctrl-C the temporary file is
+    removed and ``path`` is untouched. A process killed with SIGKILL leaves the temporary file
+    (``.<name>.<random>.tmp``) behind, and ``path`` still untouched. Used for checkpoints and
+    figures.
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "hello.txt")
+    >>> with atomic_write(path) as f:
+    ...     _ = f.write(b"hello")
+    >>> open(path, "rb").read()
+    b'hello'
+    """
+    path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(
-            f"save: cannot write {path!r}: the directory {directory!r} does not exist "
+            f"{who}: cannot write {path!r}: the directory {directory!r} does not exist "
             "(create it first, e.g. os.makedirs(directory, exist_ok=True))"
         )
     fd, tmp = tempfile.mkstemp(
@@ -79,7 +101,7 @@ def save(obj, path) -> None:
     )
     try:
         with os.fdopen(fd, "wb") as f:
-            _write_npz(f, arrays, meta)
+            yield f
             f.flush()
             os.fsync(f.fileno())  # the bytes are on disk before the rename makes them visible
         mode = os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644
