@@ -64,7 +64,13 @@ class Linear(Module):
     def forward(self, x: Tensor) -> Tensor:
         check_tensor(self, x)
         check_size(self, x, -1, self.in_features, "last dimension {}")
-        return F.linear(x, self.weight, self.bias)  # (..., in) -> (..., out)
+        if x.ndim <= 2:
+            return F.linear(x, self.weight, self.bias)  # (N, in) -> (N, out)
+        # (B, T, in) -> (B*T, in): one 2-D matmul. Batched, the backward would form one weight
+        # gradient per batch element, (B, out, in), and then sum them: several times slower.
+        lead = x.shape[:-1]
+        y = F.linear(x.reshape(-1, self.in_features), self.weight, self.bias)
+        return y.reshape(*lead, self.out_features)  # (B*T, out) -> (B, T, out)
 
     def extra_repr(self) -> str:
         return (
