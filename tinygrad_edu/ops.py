@@ -335,6 +335,7 @@ def _axes(axis, shape: tuple, op: str) -> tuple:
     ndim = len(shape)
     if axis is None:
         return tuple(range(ndim))
+    given = axis
     if not isinstance(axis, (tuple, list)):
         axis = (axis,)
     out = []
@@ -343,7 +344,7 @@ def _axes(axis, shape: tuple, op: str) -> tuple:
             ax = operator.index(ax)
         except TypeError:
             raise TypeError(
-                f"{op}: axis must be None, an int or a tuple of ints, got {axis!r}"
+                f"{op}: axis must be None, an int or a tuple of ints, got {given!r}"
             ) from None
         if not -ndim <= ax < ndim:
             raise ValueError(
@@ -522,12 +523,13 @@ class Where(Function):
 # =================================================================================================
 
 
-def _tensor(x, like: Tensor | None = None) -> Tensor:
+def _tensor(x, like: Tensor | None = None, op: str = "") -> Tensor:
+    """``x`` as a Tensor: arrays and (nested) lists are converted, on ``like``'s device."""
     if isinstance(x, Tensor):
         return x
-    if backend.is_array(x):
+    if backend.is_array(x) or isinstance(x, list):
         return Tensor(x, device=like.device if like is not None else None)
-    raise TypeError(f"expected a Tensor, got {type(x).__name__}")
+    raise TypeError(f"{op or 'op'}: expected a Tensor, an array or a list, got {type(x).__name__}")
 
 
 def _operand(x, like: Tensor):
@@ -542,7 +544,7 @@ def _operand(x, like: Tensor):
 
 
 def _binary(cls, name, a, b):
-    if isinstance(b, Tensor) and isinstance(a, Tensor) and a.data.dtype != b.data.dtype:
+    if isinstance(b, Tensor) and isinstance(a, Tensor):
         a, b = _promote(a, b)
     try:
         return cls.apply(a, b)
@@ -565,6 +567,8 @@ def _promote(a: Tensor, b: Tensor):
     This is PyTorch's rule, and it keeps float32 float32 (NumPy would give float64 for
     float32 + int64, and the array API standard leaves mixed kinds undefined).
     """
+    if type(a.data) is not type(b.data) or a.data.dtype == b.data.dtype:
+        return a, b  # nothing to do (or two devices: the op itself reports that)
     fa, fb = backend.is_floating(a.dtype), backend.is_floating(b.dtype)
     if fa and not fb:
         b = astype(b, a.dtype)
@@ -672,9 +676,8 @@ def astype(a: Tensor, dtype) -> Tensor:
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     """Matrix product with NumPy's rules: batch dimensions broadcast; 1-D operands are vectors."""
-    a, b = _tensor(a), _tensor(b, a)
-    if a.data.dtype != b.data.dtype:
-        a, b = _promote(a, b)
+    a, b = _tensor(a, op="matmul"), _tensor(b, a, "matmul")
+    a, b = _promote(a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(
             f"matmul: operands must have at least 1 dimension, got {a.shape} and {b.shape}"
@@ -761,7 +764,11 @@ def transpose(a: Tensor, axes=None) -> Tensor:
     """Permute axes (reverse them when ``axes`` is None), as ``np.transpose``."""
     if axes is None:
         axes = tuple(range(a.ndim - 1, -1, -1))
-    axes = tuple(ax % a.ndim if a.ndim else ax for ax in axes)
+    if len(axes) != a.ndim:
+        raise ValueError(
+            f"transpose: axes {tuple(axes)} are not a permutation of the {a.ndim} axes of {a.shape}"
+        )
+    axes = tuple(_axes(ax, a.shape, "transpose")[0] for ax in axes)
     if sorted(axes) != list(range(a.ndim)):
         raise ValueError(
             f"transpose: axes {axes} are not a permutation of the {a.ndim} axes of {a.shape}"
@@ -813,13 +820,34 @@ expand_dims = unsqueeze
 def flatten(a: Tensor, start_axis: int = 0, end_axis: int = -1) -> Tensor:
     if a.ndim == 0:
         return reshape(a, (1,))
-    s, e = start_axis % a.ndim, end_axis % a.ndim
+    (s,), (e,) = _axes(start_axis, a.shape, "flatten"), _axes(end_axis, a.shape, "flatten")
     return reshape(a, a.shape[:s] + (math.prod(a.shape[s : e + 1]),) + a.shape[e + 1 :])
 
 
-def _normalize_key(key, ndim: int, device: str | None = None) -> tuple:
+def _slice_parts(k: slice) -> tuple:
+    return k.start, k.stop, k.step
+
+
+def _clamp_slice(k: slice, n: int) -> slice:
+    """The same selection as ``k`` on an axis of size ``n``, with bounds inside the axis.
+
+    Python and NumPy clamp ``x[:10]`` on a shorter axis; the array API leaves out-of-bounds
+    slice bounds unspecified (array-api-strict rejects them), so they are clamped here.
+    """
+    if k.start is None and k.stop is None:
+        return k
+    start, stop, step = k.indices(n)  # clamped, but -1 means "before the first" for step < 0
+    if step < 0:
+        if start < 0:
+            return slice(0, 0, 1)  # empty
+        return slice(start, None if stop < 0 else stop, step)
+    return slice(start, stop, step)
+
+
+def _normalize_key(key, shape: tuple, device: str | None = None) -> tuple:
     """Turn an index into a tuple the array API accepts everywhere: Tensors -> arrays,
-    lists -> int64/bool arrays, a trailing ``...`` so that ``x[idx]`` means ``x[idx, ...]``."""
+    lists -> int64/bool arrays, slice bounds clamped to the axis, and a trailing ``...`` so that
+    ``x[idx]`` means ``x[idx, ...]``."""
     if not isinstance(key, tuple):
         key = (key,)
     out = []
@@ -837,16 +865,39 @@ def _normalize_key(key, ndim: int, device: str | None = None) -> tuple:
                     f"index: index arrays must hold integers or booleans, got dtype {name}; "
                     "convert with .astype('int64')"
                 )
-        elif isinstance(k, float):
-            raise TypeError(f"index: indices must be integers, slices or arrays, got float {k}")
+        elif isinstance(k, slice):
+            if not builtins.all(v is None or hasattr(v, "__index__") for v in _slice_parts(k)):
+                raise TypeError(f"index: slice bounds must be integers or None, got {k}")
+        elif not (k is None or k is Ellipsis or hasattr(k, "__index__")):
+            raise TypeError(
+                "index: indices must be integers, slices, None, ... or integer/boolean arrays, "
+                f"got {type(k).__name__} {k!r}"
+            )
         out.append(k)
-    if Ellipsis not in [k for k in out if not backend.is_array(k)]:
+    # the axis of each slice: None takes no axis, a boolean mask k.ndim, "..." the rest
+    used = builtins.sum(
+        (k.ndim if backend.dtype_name(k.dtype) == "bool" else 1)
+        if backend.is_array(k)
+        else (0 if k is None or k is Ellipsis else 1)
+        for k in out
+    )
+    axis = 0
+    for i, k in enumerate(out):
+        if backend.is_array(k):
+            axis += k.ndim if backend.dtype_name(k.dtype) == "bool" else 1
+        elif k is Ellipsis:
+            axis += builtins.max(len(shape) - used, 0)
+        elif k is not None:
+            if isinstance(k, slice) and axis < len(shape):
+                out[i] = _clamp_slice(k, shape[axis])
+            axis += 1
+    if not builtins.any(k is Ellipsis for k in out):
         out.append(Ellipsis)
     return tuple(out)
 
 
 def getitem(a: Tensor, key) -> Tensor:
-    key = _normalize_key(key, a.ndim, a.device)
+    key = _normalize_key(key, a.shape, a.device)
     try:
         return Getitem.apply(a, key)
     except IndexError as e:
@@ -855,7 +906,7 @@ def getitem(a: Tensor, key) -> Tensor:
 
 def concat(tensors, axis: int = 0) -> Tensor:
     """Join tensors along an existing axis (NumPy 2: ``np.concat``)."""
-    tensors = [_tensor(t) for t in tensors]
+    tensors = [_tensor(t, op="concat") for t in tensors]
     if not tensors:
         raise ValueError("concat: needs at least one tensor")
     ref = tensors[0]
@@ -878,7 +929,7 @@ concatenate = concat
 
 def stack(tensors, axis: int = 0) -> Tensor:
     """Join tensors of the same shape along a new axis."""
-    tensors = [_tensor(t) for t in tensors]
+    tensors = [_tensor(t, op="stack") for t in tensors]
     if not tensors:
         raise ValueError("stack: needs at least one tensor")
     for t in tensors[1:]:
@@ -891,8 +942,8 @@ def stack(tensors, axis: int = 0) -> Tensor:
 
 def split(a: Tensor, indices_or_sections, axis: int = 0) -> list:
     """NumPy's ``split``: a number of equal sections, or the indices where to cut."""
-    n = a.shape[axis]
-    ax = axis % a.ndim
+    (ax,) = _axes(axis, a.shape, "split")
+    n = a.shape[ax]
     if isinstance(indices_or_sections, int):
         if n % indices_or_sections:
             raise ValueError(
@@ -995,21 +1046,33 @@ def compare(a: Tensor, b, op: str) -> Tensor:
     return _const(out)
 
 
-def argmax(a: Tensor, axis=None, keepdims=False) -> Tensor:
+def _arg_reduce(a: Tensor, axis, keepdims, op: str) -> Tensor:
+    """argmax/argmin: the index of the largest/smallest element (along ``axis``, or of the
+    flattened tensor when ``axis`` is None, as NumPy)."""
     xp = backend.xp_of(a.data)
-    data = a.data if axis is not None else xp.reshape(a.data, (-1,))
-    return _const(xp.argmax(data, axis=axis if axis is not None else 0, keepdims=keepdims))
+    if a.size == 0:
+        raise ValueError(f"{op}: a tensor of shape {a.shape} has no elements")
+    reduce = xp.argmax if op == "argmax" else xp.argmin
+    if axis is None:
+        out = reduce(xp.reshape(a.data, (-1,)), axis=0)
+        return _const(xp.reshape(out, (1,) * a.ndim) if keepdims else out)
+    (axis,) = _axes(axis, a.shape, op)
+    return _const(reduce(a.data, axis=axis, keepdims=keepdims))
+
+
+def argmax(a: Tensor, axis=None, keepdims=False) -> Tensor:
+    return _arg_reduce(a, axis, keepdims, "argmax")
 
 
 def argmin(a: Tensor, axis=None, keepdims=False) -> Tensor:
-    xp = backend.xp_of(a.data)
-    data = a.data if axis is not None else xp.reshape(a.data, (-1,))
-    return _const(xp.argmin(data, axis=axis if axis is not None else 0, keepdims=keepdims))
+    return _arg_reduce(a, axis, keepdims, "argmin")
 
 
 def any(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001
-    return _const(backend.xp_of(a.data).any(a.data, axis=axis, keepdims=keepdims))
+    axes = _axes(axis, a.shape, "any")
+    return _const(backend.xp_of(a.data).any(a.data, axis=axes, keepdims=keepdims))
 
 
 def all(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001
-    return _const(backend.xp_of(a.data).all(a.data, axis=axis, keepdims=keepdims))
+    axes = _axes(axis, a.shape, "all")
+    return _const(backend.xp_of(a.data).all(a.data, axis=axes, keepdims=keepdims))

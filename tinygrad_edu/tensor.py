@@ -240,7 +240,7 @@ class Tensor:
         from .ops import _normalize_key
 
         value = value.data if isinstance(value, Tensor) else value
-        self.data[_normalize_key(key, self.ndim)] = value
+        self.data[_normalize_key(key, self.shape, self.device)] = value
 
     # ---- operators: each forwards to ops.py (primitives) or functional.py ------------------------
     def __add__(self, other):

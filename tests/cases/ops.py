@@ -167,12 +167,14 @@ CASES = {
     "IndexAdd": [
         lambda: (
             lambda g: ops.IndexAdd.apply(
-                g, (3, 4), ops._normalize_key(ints([0, 2, 0]), 2, g.device)
+                g, (3, 4), ops._normalize_key(ints([0, 2, 0]), (3, 4), g.device)
             ),
             [leaf(3, 4)],
         ),
         lambda: (
-            lambda g: ops.IndexAdd.apply(g, (3, 4), ops._normalize_key(slice(1, 3), 2, g.device)),
+            lambda g: ops.IndexAdd.apply(
+                g, (3, 4), ops._normalize_key(slice(1, 3), (3, 4), g.device)
+            ),
             [leaf(2, 4)],
         ),
     ],
