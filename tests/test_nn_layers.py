@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tinygrad_edu as tg
 import tinygrad_edu.functional as F
@@ -595,6 +597,29 @@ class TestConv1d:
         assert out.shape == ref.shape
         np.testing.assert_allclose(out, ref, atol=1e-12)
 
+    @given(
+        n=st.integers(1, 2),
+        c_in=st.integers(1, 3),
+        c_out=st.integers(1, 3),
+        kernel_size=st.integers(1, 4),
+        stride=st.integers(1, 3),
+        padding=st.integers(0, 2),
+        dilation=st.integers(1, 2),
+        extra=st.integers(0, 5),
+        layout=st.sampled_from(["contiguous", "transposed"]),
+    )
+    def test_forward_equals_the_loop_for_drawn_sizes(
+        self, n, c_in, c_out, kernel_size, stride, padding, dilation, extra, layout
+    ):
+        # the shortest valid input, plus `extra` (down to one output position)
+        L = max(1, dilation * (kernel_size - 1) + 1 - 2 * padding) + extra
+        conv = nn.Conv1d(c_in, c_out, kernel_size, stride, padding, dilation).astype("float64")
+        x = np.random.default_rng(extra).standard_normal((n, c_in, L))
+        if layout == "transposed":  # the same values, laid out (N, L, C) in memory
+            x = np.ascontiguousarray(x.transpose(0, 2, 1)).transpose(0, 2, 1)
+        ref = ref_conv1d(x, npy(conv.weight), npy(conv.bias), stride, padding, dilation)
+        np.testing.assert_allclose(conv(t64(x)).numpy(), ref, atol=1e-12)
+
     def test_same_padding_and_unbatched_input(self):
         conv = nn.Conv1d(2, 3, 5, padding="same").astype("float64")
         x = np.random.default_rng(1).standard_normal((2, 9))
@@ -963,6 +988,20 @@ class TestTransformerBlock:
         assert np.abs(a[:, 3:] - b[:, 3:]).min() > 1e-6
         full = make_block(causal=False)
         assert np.abs(full(t64(x)).numpy()[:, :3] - full(t64(x2)).numpy()[:, :3]).min() > 1e-6
+
+    def test_padding_tokens_do_not_reach_real_positions(self):
+        blk = make_block(causal=False)
+        rng = np.random.default_rng(3)
+        x = rng.standard_normal((2, 5, 8))
+        pad = np.zeros((2, 5), dtype=bool)
+        pad[0, 3:] = True
+        x2 = x.copy()
+        x2[0, 3:] = rng.standard_normal((2, 8))
+        a = blk(t64(x), key_padding_mask=tg.tensor(pad)).numpy()
+        b = blk(t64(x2), key_padding_mask=tg.tensor(pad)).numpy()
+        np.testing.assert_allclose(a[0, :3], b[0, :3], atol=1e-12)
+        np.testing.assert_allclose(a[0, :3], blk(t64(x[:1, :3])).numpy()[0], atol=1e-12)
+        assert np.abs(a[0, :3] - blk(t64(x2[:1])).numpy()[0, :3]).min() > 1e-6  # unmasked: differs
 
     def test_parameter_names_and_shapes(self):
         blk = nn.TransformerBlock(16, 4)
