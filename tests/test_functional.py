@@ -285,6 +285,19 @@ def test_gelu_exact_matches_erf_and_gradchecks():
 
 
 @ch10
+def test_float32_normal_cdf_and_gelu_are_accurate_to_a_few_ulps():
+    x = np.linspace(-12.0, 12.0, 24001)
+    ref_cdf = 0.5 * _erfc(-x / math.sqrt(2.0))
+    cdf = F.NormalCDF.apply(t32(x)).numpy()
+    assert cdf.dtype == np.float32
+    assert np.abs(cdf - ref_cdf).max() < 2.5e-7
+    y = F.gelu(t32(x)).numpy()
+    xf = x.astype(np.float32).astype(np.float64)  # the float32 input, exactly
+    assert np.all(np.abs(y - np_gelu(xf)) <= 2.5e-7 * np.abs(xf) + 1e-7)
+    close(F.gelu(t32([-1e4, -50.0, 50.0, 1e4])).numpy(), [0.0, 0.0, 50.0, 1e4], rtol=1e-7)
+
+
+@ch10
 def test_gelu_float32_and_errors():
     x = t32([-2.0, 0.5, 3.0], requires_grad=True)
     for approximate in ("none", "tanh"):
@@ -685,6 +698,10 @@ def test_attention_matches_query_loop(q_shape, k_shape, v_shape):
     additive = rng.standard_normal((L, S))
     got = F.scaled_dot_product_attention(t64(q), t64(k), t64(v), t64(additive, False))
     close(got.numpy(), np_attention(q, k, v, additive=additive))
+    # a float64 mask does not turn float32 attention into float64
+    got = F.scaled_dot_product_attention(t32(q), t32(k), t32(v), t64(additive, False))
+    assert got.dtype == "float32"
+    close(got.numpy(), np_attention(q, k, v, additive=additive), rtol=1e-4, atol=1e-5)
 
 
 @ch09
