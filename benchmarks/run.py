@@ -182,7 +182,7 @@ def current_rss_mib() -> float:
 # =================================================================================================
 
 
-def matmul_peak(n: int = 1024, reps: int = 10, torch=None) -> float:
+def matmul_peak(n: int = 1024, reps: int = 10, torch=None, clock=time.perf_counter) -> float:
     """GFLOP/s of the best of ``reps`` float32 (n, n) @ (n, n) products (2 n^3 FLOPs each)."""
     if torch is None:
         from tinygrad_edu import backend
@@ -198,18 +198,22 @@ def matmul_peak(n: int = 1024, reps: int = 10, torch=None) -> float:
         mm(a, b)
     best = math.inf
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0 = clock()
         mm(a, b)
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, clock() - t0)
     return 2 * n**3 / best / 1e9
 
 
-def interleaved(runners: dict, steps: int, warmup: int, block: int) -> dict:
+def interleaved(
+    runners: dict, steps: int, warmup: int, block: int, clock=time.perf_counter
+) -> dict:
     """Time every runner ``steps`` times, alternating blocks of ``block`` steps between them.
 
     ``runners`` maps a name to a zero-argument function doing one step. Returns name -> list of
-    seconds per step. Garbage collection is run between blocks, never inside one, so a collector
-    pause lands on neither side's clock.
+    seconds per step, read from ``clock`` (wall time; ``time.process_time`` counts this
+    process's CPU time instead, which other programs on a busy machine do not inflate).
+    Garbage collection is run between blocks, never inside one, so a collector pause lands on
+    neither side's clock.
     """
     for fn in runners.values():
         for _ in range(warmup):
@@ -219,9 +223,9 @@ def interleaved(runners: dict, steps: int, warmup: int, block: int) -> dict:
         for name, fn in runners.items():
             gc.collect()
             for _ in range(min(block, steps - len(times[name]))):
-                t0 = time.perf_counter()
+                t0 = clock()
                 fn()
-                times[name].append(time.perf_counter() - t0)
+                times[name].append(clock() - t0)
     return times
 
 
@@ -782,6 +786,34 @@ def run_child(impl: str, args, threads: int, layout: dict) -> dict:
 # =================================================================================================
 
 
+def profile_case(case: str, cfg: dict, steps: int, warmup: int, top: int) -> None:
+    """Run ``steps`` of our side of ``case`` under cProfile; print the functions that take the
+    most time by themselves (tottime) and with what they call (cumtime)."""
+    import cProfile
+    import pstats
+
+    step, _ = OURS[case](cfg)
+    for _ in range(warmup):
+        step()
+    # CPU time of this process, not wall time: other programs on a busy machine then do not
+    # show up as slow functions here (run with OPENBLAS_NUM_THREADS=1 to see BLAS in it too)
+    profiler = cProfile.Profile(time.process_time)
+    t0, c0 = time.perf_counter(), time.process_time()
+    profiler.enable()
+    for _ in range(steps):
+        step()
+    profiler.disable()
+    wall = (time.perf_counter() - t0) / steps * 1e3
+    cpu = (time.process_time() - c0) / steps * 1e3
+    print(
+        f"==== {case}: {steps} steps under cProfile: {wall:.1f} ms wall, {cpu:.1f} ms CPU "
+        "per step (profiler included)"
+    )
+    for key in ("tottime", "cumtime"):
+        print(f"---- sorted by {key}")
+        pstats.Stats(profiler, stream=sys.stdout).sort_stats(key).print_stats(top)
+
+
 def _import_torch(threads: int):
     try:
         import torch
@@ -803,6 +835,13 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=20, help="timed steps per case and side")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     p.add_argument("--block", type=int, default=5, help="steps per interleaved block")
+    p.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall time (default), or this process's CPU time: steadier on a busy machine, "
+        "and equal to wall time when both sides use one thread",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p.add_argument("--no-torch", action="store_true", help="do not time PyTorch even if installed")
     p.add_argument(
@@ -811,6 +850,12 @@ def main(argv=None) -> int:
     p.add_argument("--no-memory", action="store_true", help="skip the B3 peak-memory subprocesses")
     p.add_argument("--child-steps", type=int, default=5, help="steps of each B3 memory run")
     p.add_argument("--tiny", action="store_true", help="shrunken shapes for a smoke test")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead of timing, run our side of each case under cProfile and print the top",
+    )
+    p.add_argument("--top", type=int, default=25, help="rows of each --profile listing")
     p.add_argument("--device", default="cpu", help="our side's device (default cpu)")
     p.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--layout", default="{}", help=argparse.SUPPRESS)
@@ -845,6 +890,11 @@ def main(argv=None) -> int:
 
     import tinygrad_edu  # noqa: F401  (loads NumPy and its BLAS, so the BLAS info is complete)
 
+    if args.profile:
+        for case in cases:
+            profile_case(case, shapes[case], args.steps, args.warmup, args.top)
+        return 0
+
     machine = machine_info()
     threads = machine["threads"]
     torch = None if args.no_torch else _import_torch(threads)
@@ -876,20 +926,31 @@ def main(argv=None) -> int:
         print("torch: " + ("not used (--no-torch)" if args.no_torch else "not installed"))
     print(f"our device: {args.device}")
     print(f"steps: {args.steps} timed after {args.warmup} warm-up, ", end="")
-    print(f"interleaved in blocks of {args.block}")
+    print(f"interleaved in blocks of {args.block}, {args.clock} clock")
+    if hasattr(os, "getloadavg"):
+        load = os.getloadavg()[0]
+        machine["load_average_1min"] = load
+        busy = load > 0.5 * (machine["usable_cpus"] or 1)
+        print(
+            f"load average (1 min) at start: {load:.2f}" + ("  ** BUSY MACHINE **" if busy else "")
+        )
 
     result: dict = {
         "tiny": args.tiny,
+        "clock": args.clock,
         "device": args.device,
         "steps": args.steps,
         "warmup": args.warmup,
         "machine": machine,
     }
-    peak = matmul_peak(256 if args.tiny else 1024)
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    peak = matmul_peak(256 if args.tiny else 1024, clock=clock)
     result["matmul_gflops"] = peak
     line = f"float32 matmul peak ({256 if args.tiny else 1024}^2, ours/NumPy): {peak:.1f} GFLOP/s"
     if torch is not None:
-        result["torch_matmul_gflops"] = matmul_peak(256 if args.tiny else 1024, torch=torch)
+        result["torch_matmul_gflops"] = matmul_peak(
+            256 if args.tiny else 1024, torch=torch, clock=clock
+        )
         line += f"; torch: {result['torch_matmul_gflops']:.1f} GFLOP/s"
     print(line)
     print()
@@ -926,7 +987,7 @@ def main(argv=None) -> int:
                 entry["first_loss"] = _loss_value(ours_step())
                 if "torch" in runners:
                     entry["torch_first_loss"] = _loss_value(runners["torch"]())
-            times = interleaved(runners, args.steps, args.warmup, args.block)
+            times = interleaved(runners, args.steps, args.warmup, args.block, clock)
         except Exception as e:
             failed = True
             entry.update({unit: None, "error": f"{type(e).__name__}: {e}"})
