@@ -23,8 +23,8 @@ Read next: ``io.py`` (saving model and optimizer state), ``data.py``.
 >>> opt = optim.SGD([w], lr=0.1)
 >>> (w * w).sum().backward()  # dL/dw = 2 w = [2, -4]
 >>> opt.step()                # w <- w - 0.1 * [2, -4]
->>> w.numpy().tolist()
-[0.800000011920929, -1.600000023841858]
+>>> [round(v, 4) for v in w.numpy().tolist()]
+[0.8, -1.6]
 """
 
 from __future__ import annotations
