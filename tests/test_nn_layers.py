@@ -306,6 +306,15 @@ class TestLinear:
             layer(tg.tensor(1.0))
         with pytest.raises(TypeError, match=r"Linear\(.*\): expected a Tensor as input, got list"):
             layer([1.0, 2.0, 3.0, 4.0])
+        msg = (
+            r"Linear\(in_features=4, out_features=2, bias=True\): expected input of dtype float32 "
+            r"\(the layer's parameters\), got float64 \(shape \(3, 4\)\); convert the input "
+            r"with .astype\('float32'\) or the layer with .astype\('float64'\)"
+        )
+        with pytest.raises(TypeError, match=msg):
+            layer(tg.ones(3, 4, dtype="float64"))
+        with pytest.raises(TypeError, match=r"got int64 \(shape \(3, 4\)\)"):
+            layer(tg.ones(3, 4, dtype="int64"))
 
 
 # ================================================================================================
@@ -661,6 +670,26 @@ class TestConv1d:
             r"\(N, C_in, L\) input, got shape \(1, 2, 3, 10\)",
         ):
             conv(tg.ones(1, 2, 3, 10))
+        with pytest.raises(
+            ValueError,
+            match=name + r": expected input length \(axis -1\) of at least 3 \(the kernel spans 3 "
+            r"positions, padding adds 0\), got shape \(1, 3, 2\)",
+        ):
+            conv(tg.ones(1, 3, 2))
+        with pytest.raises(
+            ValueError,
+            match=r"at least 5 \(the kernel spans 9 positions, padding "
+            r"adds 4\), got shape \(3, 4\)",
+        ):
+            nn.Conv1d(3, 4, 5, padding=2, dilation=2)(tg.ones(3, 4))
+        assert nn.Conv1d(3, 4, 5, padding=2, dilation=2)(tg.ones(3, 5)).shape == (4, 1)
+        assert nn.Conv1d(3, 4, 5, padding="same")(tg.ones(3, 1)).shape == (4, 1)
+        with pytest.raises(
+            TypeError,
+            match=name + r": expected input of dtype float32 \(the "
+            r"layer's parameters\), got float64 \(shape \(1, 3, 5\)\)",
+        ):
+            conv(tg.ones(1, 3, 5, dtype="float64"))
         with pytest.raises(ValueError, match="padding must be an integer, 'valid' or 'same'"):
             nn.Conv1d(3, 4, 3, padding="full")
         with pytest.raises(ValueError, match="padding='same' needs stride=1"):
@@ -713,6 +742,10 @@ class TestLayerNorm:
             r"dimensions are \(8,\), got shape \(2, 5\)",
         ):
             nn.LayerNorm(8)(tg.ones(2, 5))
+        with pytest.raises(TypeError, match=r"LayerNorm\(.*\): expected input of dtype float32"):
+            nn.LayerNorm(8)(tg.ones(2, 8, dtype="float64"))
+        no_affine = nn.LayerNorm(8, elementwise_affine=False)  # no parameters: any float dtype
+        assert no_affine(tg.ones(2, 8, dtype="float64")).dtype == "float64"
 
 
 @pytest.mark.ch10
@@ -931,6 +964,8 @@ class TestMultiHeadAttention:
             r"shape \(B, S\) = \(2, 5\).*shape \(2, 4\)",
         ):
             m(tg.ones(2, 5, 8), key_padding_mask=tg.tensor(np.zeros((2, 4), dtype=bool)))
+        with pytest.raises(TypeError, match=name + r": expected value of dtype float32"):
+            m(tg.ones(2, 5, 8), tg.ones(2, 4, 8), tg.ones(2, 4, 8, dtype="float64"))
         with pytest.raises(ValueError, match=r"attn_mask must be a boolean tensor"):
             m(tg.ones(2, 5, 8), attn_mask=tg.zeros(5, 5))
         with pytest.raises(

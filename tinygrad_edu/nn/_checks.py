@@ -39,3 +39,14 @@ def check_size(module, x: Tensor, axis: int, expected: int, what: str, name: str
             f"{layer_name(module)}: expected {name} with {what.format(expected)}, "
             f"got shape {x.shape}"
         )
+
+
+def check_dtype(module, x: Tensor, dtype: str, name: str = "input") -> None:
+    """The input's dtype must be the parameters' (mixing would silently promote, or fail inside an
+    op with no word of which layer was fed what)."""
+    if x.dtype != dtype:
+        raise TypeError(
+            f"{layer_name(module)}: expected {name} of dtype {dtype} (the layer's parameters), got "
+            f"{x.dtype} (shape {x.shape}); convert the input with .astype({dtype!r}) or the "
+            f"layer with .astype({x.dtype!r})"
+        )

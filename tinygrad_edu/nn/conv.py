@@ -16,7 +16,7 @@ import math
 from .. import functional as F
 from ..tensor import Tensor, zeros
 from . import init
-from ._checks import check_ndim, check_size, check_tensor
+from ._checks import check_dtype, check_ndim, check_size, check_tensor, layer_name
 from .module import Module, Parameter
 
 
@@ -90,10 +90,22 @@ class Conv1d(Module):
         check_tensor(self, x)
         check_ndim(self, x, {2: "(C_in, L)", 3: "(N, C_in, L)"})
         check_size(self, x, -2, self.in_channels, "{} channels (axis -2)")
+        check_dtype(self, x, self.weight.dtype)
+        padding = self.padding if isinstance(self.padding, str) else self.padding[0]
+        span = self.dilation[0] * (self.kernel_size[0] - 1) + 1  # input positions one output sees
+        if isinstance(padding, str):  # zeros added at both ends, in total
+            added = span - 1 if padding == "same" else 0
+        else:
+            added = 2 * padding
+        if x.shape[-1] + added < span:
+            raise ValueError(
+                f"{layer_name(self)}: expected input length (axis -1) of at least "
+                f"{span - added} (the kernel spans {span} positions, padding adds {added}), "
+                f"got shape {x.shape}"
+            )
         unbatched = x.ndim == 2
         if unbatched:
             x = x.unsqueeze(0)  # (C_in, L) -> (1, C_in, L)
-        padding = self.padding if isinstance(self.padding, str) else self.padding[0]
         y = F.conv1d(
             x, self.weight, self.bias, self.stride[0], padding, self.dilation[0]
         )  # (N, C_in, L) -> (N, C_out, L_out)

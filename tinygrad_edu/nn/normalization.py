@@ -13,7 +13,7 @@ from __future__ import annotations
 from .. import functional as F
 from ..tensor import Tensor, zeros
 from . import init
-from ._checks import check_tensor, layer_name
+from ._checks import check_dtype, check_tensor, layer_name
 from .module import Module, Parameter
 
 
@@ -83,6 +83,8 @@ class LayerNorm(Module):
                 f"{layer_name(self)}: expected input whose last dimensions are "
                 f"{self.normalized_shape}, got shape {x.shape}"
             )
+        if self.weight is not None:
+            check_dtype(self, x, self.weight.dtype)
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
