@@ -39,9 +39,8 @@ def _const(array) -> Tensor:
 def unbroadcast(grad: Tensor, shape: tuple) -> Tensor:
     """Sum ``grad`` over the axes that broadcasting added or stretched, giving ``shape``.
 
-    Forward ``a + b`` with ``a: (3, 1)`` and ``b: (4,)`` gives ``(3, 4)``: every element of ``a``
-    was used 4 times and every element of ``b`` 3 times, so their gradients are sums over those
-    uses.
+    Forward ``a + b`` with ``a: (3, 1)``, ``b: (4,)`` gives ``(3, 4)``: every element of ``a`` was
+    used 4 times and every element of ``b`` 3 times, so their gradients are sums over those uses.
 
     >>> import tinygrad_edu as tg
     >>> unbroadcast(tg.ones(3, 4), (3, 1)).shape
