@@ -1,7 +1,15 @@
 """Layers with PyTorch's names, signatures, defaults and parameter shapes.
 
-Read in this order: ``module.py`` (Module, Parameter), ``linear.py`` (Linear = the book's Dense),
-``init.py``, then the layer files; each says which chapter builds it.
+Read in this order (the chapters' order): ``module.py`` (Module, Parameter, Sequential), then
+``linear.py`` (Linear = the book's Dense), ``init.py`` and ``activation.py`` (chapter 3),
+``embedding.py`` (5), ``conv.py`` (6), ``rnn.py`` (7, 8), ``attention.py`` (9),
+``normalization.py``, ``dropout.py`` and ``transformer.py`` (10).
+
+>>> import tinygrad_edu as tg
+>>> from tinygrad_edu import nn
+>>> mlp = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+>>> mlp(tg.randn(8, 4)).shape
+(8, 3)
 """
 
 # Layer imports: one line per file that defines layers.

@@ -4,7 +4,7 @@ Chapter 3 introduces ``ReLU``, ``Tanh`` and ``Sigmoid`` (without a non-linearity
 stack of ``Linear`` layers collapses into one); chapter 10 uses ``GELU`` in the Transformer's MLP.
 Each module only calls its function in ``functional.py``, where the forward and backward rules are.
 
-Read next: ``attention.py``.
+Read next: ``embedding.py``.
 
 >>> import tinygrad_edu as tg
 >>> from tinygrad_edu import nn

@@ -31,7 +31,7 @@ Initialisation as PyTorch: ``q_proj``, ``k_proj``, ``v_proj`` weights ``xavier_u
 separate-weight variant) and their biases zero; ``out_proj`` weight like any ``Linear`` and its bias
 zero.
 
-Read next: ``transformer.py``.
+Read next: ``normalization.py``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ channels, and applies the same weights everywhere: few parameters, and a pattern
 position is recognised at all of them. ``F.conv1d`` gathers all the windows at once ("im2col") and
 does one matrix product, with no Python loop over positions.
 
-Read next: ``normalization.py``.
+Read next: ``rnn.py``.
 """
 
 from __future__ import annotations

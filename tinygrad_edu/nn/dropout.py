@@ -4,7 +4,7 @@ Chapter 10 uses it in the Transformer block. It is *inverted* dropout: the kept 
 by ``1 / (1 - p)`` during training, so their expected value is unchanged and evaluation (where the
 layer does nothing) needs no correction. ``model.train()`` and ``model.eval()`` switch the mode.
 
-Read next: ``activation.py``.
+Read next: ``transformer.py``.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ Every number comes from the framework's generator (``tg.manual_seed``): it is dr
 float64, then cast and moved to the tensor's dtype and device, so a seed gives the same model on
 every device.
 
-Read next: ``linear.py``.
+Read next: ``activation.py``.
 
 >>> import math
 >>> import tinygrad_edu as tg

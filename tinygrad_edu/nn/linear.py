@@ -4,7 +4,7 @@ Chapter 3 ("Dense layers and MLPs") builds this layer. The weight is stored as (
 layout, so a state dict loads into ``torch.nn.Linear`` unchanged; ``nn.Dense`` is the same class
 under the name the book uses first.
 
-Read next: ``embedding.py``.
+Read next: ``init.py``.
 """
 
 from __future__ import annotations
