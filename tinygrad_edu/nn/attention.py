@@ -145,8 +145,15 @@ class MultiHeadAttention(Module):
                 f"{key.shape} and {value.shape}"
             )
         B, L, S = query.shape[0], query.shape[1], key.shape[1]
+        for name, mask in (("key_padding_mask", key_padding_mask), ("attn_mask", attn_mask)):
+            if mask is not None:
+                check_tensor(self, mask, name)
+                if mask.device != query.device:
+                    raise backend.DeviceError(
+                        f"{layer_name(self)}: {name} is on device {mask.device!r} but query is on "
+                        f"{query.device!r}; move the mask with .to({query.device!r})"
+                    )
         if key_padding_mask is not None:
-            check_tensor(self, key_padding_mask, "key_padding_mask")
             if key_padding_mask.dtype != "bool" or key_padding_mask.shape != (B, S):
                 raise ValueError(
                     f"{layer_name(self)}: key_padding_mask must be a boolean tensor of shape "
@@ -154,7 +161,6 @@ class MultiHeadAttention(Module):
                     f"shape {key_padding_mask.shape}"
                 )
         if attn_mask is not None:
-            check_tensor(self, attn_mask, "attn_mask")
             full = (B, self.num_heads, L, S)
             if attn_mask.dtype != "bool" or ops._broadcast_shape(attn_mask.shape, full) != full:
                 raise ValueError(
