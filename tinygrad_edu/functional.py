@@ -338,10 +338,9 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
 
     ``approximate="none"`` (PyTorch's default) is exact up to round-off: in float64 ``Phi`` comes
     from Cody's erfc (relative error below 1e-15 (1 + x^2)), in float32 from a cheaper rational
-    erf (absolute error of ``Phi`` below 2.2e-7, a few float32 ulps); ``approximate="tanh"`` is the
-    cheaper
-    ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`` of the GPT-2 code.
-    Backward of the exact form: ``Phi(x) + x phi(x)``.
+    erf (absolute error of ``Phi`` below 2.2e-7, a few float32 ulps).
+    ``approximate="tanh"`` is GPT-2's ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``.
+    Backward of the exact form: ``Phi(x) + x phi(x)``; of the tanh form: autograd.
 
     >>> import tinygrad_edu as tg
     >>> [round(v, 4) for v in gelu(tg.tensor([-1.0, 0.0, 1.0])).tolist()]
@@ -799,12 +798,37 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
 # =================================================================================================
 
 
+class Embedding(Function):
+    """Row lookup ``out[m] = weight[ids[m]]`` for flat ids (M,) and a table (V, D) -> (M, D).
+
+    Backward: ``grad_weight[v] = sum of grad_out[m] over every m with ids[m] = v`` (a scatter-add:
+    a repeated id accumulates). Written as ``onehot(ids)^T @ grad_out`` when the (V, M) one-hot
+    matrix is small (one BLAS call, much faster than NumPy's ``add.at`` for a character vocabulary),
+    else with the engine's scatter-add ``ops.IndexAdd``. Both are Tensor ops (create_graph works).
+    """
+
+    ONEHOT_LIMIT = 1 << 22  # V * M elements (16 MiB of float32) at most for the one-hot route
+
+    def forward(self, weight, ids):
+        self.ids = ids
+        self.onehot = weight.shape[0] * ids.shape[0] <= self.ONEHOT_LIMIT
+        return backend.xp_of(weight).take(weight, ids, axis=0)
+
+    def backward(self, grad_out):
+        xp = backend.xp_of(self.ids)
+        V, D = self.inputs[0].shape
+        if self.onehot:
+            onehot_t = xp.arange(V, dtype=self.ids.dtype)[:, None] == self.ids[None, :]  # (V, M)
+            return _const(xp.astype(onehot_t, grad_out.data.dtype)) @ grad_out, None
+        return ops.IndexAdd.apply(grad_out, (V, D), (self.ids, Ellipsis)), None
+
+
 def embedding(ids: Tensor, weight: Tensor) -> Tensor:
     """Look up rows of ``weight``: ``out[..., :] = weight[ids[...], :]``.
 
     Shapes: ``ids`` integers of any shape, ``weight`` (num_embeddings, embedding_dim) ->
     ``ids.shape + (embedding_dim,)``. Backward is a scatter-add of ``grad_out`` into the rows of
-    ``grad_weight``: an id that appears twice receives both gradients (see ``ops.Getitem``).
+    ``grad_weight``: an id that appears twice receives both gradients (see ``Embedding``).
 
     >>> import tinygrad_edu as tg
     >>> embedding(tg.tensor([[2, 0]]), tg.arange(6).astype("float32").reshape(3, 2)).shape
@@ -835,7 +859,9 @@ def embedding(ids: Tensor, weight: Tensor) -> Tensor:
                 f"embedding: id {hi} is out of range for a table of {n} embeddings "
                 f"(valid ids: 0..{n - 1})"
             )
-    return weight[ids]
+    flat = ids.data if ids.ndim == 1 else backend.xp_of(ids.data).reshape(ids.data, (-1,))
+    out = Embedding.apply(weight, flat)  # (M, D)
+    return out.reshape(ids.shape + (weight.shape[1],))  # -> ids.shape + (D,)
 
 
 # =================================================================================================

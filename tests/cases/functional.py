@@ -26,6 +26,16 @@ def _sdpa(**kw):
     return lambda q, k, v: F.scaled_dot_product_attention(q, k, v, **kw)
 
 
+def _embedding_scatter(ids, w):
+    """``F.embedding`` forced onto its scatter-add backward (the route is chosen in forward)."""
+    limit = F.Embedding.ONEHOT_LIMIT
+    F.Embedding.ONEHOT_LIMIT = 0
+    try:
+        return F.embedding(ids, w)
+    finally:
+        F.Embedding.ONEHOT_LIMIT = limit
+
+
 _ROW_MASKED = np.ones((3, 4), dtype=bool)
 _ROW_MASKED[1] = False  # query 1 may attend to nothing
 _ROW_MASKED[0, 2] = False
@@ -80,6 +90,13 @@ CASES = {
             leaves((3, 2), (3,), (3,), seed=3),
         ),
     ],
+    "Embedding": [
+        lambda: (lambda w: F.embedding(ints([[1, 4, 1], [0, 1, 3]]), w), [leaf(5, 3)]),
+        lambda: (  # the scatter-add route (one-hot limit 0): repeated ids accumulate too
+            lambda w: _embedding_scatter(ints([2, 2, 0, 2]), w),
+            [leaf(4, 2, seed=1)],
+        ),
+    ],
     "Unfold1d": [
         lambda: (lambda x: F.Unfold1d.apply(x, 3, 1, 0, 1), [leaf(2, 3, 7)]),
         lambda: (lambda x: F.Unfold1d.apply(x, 2, 2, 1, 3), [leaf(1, 2, 9, seed=1)]),
@@ -112,6 +129,7 @@ GRADGRAD = {
     "LogSoftmax",
     "CrossEntropy",
     "LayerNorm",
+    "Embedding",
     "Unfold1d",
     "Fold1d",
     "ScaledDotProductAttention",
