@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tinygrad_edu as tg
 from tinygrad_edu import nn
@@ -604,3 +606,54 @@ def test_tiny_lstm_language_model_learns_a_repeated_sequence():
     first, last = np.mean(losses[:5]), np.mean(losses[-5:])
     assert first > 1.8  # about log(V) = log(9): chance level
     assert last < 0.3, f"loss went from {first:.3f} to {last:.3f}"
+
+
+# =================================================================================================
+# Random shapes (zero-size batches included): the reference's result, or a clear error
+# =================================================================================================
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@settings(max_examples=15)
+@given(
+    T=st.integers(1, 4),
+    B=st.integers(0, 3),
+    n_in=st.integers(1, 4),
+    H=st.integers(1, 4),
+    num_layers=st.integers(1, 2),
+    batch_first=st.booleans(),
+    fused=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_random_shapes_match_numpy_loop(kind, T, B, n_in, H, num_layers, batch_first, fused, seed):
+    tg.manual_seed(seed)
+    layer = make_layer(kind, n_in, H, num_layers, batch_first=batch_first, fused=fused)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((B, T, n_in) if batch_first else (T, B, n_in)).astype(np.float32)
+    h0 = rng.standard_normal((num_layers, B, H)).astype(np.float32)
+    output, h_n, c_n = run_layer(kind, layer, tg.tensor(x), tg.tensor(h0), tg.tensor(h0))
+    ref_out, ref_h, ref_c = ref_layers(
+        kind, _params(layer), x, h0, h0 if kind == "lstm" else None, num_layers, batch_first
+    )
+    assert output.shape == ref_out.shape and h_n.shape == ref_h.shape
+    np.testing.assert_allclose(output.numpy(), ref_out, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h_n.numpy(), ref_h, rtol=1e-5, atol=1e-6)
+    if kind == "lstm":
+        np.testing.assert_allclose(c_n.numpy(), ref_c, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        pytest.param(nn.RNN, marks=ch07),
+        pytest.param(nn.RNNCell, marks=ch07),
+        pytest.param(nn.LSTM, marks=ch08),
+        pytest.param(nn.LSTMCell, marks=ch08),
+    ],
+)
+def test_sizes_must_be_positive(cls):
+    name = cls.__name__
+    with pytest.raises(ValueError, match=f"{name}: hidden_size must be a positive integer, got 0"):
+        cls(3, 0)
+    with pytest.raises(ValueError, match=f"{name}: input_size must be a positive integer, got 2.5"):
+        cls(2.5, 4)

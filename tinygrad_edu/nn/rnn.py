@@ -331,6 +331,12 @@ def _uniform(shape: tuple, bound: float) -> Parameter:
     return init.uniform_(Parameter(zeros(*shape)), -bound, bound)
 
 
+def _check_sizes(name: str, input_size, hidden_size) -> None:
+    for what, n in (("input_size", input_size), ("hidden_size", hidden_size)):
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"{name}: {what} must be a positive integer, got {n!r}")
+
+
 def _check_nonlinearity(name: str, nonlinearity: str) -> None:
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(
@@ -357,6 +363,7 @@ class _CellBase(Module):
     gates = 1
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True):
+        _check_sizes(type(self).__name__, input_size, hidden_size)
         super().__init__()
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -489,6 +496,7 @@ class _RNNBase(Module):
     def __init__(self, input_size, hidden_size, num_layers, bias, batch_first, fused):
         super().__init__()
         name = type(self).__name__
+        _check_sizes(name, input_size, hidden_size)
         if num_layers < 1:
             raise ValueError(f"{name}: num_layers must be at least 1, got {num_layers}")
         self.input_size = input_size
