@@ -35,7 +35,7 @@ import os
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import backend
@@ -80,6 +80,8 @@ class TrainConfig:
     device: str | None = None
     # Show the tqdm progress bar.
     progress: bool = True
+    # Redraw loss.png after every evaluation (matplotlib; off in quick tests).
+    plot: bool = True
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "eval_interval", "eval_iters"):
@@ -414,7 +416,8 @@ def train(
                         best_val = losses[1]
                         save_checkpoint(out_dir / "best.npz", checkpoint(step))
                     save_checkpoint(out_dir / "last.npz", checkpoint(step))
-                    plot_losses(history, out_dir / "loss.png")
+                    if config.plot:
+                        plot_losses(history, out_dir / "loss.png")
                 if stop.requested:
                     raise KeyboardInterrupt
         except KeyboardInterrupt:
@@ -431,7 +434,8 @@ def train(
                 if phase == "draw":  # forget the batch this unfinished step drew
                     backend.set_rng_state(rng_before)
                 save_checkpoint(out_dir / "last.npz", checkpoint(step))
-                plot_losses(history, out_dir / "loss.png")
+                if config.plot:
+                    plot_losses(history, out_dir / "loss.png")
                 _write(
                     bar,
                     say,
@@ -466,34 +470,8 @@ def _write(bar, say, line: str) -> None:
 
 
 def plot_losses(history: dict, path) -> None:
-    """The loss curves (every step's training loss, the evaluated train and val losses) as a PNG."""
-    try:
-        from .viz import plot_loss_curves
-    except ImportError:
-        plot_loss_curves = None
-    if plot_loss_curves is not None:
-        plot_loss_curves(history, path)
-        return
-    import matplotlib
+    """The loss curves (every step's batch loss, the evaluated train and val losses) as a PNG,
+    written atomically by ``viz.plot_loss_curves``."""
+    from .viz import plot_loss_curves
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(history["step"], history["loss"], lw=0.6, alpha=0.5, label="train (batch)")
-    ax.plot(history["eval_step"], history["train_loss"], "o-", label="train")
-    ax.plot(history["eval_step"], history["val_loss"], "o-", label="val")
-    ax.set_xlabel("step")
-    ax.set_ylabel("cross-entropy (nats/char)")
-    ax.legend()
-    fig.tight_layout()
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
-
-
-def config_from_dict(cls, d: dict):
-    """A dataclass from a dict, ignoring unknown keys (checkpoints from older versions)."""
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in d.items() if k in names})
+    plot_loss_curves(history, path, title="character-level LM: cross-entropy (nats/char)")
