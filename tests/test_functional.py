@@ -409,6 +409,28 @@ def test_cross_entropy_matches_pytorch_formula(shape, reduction, label_smoothing
 
 
 @ch04
+@given(
+    n=st.integers(1, 4),
+    c=st.integers(1, 5),
+    extra=st.lists(st.integers(1, 3), max_size=2),
+    reduction=st.sampled_from(["mean", "sum", "none"]),
+    label_smoothing=st.sampled_from([0.0, 0.1, 1.0]),
+    seed=st.integers(0, 2**16),
+)
+def test_cross_entropy_any_shape(n, c, extra, reduction, label_smoothing, seed):
+    rng = np.random.default_rng(seed)
+    shape = (n, c) + tuple(extra)
+    x = rng.standard_normal(shape) * 3
+    target = rng.integers(0, c, (n,) + tuple(extra))
+    target.reshape(-1)[rng.random(target.size) < 0.2] = -100
+    if reduction == "mean" and (target == -100).all():
+        target.reshape(-1)[0] = 0
+    kw = dict(reduction=reduction, label_smoothing=label_smoothing)
+    got = F.cross_entropy(t64(x), ints(target), **kw)
+    close(got.numpy(), np_cross_entropy(x, target, -100, reduction, label_smoothing))
+
+
+@ch04
 def test_cross_entropy_unbatched_and_custom_ignore_index():
     x = np.array([0.5, -1.0, 2.0])
     close(F.cross_entropy(t64(x), ints(2)).numpy(), -np_log_softmax(x)[2])
@@ -529,8 +551,10 @@ def test_binary_cross_entropy_with_logits(reduction):
         got = F.binary_cross_entropy_with_logits(t64(x), t64(t), reduction=reduction, **tkw)
         close(got.numpy(), ref)
     assert gradcheck(
-        lambda a, b, c: F.binary_cross_entropy_with_logits(a, b, pos_weight=c, reduction=reduction),
-        [t64(x), t64(t), t64(pw)],
+        lambda a, b, c, d: F.binary_cross_entropy_with_logits(
+            a, b, weight=c, pos_weight=d, reduction=reduction
+        ),
+        [t64(x), t64(t), t64(w), t64(pw)],
     )
 
 
