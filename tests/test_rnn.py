@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygrad_edu as tg
-from tinygrad_edu import nn
+from tinygrad_edu import functional as F
+from tinygrad_edu import nn, optim
 from tinygrad_edu.nn.rnn import (
     LSTMCellFunction,
     LSTMSequenceFunction,
@@ -529,40 +530,17 @@ def test_unknown_nonlinearity_and_layer_count():
 
 
 class _CharLSTM(nn.Module):
-    """Embedding (or one-hot rows of an identity) -> LSTM -> linear head."""
+    """Embedding -> LSTM -> linear head: the smallest LSTM language model."""
 
     def __init__(self, V, E, H):
         super().__init__()
-        self.V = V
-        if hasattr(nn, "Embedding"):
-            self.emb = nn.Embedding(V, E)
-        else:
-            E = V
+        self.emb = nn.Embedding(V, E)
         self.lstm = nn.LSTM(E, H, batch_first=True)
-        if hasattr(nn, "Linear"):
-            self.head = nn.Linear(H, V)
-        else:
-            k = 1.0 / math.sqrt(H)
-            self.w = nn.Parameter(tg.rand(V, H) * (2 * k) - k)
-            self.b = nn.Parameter(tg.zeros(V))
+        self.head = nn.Linear(H, V)
 
     def forward(self, idx):  # (B, T) int64
-        if hasattr(self, "emb"):
-            x = self.emb(idx)  # (B, T) -> (B, T, E)
-        else:
-            x = tg.tensor(np.eye(self.V, dtype=np.float32))[idx]  # one-hot rows: (B, T, V)
-        h, _ = self.lstm(x)  # (B, T, H)
-        return self.head(h) if hasattr(self, "head") else h @ self.w.T + self.b  # (B, T, V)
-
-
-def _cross_entropy(logits, target):
-    """Mean next-character cross-entropy from log-softmax, built from primitive ops."""
-    V = logits.shape[-1]
-    logits = logits.reshape(-1, V)
-    shifted = logits - logits.max(axis=-1, keepdims=True).detach()
-    log_probs = shifted - shifted.exp().sum(axis=-1, keepdims=True).log()
-    one_hot = tg.tensor(np.eye(V, dtype=np.float32)[target.numpy().ravel()])
-    return -(log_probs * one_hot).sum() / logits.shape[0]
+        h, _ = self.lstm(self.emb(idx))  # (B, T) -> (B, T, E) -> (B, T, H)
+        return self.head(h)  # (B, T, V)
 
 
 @ch08
@@ -573,39 +551,20 @@ def test_tiny_lstm_language_model_learns_a_repeated_sequence():
     ids = np.array([chars.index(ch) for ch in text], dtype=np.int64)
     V, T, B = len(chars), 16, 8
     model = _CharLSTM(V, 16, 32)
-    params = model.parameters()
-    try:
-        from tinygrad_edu import optim
-
-        opt = optim.Adam(params, lr=0.02)
-    except (ImportError, AttributeError):
-        opt = None
-    m = [np.zeros(p.shape, np.float32) for p in params]
-    v = [np.zeros(p.shape, np.float32) for p in params]
+    opt = optim.Adam(model.parameters(), lr=0.03)
     rng = np.random.default_rng(15)
     losses = []
-    for step in range(1, 121):
+    for _ in range(50):
         starts = rng.integers(0, len(ids) - T - 1, size=B)
-        x = tg.tensor(np.stack([ids[s : s + T] for s in starts]))
-        y = tg.tensor(np.stack([ids[s + 1 : s + T + 1] for s in starts]))
-        loss = _cross_entropy(model(x), y)
-        for p in params:
-            p.grad = None
+        x = tg.tensor(np.stack([ids[s : s + T] for s in starts]))  # (B, T)
+        y = tg.tensor(np.stack([ids[s + 1 : s + T + 1] for s in starts]))  # next characters
+        loss = F.cross_entropy(model(x).reshape(B * T, V), y.reshape(B * T))
+        opt.zero_grad()
         loss.backward()
+        opt.step()
         losses.append(loss.item())
-        if opt is not None:
-            opt.step()
-            continue
-        with tg.no_grad():  # Adam, written out: the fallback while optim.py does not exist
-            for k, p in enumerate(params):
-                g = p.grad.numpy()
-                m[k] = 0.9 * m[k] + 0.1 * g
-                v[k] = 0.999 * v[k] + 0.001 * g * g
-                update = (m[k] / (1 - 0.9**step)) / (np.sqrt(v[k] / (1 - 0.999**step)) + 1e-8)
-                p.data = (p - tg.tensor(0.02 * update.astype(np.float32))).data
-    first, last = np.mean(losses[:5]), np.mean(losses[-5:])
-    assert first > 1.8  # about log(V) = log(9): chance level
-    assert last < 0.3, f"loss went from {first:.3f} to {last:.3f}"
+    assert losses[0] > 2.0  # chance level is log(V) = log(9) = 2.2
+    assert np.mean(losses[-5:]) < 0.2, f"loss went from {losses[0]:.3f} to {losses[-1]:.3f}"
 
 
 # =================================================================================================
