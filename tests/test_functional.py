@@ -649,6 +649,31 @@ def test_conv1d_matches_loop(stride, padding, dilation):
 
 
 @ch06
+@given(
+    n=st.integers(1, 2),
+    c_in=st.integers(1, 3),
+    c_out=st.integers(1, 3),
+    k=st.integers(1, 4),
+    length=st.integers(1, 9),
+    stride=st.integers(1, 3),
+    padding=st.integers(0, 3),
+    dilation=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+)
+def test_conv1d_any_configuration(n, c_in, c_out, k, length, stride, padding, dilation, seed):
+    span = dilation * (k - 1) + 1
+    rng = np.random.default_rng(seed)
+    x, w = rng.standard_normal((n, c_in, length)), rng.standard_normal((c_out, c_in, k))
+    b = rng.standard_normal(c_out)
+    if length + 2 * padding < span:
+        with pytest.raises(ValueError, match="conv1d: input length"):
+            F.conv1d(t64(x), t64(w), t64(b), stride, padding, dilation)
+        return
+    got = F.conv1d(t64(x), t64(w), t64(b), stride, padding, dilation)
+    close(got.numpy(), np_conv1d(x, w, b, stride, padding, dilation))
+
+
+@ch06
 @pytest.mark.parametrize(("stride", "padding", "dilation"), [(1, 1, 1), (2, 2, 2)])
 def test_conv1d_gradcheck(stride, padding, dilation):
     rng = np.random.default_rng(10)
@@ -726,6 +751,38 @@ def test_attention_matches_query_loop(q_shape, k_shape, v_shape):
     got = F.scaled_dot_product_attention(t32(q), t32(k), t32(v), t64(additive, False))
     assert got.dtype == "float32"
     close(got.numpy(), np_attention(q, k, v, additive=additive), rtol=1e-4, atol=1e-5)
+
+
+@ch09
+@given(
+    batch=st.sampled_from([(), (2,), (2, 1), (1, 3)]),
+    kv_batch=st.sampled_from([(), (1,), (2, 3)]),
+    sizes=st.tuples(*(st.integers(1, 4) for _ in range(4))),
+    mask_kind=st.sampled_from(["none", "causal", "bool", "float"]),
+    seed=st.integers(0, 2**16),
+)
+def test_attention_any_shape_matches_query_loop(batch, kv_batch, sizes, mask_kind, seed):
+    L, S, E, Ev = sizes
+    rng = np.random.default_rng(seed)
+    q, k, v = _qkv(rng, batch + (L, E), kv_batch + (S, E), kv_batch + (S, Ev))
+    kw, keep, additive = {}, None, None
+    if mask_kind == "causal":
+        kw["is_causal"] = True
+        keep = np.tril(np.ones((L, S), dtype=bool))
+    elif mask_kind == "bool":
+        keep = rng.random((L, S)) > 0.5  # fully masked rows included
+        kw["attn_mask"] = tg.tensor(keep)
+    elif mask_kind == "float":
+        additive = rng.standard_normal((L, S))
+        kw["attn_mask"] = t64(additive, False)
+    try:
+        np.broadcast_shapes(batch, kv_batch)
+    except ValueError:
+        with pytest.raises(ValueError, match=r"leading \(batch\) axes .* cannot be broadcast"):
+            F.scaled_dot_product_attention(t64(q), t64(k), t64(v), **kw)
+        return
+    got = F.scaled_dot_product_attention(t64(q), t64(k), t64(v), **kw)
+    close(got.numpy(), np_attention(q, k, v, keep=keep, additive=additive))
 
 
 @ch09

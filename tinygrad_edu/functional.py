@@ -330,7 +330,8 @@ class GELU(Function):
         d *= xd
         d *= _INV_SQRT_2PI  # x phi(x)
         d += self.cdf
-        return grad_out * _const(d)
+        d *= grad_out.data  # Phi(x) + x phi(x), times the upstream gradient, in place
+        return _const(d)
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
