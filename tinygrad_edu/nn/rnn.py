@@ -14,6 +14,8 @@ How a layer runs over a sequence of T steps (shape letters: T steps, B batch, H 
    reference, easy to read). ``fused=True`` (the default) runs the whole loop inside one
    ``Function`` (``RNNSequenceFunction`` / ``LSTMSequenceFunction``) on raw arrays, and its backward
    is backpropagation through time written out by hand: the same math, one graph node per layer.
+   The composed loop also pays for taking ``x_proj[t]`` out of one tensor: each slice's backward
+   scatters into a zero array of the full (T, B, G*H) shape, O(T^2) work over the sequence.
 
 ``LSTMCellFunction`` is the fused single step behind ``LSTMCell``; its backward applies the gate
 equations' derivatives directly and is itself written with Tensor ops (so it is differentiable).
