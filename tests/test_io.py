@@ -101,6 +101,15 @@ def test_tensors_and_device_arrays_are_saved_from_the_host(tmp_path, device):
     for key in ("w", "raw"):
         assert type(out[key]) is np.ndarray and out[key].dtype == np.float32
         np.testing.assert_array_equal(out[key], np.arange(6).reshape(2, 3))
+    others = {
+        "mask": np.array([True, False]),
+        "ids": np.arange(5, dtype=np.int64),
+        "bytes": np.arange(3, dtype=np.uint8),
+        "scalar": np.array(3.5),
+        "empty": np.zeros((0, 3), np.float32),
+    }
+    tg.save({k: tg.tensor(v).data for k, v in others.items()}, tmp_path / "o.npz")
+    _assert_same(tg.load(tmp_path / "o.npz"), others)
 
 
 def test_the_file_is_a_plain_npz_without_pickle(tmp_path):
