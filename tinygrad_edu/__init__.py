@@ -13,9 +13,10 @@ True
 
 # ruff: noqa: F401  (this module re-exports the public API)
 
-from . import backend
+from . import backend, functional, optim  # functional: import tinygrad_edu.functional as F
 from .autograd import AnomalyError, detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .backend import DeviceError, manual_seed
+from .io import CheckpointError, load, save
 from .ops import (
     abs,
     all,
@@ -71,7 +72,3 @@ from .tensor import (
 )
 
 __version__ = "0.1.0"
-from . import functional  # noqa: E402  (import tinygrad_edu.functional as F)
-
-from . import optim  # noqa: E402
-from .io import CheckpointError, load, save  # noqa: E402

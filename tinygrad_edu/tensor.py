@@ -61,6 +61,8 @@ class Tensor:
 
     def __init__(self, data, requires_grad=False, dtype=None, device=None):
         if isinstance(data, Tensor):
+            # a Tensor keeps its device (only raw host arrays follow the default device below)
+            device = data.device if device is None else device
             data = data.data
         if backend.is_array(data):
             if device is not None:
