@@ -295,6 +295,25 @@ def test_gradcheck_batch_first_without_bias(kind, fused):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("fused", [True, False])
+def test_gradcheck_unbatched(kind, fused):
+    tg.manual_seed(16)
+    layer = make_layer(kind, 2, 3, 2, fused=fused).astype("float64")
+    rng = np.random.default_rng(16)
+    x, h0, c0 = (
+        tg.tensor(rng.standard_normal(s), dtype="float64", requires_grad=True)
+        for s in [(4, 2), (2, 3), (2, 3)]
+    )
+
+    def fn(x, h0, c0, *params):
+        output, h_n, c_n = run_layer(kind, layer, x, h0, c0)
+        return (output, h_n, c_n) if kind == "lstm" else (output, h_n)
+
+    inputs = [x, h0, c0] if kind == "lstm" else [x, h0, c0.detach()]
+    assert gradcheck(fn, inputs + layer.parameters())
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_gradcheck_cells(kind):
     tg.manual_seed(7)
     rng = np.random.default_rng(7)
