@@ -184,6 +184,9 @@ def main(argv=None) -> int:
     except (UsageError, data.DataError, CheckpointError, backend.DeviceError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C outside the training loop (which handles its own)
+        print("interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

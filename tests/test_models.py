@@ -20,8 +20,8 @@ def tiny_gpt(seed=0, **kw):
     return GPT(GPTConfig(**{**TINY, **kw}))
 
 
-def ids(*shape, high=11):
-    return tg.tensor(np.random.default_rng(sum(shape)).integers(0, high, size=shape))
+def ids(*shape, high=11, seed=0):
+    return tg.tensor(np.random.default_rng([seed, *shape]).integers(0, high, size=shape))
 
 
 # ---- structure and initialisation ------------------------------------------------------------
@@ -29,7 +29,7 @@ def ids(*shape, high=11):
 
 def test_forward_shapes_and_initial_loss():
     model = tiny_gpt()
-    x, y = ids(3, 8), ids(3, 8) + 0
+    x, y = ids(3, 8), ids(3, 8, seed=1)
     logits, loss = model(x, targets=y)
     assert logits.shape == (3, 8, 11) and logits.dtype == "float32"
     assert loss.shape == ()
@@ -45,7 +45,7 @@ def test_output_head_is_tied_to_token_embedding():
     names = [n for n, _ in model.named_parameters()]
     assert "wte.weight" in names and "lm_head.weight" not in names
     assert "lm_head.weight" in model.state_dict()  # both names load, as in PyTorch
-    _, loss = model(ids(2, 8), ids(2, 8))
+    _, loss = model(ids(2, 8), ids(2, 8, seed=1))
     loss.backward()
     assert model.wte.weight.grad is not None
 
@@ -105,7 +105,7 @@ def test_attention_is_causal():
 def test_overfits_one_batch():
     model = tiny_gpt(n_layer=1, n_embd=32)
     opt = model.configure_optimizers(weight_decay=0.0, learning_rate=1e-2)
-    x, y = ids(4, 8), ids(4, 8, high=11)
+    x, y = ids(4, 8), ids(4, 8, seed=1)
     losses = []
     for _ in range(60):
         _, loss = model(x, y)
@@ -188,13 +188,13 @@ def test_sample_next_errors():
 def test_char_lstm_forward_overfit_and_generate():
     tg.manual_seed(0)
     model = CharLSTM(CharLSTMConfig(vocab_size=11, block_size=8, n_embd=8, hidden_size=32))
-    x, y = ids(4, 8), ids(4, 8, high=11)
+    x, y = ids(4, 8), ids(4, 8, seed=1)
     logits, loss = model(x, y)
     assert logits.shape == (4, 8, 11)
     assert isinstance(model.lstm, nn.LSTM)
-    opt = model.configure_optimizers(weight_decay=0.0, learning_rate=2e-2)
+    opt = model.configure_optimizers(weight_decay=0.0, learning_rate=5e-2)
     first = loss.item()
-    for _ in range(60):
+    for _ in range(30):
         _, loss = model(x, y)
         opt.zero_grad()
         loss.backward()
