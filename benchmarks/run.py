@@ -151,6 +151,19 @@ def machine_info() -> dict:
         # choice and its cache-size guess, and can change matmul speed by a factor of two.
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
         "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
+        # other variables that change the numbers: thread counts, and glibc's malloc thresholds
+        # (large temporaries are mapped fresh from the OS, page faults included, below them)
+        "env": {
+            k: os.environ[k]
+            for k in (
+                "OPENBLAS_NUM_THREADS",
+                "OMP_NUM_THREADS",
+                "MKL_NUM_THREADS",
+                "MALLOC_MMAP_THRESHOLD_",
+                "MALLOC_TRIM_THRESHOLD_",
+            )
+            if k in os.environ
+        },
     }
 
 
@@ -919,7 +932,8 @@ def main(argv=None) -> int:
         f"arch={b.get('architecture', '?')} threads={threads} (via {b['source']})"
     )
     print(f"OPENBLAS_CORETYPE={machine['OPENBLAS_CORETYPE']} ", end="")
-    print(f"OPENBLAS_L2_SIZE={machine['OPENBLAS_L2_SIZE']}")
+    print(f"OPENBLAS_L2_SIZE={machine['OPENBLAS_L2_SIZE']}", end="")
+    print("".join(f" {k}={v}" for k, v in machine["env"].items()))
     if torch is not None:
         print(f"torch {machine['torch']}, threads={machine['torch_threads']} (set to match ours)")
     else:
