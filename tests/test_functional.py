@@ -369,6 +369,15 @@ def test_softmax_of_a_fully_masked_row_is_zero():
 
 
 @ch04
+def test_softmax_of_a_scalar():
+    x = t64(2.5)
+    close(F.softmax(x).numpy(), 1.0)
+    close(F.log_softmax(x, axis=0).numpy(), 0.0)
+    assert F.softmax(x).shape == ()
+    assert gradcheck(F.softmax, [t64(0.3)]) and gradcheck(F.log_softmax, [t64(0.3)])
+
+
+@ch04
 def test_softmax_errors():
     with pytest.raises(ValueError, match="softmax: axis 2 is out of range for a tensor with 2"):
         F.softmax(tg.ones(2, 3), axis=2)

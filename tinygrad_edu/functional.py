@@ -429,6 +429,8 @@ def softmax(x: Tensor, axis: int = -1) -> Tensor:
     [0.0, 0.0, 1.0]
     """
     _check_float("softmax", "input", x)
+    if x.ndim == 0:  # a single logit: probability 1, as PyTorch
+        return softmax(x.reshape(1), axis).reshape(())
     return Softmax.apply(x, _axis("softmax", axis, x.ndim))
 
 
@@ -440,6 +442,8 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     [-10000.0, 0.0]
     """
     _check_float("log_softmax", "input", x)
+    if x.ndim == 0:
+        return log_softmax(x.reshape(1), axis).reshape(())
     return LogSoftmax.apply(x, _axis("log_softmax", axis, x.ndim))
 
 
