@@ -405,6 +405,28 @@ def test_float_dtype_is_kept_through_every_op(dtype, device):
     assert a.grad.dtype == dtype and b.grad.dtype == dtype
 
 
+@pytest.mark.parametrize(
+    ("make", "dtype"),
+    [
+        (lambda: tg.arange(4) * 0.5, "float32"),  # integers meet a Python float: float32
+        (lambda: 0.5 + tg.arange(4), "float32"),
+        (lambda: tg.arange(4) / 2, "float32"),  # true division of integers
+        (lambda: tg.arange(4) / tg.arange(1, 5), "float32"),
+        (lambda: tg.arange(4).mean(), "float32"),
+        (lambda: tg.exp(tg.arange(3)), "float32"),
+        (lambda: (tg.ones(2) > 0) * 1.0, "float32"),  # booleans too
+        (lambda: tg.ones(2) + tg.arange(2), "float32"),  # a float tensor meets an int tensor
+        (lambda: tg.arange(2) @ tg.ones(2, 3), "float32"),
+        (lambda: tg.ones(2, dtype="float64") * tg.arange(2), "float64"),
+        (lambda: tg.ones(2, dtype="float64") + tg.ones(2), "float64"),  # NumPy's float rule
+        (lambda: tg.arange(4) + 1, "int64"),  # integers stay integers
+        (lambda: tg.arange(4) * 2, "int64"),
+    ],
+)
+def test_mixed_dtype_rules_are_the_same_on_every_device(make, dtype, device):
+    assert make().dtype == dtype
+
+
 def test_cast_backward_returns_the_input_dtype(device):
     x = tg.ones(3, dtype="float32", requires_grad=True)
     y = x.astype("float64")

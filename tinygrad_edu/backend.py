@@ -180,14 +180,24 @@ def resolve_dtype(dtype, device: str):
     return getattr(_modules[device], name)
 
 
+# (dtype type, dtype) -> name: NumPy computes dtype.name anew on every call. The type is part of
+# the key so that a NumPy dtype is never compared with an array-api-strict one (equal hashes).
+_dtype_names: dict = {}
+
+
 def dtype_name(dtype) -> str:
     """A dtype's plain name: ``"float32"``, ``"int64"``, ``"bool"``."""
     if isinstance(dtype, str):
         return dtype
-    if isinstance(dtype, type) and issubclass(dtype, np.generic):
-        return np.dtype(dtype).name
-    name = getattr(dtype, "name", None) or str(dtype)
-    return name.replace("array_api_strict.", "")
+    key = (type(dtype), dtype)
+    name = _dtype_names.get(key)
+    if name is None:
+        if isinstance(dtype, type) and issubclass(dtype, np.generic):
+            name = np.dtype(dtype).name
+        else:
+            name = (getattr(dtype, "name", None) or str(dtype)).replace("array_api_strict.", "")
+        _dtype_names[key] = name
+    return name
 
 
 def is_floating(dtype) -> bool:

@@ -543,8 +543,13 @@ def _operand(x, like: Tensor):
 
 
 def _binary(cls, name, a, b):
-    if isinstance(b, Tensor) and isinstance(a, Tensor):
-        a, b = _promote(a, b)
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
+            a, b = _promote(a, b)
+        elif type(b) is float:
+            a = _floating(a)
+    elif type(a) is float:
+        b = _floating(b)
     try:
         return cls.apply(a, b)
     except (ValueError, TypeError) as e:
@@ -558,6 +563,15 @@ def _binary(cls, name, a, b):
                 "(trailing dimensions must be equal or 1)"
             ) from e
         raise type(e)(f"{name}: {e} (shapes {sa} and {sb})") from e
+
+
+def _floating(a):
+    """Integer and boolean tensors become float32 where the result is a float: ``ints * 0.5``,
+    ``ints / 2``, ``exp(ints)`` (PyTorch's rule; NumPy would give float64, and the array API
+    standard leaves it undefined)."""
+    if isinstance(a, Tensor) and not backend.is_floating(a.data.dtype):
+        return astype(a, "float32")
+    return a
 
 
 def _promote(a: Tensor, b: Tensor):
@@ -605,8 +619,9 @@ def mul(a, b) -> Tensor:
 
 
 def div(a, b) -> Tensor:
+    """True division: integer operands become float32 first."""
     a = _operand(a, b) if not isinstance(a, Tensor) else a
-    return _binary(Div, "div", a, _operand(b, a))
+    return _binary(Div, "div", _floating(a), _floating(_operand(b, a)))
 
 
 def pow(a, b) -> Tensor:  # noqa: A001 - NumPy's name
@@ -619,23 +634,23 @@ def neg(a: Tensor) -> Tensor:
 
 
 def exp(a: Tensor) -> Tensor:
-    return Exp.apply(a)
+    return Exp.apply(_floating(a))
 
 
 def log(a: Tensor) -> Tensor:
-    return Log.apply(a)
+    return Log.apply(_floating(a))
 
 
 def sqrt(a: Tensor) -> Tensor:
-    return Sqrt.apply(a)
+    return Sqrt.apply(_floating(a))
 
 
 def tanh(a: Tensor) -> Tensor:
-    return Tanh.apply(a)
+    return Tanh.apply(_floating(a))
 
 
 def sigmoid(a: Tensor) -> Tensor:
-    return Sigmoid.apply(a)
+    return Sigmoid.apply(_floating(a))
 
 
 def relu(a: Tensor) -> Tensor:
