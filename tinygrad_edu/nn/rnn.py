@@ -83,12 +83,14 @@ def _lstm_cell_backward(i, f, g, o, c_prev, tanh_c, grad_h, grad_c):
 
     Returns ``(da_i, da_f, da_g, da_o, dc)``.
     """
+    # --- exercise 8.1: the LSTM cell backward ---
     grad_c = grad_c + grad_h * o * (1.0 - tanh_c * tanh_c)
     grad_o = grad_h * tanh_c * o * (1.0 - o)
     grad_i = grad_c * g * i * (1.0 - i)
     grad_f = grad_c * c_prev * f * (1.0 - f)
     grad_g = grad_c * i * (1.0 - g * g)
     return grad_i, grad_f, grad_g, grad_o, grad_c * f
+    # --- end exercise ---
 
 
 def _split4(a, H: int):
@@ -308,12 +310,14 @@ class RNNSequenceFunction(Function):
         T, B, H = out.shape
         grad_x_proj = xp.empty((T, B, H), dtype=out.dtype)
         dh = xp.zeros_like(h0)
+        # --- exercise 7.1: backpropagation through time ---
         for t in range(T - 1, -1, -1):
             h = out[t, ...]
-            dh = dh + g_out[t, ...]
+            dh = dh + g_out[t, ...]  # from the loss at step t and from step t + 1
             dz = dh * xp.astype(h > 0, h.dtype) if self.relu else dh * (1.0 - h * h)
             grad_x_proj[t, ...] = dz
-            dh = xp.matmul(dz, w_hh)
+            dh = xp.matmul(dz, w_hh)  # (B, H) @ (H, H): on to h_{t-1}
+        # --- end exercise ---
         grad_w_hh = None
         if self.needs_input_grad[2]:
             h_prev = xp.concat([xp.expand_dims(h0, axis=0), out[: T - 1, ...]], axis=0)
