@@ -488,6 +488,21 @@ class TestModule:
         net.to(device)
         assert all(p.device == device for p in net.parameters())
 
+    def test_layers_are_built_on_the_device_and_dtype_asked_for(self, device):
+        other = other_device(device)
+        layers = [
+            nn.Linear(3, 2, device=other, dtype="float64"),
+            nn.Embedding(5, 2, device=other, dtype="float64"),
+            nn.Conv1d(2, 3, 3, device=other, dtype="float64"),
+            nn.LayerNorm(4, device=other, dtype="float64"),
+            nn.MultiHeadAttention(4, 2, device=other, dtype="float64"),
+            nn.TransformerBlock(4, 2, device=other, dtype="float64"),
+        ]
+        for layer in layers:
+            assert {(p.device, p.dtype) for p in layer.parameters()} == {(other, "float64")}
+        x = tg.ones(1, 3, 4, dtype="float64", device=other)
+        assert layers[-1](x).device == other
+
     def test_astype_float64(self):
         net = Net().astype("float64")
         assert {p.dtype for p in net.parameters()} == {"float64"}
