@@ -262,3 +262,19 @@ def test_sigint_stops_after_the_step_and_saves(corpus, tmp_path):
     assert result.interrupted and result.step == 2
     assert load_checkpoint(tmp_path / "out" / "last.npz")["step"] == 2
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
+def test_the_lstm_model_trains_and_reloads_through_the_same_loop(corpus, tmp_path):
+    from tinygrad_edu.models import CharLSTM, CharLSTMConfig, build_model
+
+    tok, train_ids, val_ids = corpus
+    tg.manual_seed(0)
+    model = CharLSTM(CharLSTMConfig(vocab_size=tok.vocab_size, block_size=8, hidden_size=16))
+    cfg = make_config(tmp_path, steps=4, eval_interval=4)
+    _, result, lines = run(tok, train_ids, val_ids, cfg, model=model)
+    assert result.step == 4 and any("val loss" in s for s in lines)
+    ckpt = load_checkpoint(tmp_path / "out" / "best.npz")
+    again = build_model(ckpt["model_type"], ckpt["model_config"])
+    restore_model(again, ckpt, "best.npz")
+    x, _ = data.get_batch(val_ids, 2, 8)
+    np.testing.assert_array_equal(again(x)[0].numpy(), model(x)[0].numpy())
