@@ -108,9 +108,11 @@ class CharTokenizer:
 
     def decode(self, ids) -> str:
         """Ids (a list, a NumPy array or a 1-D Tensor) -> string."""
+        # --- exercise 5.2: decoding ids ---
         if isinstance(ids, Tensor):
             ids = ids.numpy()
         return "".join(self.itos[int(i)] for i in np.asarray(ids).reshape(-1))
+        # --- end exercise ---
 
     def to_dict(self) -> dict:
         """The vocabulary as one string, for a checkpoint (``from_dict`` inverts it)."""

@@ -465,8 +465,10 @@ def one_hot(ids: Tensor, num_classes: int = -1) -> Tensor:
     if num_classes == -1:
         num_classes = int(xp.max(ids.data)) + 1 if ids.size else 0
     _check_range("one_hot", ids, num_classes, "num_classes")
+    # --- exercise 5.1: one-hot encoding ---
     classes = xp.arange(num_classes, dtype=ids.data.dtype)
     return _const(xp.astype(ids.data[..., None] == classes, xp.int64))
+    # --- end exercise ---
 
 
 def _check_range(op: str, ids: Tensor, n: int, what: str, ignore_index=None) -> None:
@@ -730,10 +732,12 @@ class LayerNorm(Function):
         lead = tuple(range(x.ndim - len(axes)))
         grad_x = grad_w = grad_b = None
         if need_x:
+            # --- exercise 10.1: LayerNorm backward ---
             gh = grad_out * weight if weight is not None else grad_out
             mean_gh = gh.mean(axis=axes, keepdims=True)
             mean_ghx = (gh * xhat).mean(axis=axes, keepdims=True)
             grad_x = rstd * (gh - mean_gh - xhat * mean_ghx)
+            # --- end exercise ---
         if need_w:
             grad_w = (grad_out * xhat).sum(axis=lead)
         if need_b:
@@ -911,6 +915,7 @@ class Fold1d(Function):
     def forward(self, cols, C, L, K, stride, padding, dilation):
         xp = backend.xp_of(cols)
         self.args = (K, stride, padding, dilation)
+        # --- exercise 6.1: fold, the backward of unfold ---
         N, L_out, _ = cols.shape
         cols = xp.reshape(cols, (N, L_out, C, K))
         out = xp.zeros((N, C, L + 2 * padding), dtype=cols.dtype)
@@ -919,6 +924,7 @@ class Fold1d(Function):
             sl = slice(k * dilation, k * dilation + span, stride)
             out[:, :, sl] += xp.permute_dims(cols[:, :, :, k], (0, 2, 1))  # (N, C, L_out)
         return out[:, :, padding : padding + L] if padding else out
+        # --- end exercise ---
 
     def backward(self, grad_out):
         return (Unfold1d.apply(grad_out, *self.args),) + (None,) * 6
@@ -1044,6 +1050,7 @@ class ScaledDotProductAttention(Function):
             Pd = P * drop if drop is not None else P
             grad_v = unbroadcast(Pd.mT @ grad_out, v.shape)  # (..., S, L) @ (..., L, Ev)
         if need_q or need_k or need_mask:
+            # --- exercise 9.1: attention backward ---
             dP = grad_out @ v.mT  # (..., L, Ev) @ (..., Ev, S) -> (..., L, S)
             if drop is not None:
                 dP = dP * drop
@@ -1055,6 +1062,7 @@ class ScaledDotProductAttention(Function):
                 grad_q = unbroadcast(dS @ k, q.shape)  # (..., L, S) @ (..., S, E)
             if need_k:
                 grad_k = unbroadcast(dS.mT @ q, k.shape)  # (..., S, L) @ (..., L, E)
+            # --- end exercise ---
         return grad_q, grad_k, grad_v, grad_mask
 
 

@@ -359,8 +359,8 @@ class SGD(Optimizer):
         dampening, weight_decay = float(group["dampening"]), float(group["weight_decay"])
         if weight_decay != 0:
             grad = grad + weight_decay * p.data  # a new array: p.grad is left untouched
-        # --- exercise 4.1: SGD with momentum ---
         if momentum != 0:
+            # --- exercise 4.1: SGD with momentum ---
             buf = state.get("momentum_buffer")
             if buf is None:
                 buf = state["momentum_buffer"] = _copy(grad)  # a copy: grad may be shared
@@ -368,7 +368,7 @@ class SGD(Optimizer):
                 buf *= momentum  # in place: the buffer belongs to the optimizer
                 buf += (1 - dampening) * grad
             grad = grad + momentum * buf if group["nesterov"] else buf
-        # --- end exercise ---
+            # --- end exercise ---
         p.data = p.data - lr * grad
 
 

@@ -42,7 +42,7 @@ BEGIN = re.compile(r"^(?P<indent>[ \t]*)# --- exercise (?P<id>\d+\.\d+): (?P<tit
 END = re.compile(r"^(?P<indent>[ \t]*)# --- end exercise ---[ \t]*$")
 # files copied next to the package so the output is a project pytest can run in
 PROJECT_FILES = ("pyproject.toml",)
-PROJECT_DIRS = ("tests", "chapters")
+PROJECT_DIRS = ("tests", "chapters", "tools", "examples", "benchmarks")
 MARKER_FILE = ".learner_copy"
 
 
@@ -182,19 +182,23 @@ def make_copy(out: Path, root: Path = ROOT) -> list[Region]:
     return regions
 
 
+def _id_key(exercise_id: str) -> tuple:
+    return tuple(int(part) for part in exercise_id.split("."))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "exercises", help="output folder")
     parser.add_argument("--list", action="store_true", help="list the exercises and exit")
     args = parser.parse_args(argv)
     if args.list:
-        for r in all_regions(ROOT / "tinygrad_edu"):
+        for r in sorted(all_regions(ROOT / "tinygrad_edu"), key=lambda r: _id_key(r.id)):
             print(f"{r.id:>5}  {r.title:<40} {r.path}:{r.begin}  ({chapter_file(r.chapter)})")
         return 0
     if args.out.resolve() == ROOT.resolve():
         print("make_exercises: refusing to overwrite the solutions; choose another --out")
         return 2
-    regions = make_copy(args.out)
+    regions = sorted(make_copy(args.out), key=lambda r: _id_key(r.id))
     print(f"wrote the learner copy to {args.out} with {len(regions)} exercises:")
     for r in regions:
         print(f"  {r.id:>5}  {r.title}  ({r.path})")
