@@ -177,6 +177,7 @@ def run_sample(args) -> None:
 def main(argv=None) -> int:
     args = make_parser().parse_args(argv)
     try:
+        backend.get_device(args.device)  # fail fast: no data loaded, no model built on a bad device
         if args.mode == "sample":
             run_sample(args)
         else:

@@ -1,8 +1,10 @@
 """Shared test setup: importable helpers, Hypothesis settings, a fresh seed for every test.
 
 The whole suite runs twice: on NumPy, and with ``TINYGRAD_EDU_DEVICE=strict`` on array-api-strict
-(a second array library that is not NumPy). Tests build tensors with ``tg.*`` or
-``tg.tensor(numpy_array)`` (host arrays follow the default device) and compare via ``.numpy()``.
+(a second array library that is not NumPy). ``TINYGRAD_EDU_DEVICE=cuda`` runs it on CuPy; where
+CuPy or a GPU is missing every test is reported as skipped, with the reason. Tests build tensors
+with ``tg.*`` or ``tg.tensor(numpy_array)`` (host arrays follow the default device) and compare
+via ``.numpy()``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,38 @@ settings.register_profile(
 settings.load_profile("tinygrad_edu")
 
 
+def _unusable_device_reason() -> str | None:
+    """Why the device this run asks for (``$TINYGRAD_EDU_DEVICE``) cannot be used, or None.
+
+    ``TINYGRAD_EDU_DEVICE=cuda`` on a machine without CuPy or without a GPU must not error in
+    every test: the whole suite is reported as skipped, with the backend's own message.
+    """
+    try:
+        tg.backend.default_device()
+    except tg.DeviceError as e:
+        # collection (module-level code in test files) goes on on the CPU; nothing runs there
+        tg.backend.set_default_device("cpu")
+        return str(e)
+    return None
+
+
+_SKIP_REASON = _unusable_device_reason()
+
+
+def pytest_report_header(config):
+    return f"tinygrad_edu device: {os.environ.get('TINYGRAD_EDU_DEVICE') or 'cpu'}" + (
+        f" (unusable, every test skipped: {_SKIP_REASON})" if _SKIP_REASON else ""
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if _SKIP_REASON is None:
+        return
+    marker = pytest.mark.skip(reason=_SKIP_REASON)
+    for item in items:
+        item.add_marker(marker)
+
+
 @pytest.fixture(autouse=True)
 def _seed_and_device():
     """Every test starts from the same seed and the default device, whatever the last one did."""
@@ -42,5 +76,5 @@ def _seed_and_device():
 
 @pytest.fixture
 def device() -> str:
-    """The device this run of the suite uses (``cpu`` or ``strict``)."""
+    """The device this run of the suite uses (``cpu``, ``strict`` or ``cuda``)."""
     return tg.backend.default_device()
