@@ -503,6 +503,23 @@ class TestModule:
         x = tg.ones(1, 3, 4, dtype="float64", device=other)
         assert layers[-1](x).device == other
 
+    def test_input_on_another_device_names_the_layer_and_both_devices(self, device):
+        other = other_device(device)
+        for layer, x, name in [
+            (nn.Linear(3, 2), tg.ones(2, 3, device=other), "input"),
+            (nn.Conv1d(3, 2, 1), tg.ones(2, 3, 4, device=other), "input"),
+            (nn.LayerNorm(3), tg.ones(2, 3, device=other), "input"),
+            (nn.Embedding(5, 2), tg.tensor(np.array([1, 2]), device=other), "ids"),
+            (nn.MultiHeadAttention(4, 2), tg.ones(1, 2, 4, device=other), "query"),
+        ]:
+            msg = (
+                rf"{type(layer).__name__}\(.*\): {name} is on device '{other}' but the layer's "
+                rf"parameters are on '{device}'; move the input with .to\('{device}'\) or the "
+                rf"model with .to\('{other}'\)"
+            )
+            with pytest.raises(tg.backend.DeviceError, match=msg):
+                layer(x)
+
     def test_astype_float64(self):
         net = Net().astype("float64")
         assert {p.dtype for p in net.parameters()} == {"float64"}

@@ -7,6 +7,7 @@ shape (3, 5)``, which points at the line of the model to fix.
 
 from __future__ import annotations
 
+from ..backend import DeviceError
 from ..tensor import Tensor
 
 
@@ -49,4 +50,14 @@ def check_dtype(module, x: Tensor, dtype: str, name: str = "input") -> None:
             f"{layer_name(module)}: expected {name} of dtype {dtype} (the layer's parameters), got "
             f"{x.dtype} (shape {x.shape}); convert the input with .astype({dtype!r}) or the "
             f"layer with .astype({x.dtype!r})"
+        )
+
+
+def check_device(module, x: Tensor, device: str, name: str = "input") -> None:
+    """The input must live where the layer's parameters live."""
+    if x.device != device:
+        raise DeviceError(
+            f"{layer_name(module)}: {name} is on device {x.device!r} but the layer's parameters "
+            f"are on {device!r}; move the input with .to({device!r}) or the model with "
+            f".to({x.device!r})"
         )

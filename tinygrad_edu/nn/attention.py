@@ -43,7 +43,7 @@ from .. import functional as F
 from ..ops import _const
 from ..tensor import Tensor
 from . import init
-from ._checks import check_dtype, check_ndim, check_size, check_tensor, layer_name
+from ._checks import check_device, check_dtype, check_ndim, check_size, check_tensor, layer_name
 from .linear import Linear
 from .module import Module
 
@@ -133,6 +133,7 @@ class MultiHeadAttention(Module):
             check_tensor(self, t, name)
             check_ndim(self, t, {3: "(B, T, C)"}, name)
             check_size(self, t, -1, dim, "last dimension {}", name)
+            check_device(self, t, self.q_proj.weight.device, name)
             check_dtype(self, t, self.q_proj.weight.dtype, name)
         if key.shape[0] != query.shape[0] or value.shape[0] != query.shape[0]:
             raise ValueError(

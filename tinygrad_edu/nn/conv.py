@@ -16,7 +16,7 @@ import math
 from .. import functional as F
 from ..tensor import Tensor, zeros
 from . import init
-from ._checks import check_dtype, check_ndim, check_size, check_tensor, layer_name
+from ._checks import check_device, check_dtype, check_ndim, check_size, check_tensor, layer_name
 from .module import Module, Parameter
 
 
@@ -90,6 +90,7 @@ class Conv1d(Module):
         check_tensor(self, x)
         check_ndim(self, x, {2: "(C_in, L)", 3: "(N, C_in, L)"})
         check_size(self, x, -2, self.in_channels, "{} channels (axis -2)")
+        check_device(self, x, self.weight.device)
         check_dtype(self, x, self.weight.dtype)
         padding = self.padding if isinstance(self.padding, str) else self.padding[0]
         span = self.dilation[0] * (self.kernel_size[0] - 1) + 1  # input positions one output sees

@@ -13,7 +13,7 @@ from __future__ import annotations
 from .. import functional as F
 from ..tensor import Tensor, zeros
 from . import init
-from ._checks import check_tensor, layer_name
+from ._checks import check_device, check_tensor, layer_name
 from .module import Module, Parameter
 
 
@@ -47,6 +47,7 @@ class Embedding(Module):
 
     def forward(self, ids: Tensor) -> Tensor:
         check_tensor(self, ids, "ids")
+        check_device(self, ids, self.weight.device, "ids")
         try:
             return F.embedding(ids, self.weight)  # ids.shape -> ids.shape + (embedding_dim,)
         except (TypeError, IndexError) as e:

@@ -14,7 +14,7 @@ import math
 from .. import functional as F
 from ..tensor import Tensor, zeros
 from . import init
-from ._checks import check_dtype, check_size, check_tensor
+from ._checks import check_device, check_dtype, check_size, check_tensor
 from .module import Module, Parameter
 
 
@@ -64,6 +64,7 @@ class Linear(Module):
     def forward(self, x: Tensor) -> Tensor:
         check_tensor(self, x)
         check_size(self, x, -1, self.in_features, "last dimension {}")
+        check_device(self, x, self.weight.device)
         check_dtype(self, x, self.weight.dtype)
         if x.ndim <= 2:
             return F.linear(x, self.weight, self.bias)  # (N, in) -> (N, out)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from .. import functional as F
 from ..tensor import Tensor, zeros
 from . import init
-from ._checks import check_dtype, check_tensor, layer_name
+from ._checks import check_device, check_dtype, check_tensor, layer_name
 from .module import Module, Parameter
 
 
@@ -84,6 +84,7 @@ class LayerNorm(Module):
                 f"{self.normalized_shape}, got shape {x.shape}"
             )
         if self.weight is not None:
+            check_device(self, x, self.weight.device)
             check_dtype(self, x, self.weight.dtype)
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
