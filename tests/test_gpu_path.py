@@ -80,7 +80,7 @@ def on_cuda(t, cuda) -> bool:
     return t.device == "cuda" and type(t.data) is cuda.cupy.ndarray
 
 
-# ---- devices, creation, moves ---------------------------------------------------------------------
+# ---- devices, creation, moves -------------------------------------------------------------------
 
 
 def test_cuda_loads_and_is_named(cuda):
@@ -218,7 +218,7 @@ def test_mixing_devices_names_both(cuda):
         lin(b)
 
 
-# ---- training, checkpoints, optimizer state, batches ---------------------------------------------
+# ---- training, checkpoints, optimizer state, batches --------------------------------------------
 
 
 def make_model(device, seed=0):
@@ -333,7 +333,7 @@ def test_gpt_trains_generates_and_checkpoints_on_cuda(cuda, tmp_path):
     np.testing.assert_allclose(cpu_logits.numpy(), cuda_logits.numpy(), rtol=1e-5, atol=1e-6)
 
 
-# ---- the errors of a real machine -----------------------------------------------------------------
+# ---- the errors of a real machine ---------------------------------------------------------------
 
 
 @pytest.fixture
@@ -394,7 +394,7 @@ def test_example_device_cuda_without_cupy_is_one_line(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-# ---- the suite's skip rule (conftest.py) ----------------------------------------------------------
+# ---- the suite's skip rule (conftest.py) --------------------------------------------------------
 
 SMALL_TEST = """
     import tinygrad_edu as tg
