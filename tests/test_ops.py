@@ -526,3 +526,26 @@ def test_shape_ops_gradcheck(data, shape, layout):
         return y.reshape((1,) + y.shape).broadcast_to((2,) + (1,) + y.shape)
 
     assert gradcheck(fn, [x], name="transpose-reshape-broadcast")
+
+
+@pytest.mark.parametrize("name", ["relu", "abs", "clip"])
+@GRAD
+@given(data=st.data(), shape=shapes(max_side=3), layout=layouts())
+def test_kinked_unary_gradcheck(name, data, shape, layout):
+    """Values on the grid 0.2 k + 0.05 never sit on a kink (0 for relu/abs, -0.5/1.0 for clip)."""
+    op = UNARY[name][0]
+    a = data.draw(hnp_grid(shape, 0.05))
+    assert gradcheck(op, [as_tensor(a, layout, requires_grad=True)], name=name)
+
+
+@GRAD
+@given(data=st.data(), pair=broadcast_pairs(max_dims=3, max_side=3), cond_shape=shapes(0, 2, 1, 3))
+def test_where_gradcheck(data, pair, cond_shape):
+    try:
+        np.broadcast_shapes(pair[0], pair[1], cond_shape)
+    except ValueError:
+        return
+    cond = as_tensor(data.draw(hnp_bool(cond_shape)))
+    a = as_tensor(data.draw(arrays(pair[0])), requires_grad=True)
+    b = as_tensor(data.draw(arrays(pair[1])), requires_grad=True)
+    assert gradcheck(lambda a, b: ops.where(cond, a, b), [a, b], name="where")

@@ -57,6 +57,12 @@ def test_tensor_from_tensor_shares_data_not_graph(device):
     np.testing.assert_array_equal(y.numpy(), [2, 2])
 
 
+def test_tensor_from_tensor_keeps_its_device(device):
+    other = "strict" if device == "cpu" else "cpu"
+    assert tg.Tensor(tg.ones(2, device=other)).device == other
+    assert tg.Tensor(tg.ones(2, device=other), device=device).device == device
+
+
 def test_requires_grad_only_on_floats(device):
     assert tg.tensor([1.0], requires_grad=True).requires_grad
     with pytest.raises(TypeError, match=r"requires_grad=True needs a floating-point .* int64"):
