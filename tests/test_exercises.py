@@ -59,15 +59,7 @@ EXERCISES: dict[str, list[str]] = {
 
 # Functions whose backward is (or calls) an exercise: their cases in tests/test_registry.py fail
 # in the learner copy; the cases of the Functions in REGISTRY_SAMPLE must keep passing there.
-STUBBED_FUNCTIONS: dict[str, list[str]] = {
-    "2.1": ["Maximum", "Minimum"],
-    "2.2": ["Abs"],
-    "6.1": ["Fold1d", "Unfold1d"],
-    "7.1": ["RNNSequenceFunction"],
-    "8.1": ["LSTMCellFunction", "LSTMSequenceFunction"],
-    "9.1": ["ScaledDotProductAttention"],
-    "10.1": ["LayerNorm"],
-}
+STUBBED_FUNCTIONS: dict[str, list[str]] = make_exercises.REGISTRY_CASES
 REGISTRY_SAMPLE = ["Add", "Mul", "MatMul", "Sum", "Reshape", "Transpose", "Exp", "Log"]
 
 
@@ -227,6 +219,21 @@ def test_learner_copy(tmp_path):
             problems.append(f"{node} should pass in the learner copy, got {outcome[:300]}")
     assert any("[" in n for n in registry), "no registry case was selected"
     assert not problems, "\n".join(problems)
+
+    # 3. in the copy, a Function's gradient checks count for the chapter of its exercise
+    def collected(markexpr):
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collect-only", "-q",
+             "-o", "addopts=", "-m", markexpr, "tests/test_registry.py"],
+            cwd=copy, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        return {line.split("[")[-1].rsplit("-", 1)[0] for line in proc.stdout.splitlines()
+                if "::test_gradcheck[" in line}  # fmt: skip
+
+    in_ch02, in_ch10 = collected("ch02"), collected("ch10")
+    assert "Add" in in_ch02 and "Maximum" in in_ch02, in_ch02
+    assert "LayerNorm" not in in_ch02 and "ScaledDotProductAttention" not in in_ch02, in_ch02
+    assert in_ch10 == {"LayerNorm"}, in_ch10
 
 
 def _k_names(functions: list[str]) -> str:
