@@ -386,7 +386,7 @@ class Max(Function):
         xp = backend.xp_of(a)
         self.in_shape = _shape(a)
         self.axes = axes
-        if builtins.min(self.in_shape, default=1) == 0 and axes:
+        if builtins.any(self.in_shape[i] == 0 for i in axes):
             raise ValueError(
                 f"{type(self).__name__.lower()}: zero-size axis in a tensor of shape "
                 f"{self.in_shape} has no {type(self).__name__.lower()}imum"
@@ -886,7 +886,7 @@ def _normalize_key(key, shape: tuple, device: str | None = None) -> tuple:
         elif isinstance(k, slice):
             if not builtins.all(v is None or hasattr(v, "__index__") for v in _slice_parts(k)):
                 raise TypeError(f"index: slice bounds must be integers or None, got {k}")
-        elif not (k is None or k is Ellipsis or hasattr(k, "__index__")):
+        elif isinstance(k, bool) or not (k is None or k is Ellipsis or hasattr(k, "__index__")):
             raise TypeError(
                 "index: indices must be integers, slices, None, ... or integer/boolean arrays, "
                 f"got {type(k).__name__} {k!r}"

@@ -242,7 +242,10 @@ class Tensor:
         from .ops import _normalize_key
 
         value = value.data if isinstance(value, Tensor) else value
-        self.data[_normalize_key(key, self.shape, self.device)] = value
+        try:
+            self.data[_normalize_key(key, self.shape, self.device)] = value
+        except (IndexError, ValueError, TypeError) as e:
+            raise type(e)(f"__setitem__: writing into a tensor of shape {self.shape}: {e}") from e
 
     # ---- operators: each forwards to ops.py (primitives) or functional.py ------------------------
     def __add__(self, other):
