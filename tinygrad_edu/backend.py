@@ -15,8 +15,9 @@ device         array library       used for
 Ops never import NumPy or CuPy. They ask this module for the array namespace of their inputs
 (``xp = backend.xp_of(array)``) and call only functions of the Python array API standard
 (``xp.exp``, ``xp.matmul``, ``xp.permute_dims``, ``xp.concat`` ...), which NumPy 2, CuPy and
-array-api-strict all provide. The few kernels the standard lacks (scatter-add, strided windows)
-are behind one function each below.
+array-api-strict all provide. The few things the standard lacks are behind one function each
+below: NumPy-style indexing with integer arrays and masks (``getitem``), its scatter-add
+(``index_add``) and strided windows (``sliding_windows``).
 
 Read next: ``tensor.py``.
 
