@@ -117,3 +117,28 @@ def test_bad_case_name_is_a_clear_error():
     )
     assert proc.returncode != 0
     assert "unknown case(s) ['B9']" in proc.stderr
+
+
+def test_profile_mode_lists_the_engine_functions():
+    device = os.environ.get("TINYGRAD_EDU_DEVICE") or "cpu"
+    cmd = [
+        sys.executable,
+        str(RUN),
+        "--profile",
+        "--cases",
+        "B5",
+        "--tiny",
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--top",
+        "5",
+        "--device",
+        device,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "==== B5: 2 steps under cProfile" in proc.stdout
+    assert "sorted by tottime" in proc.stdout and "sorted by cumtime" in proc.stdout
+    assert "autograd.py" in proc.stdout  # B5 is all engine overhead: the profile must show it
