@@ -169,3 +169,64 @@ def test_quote_checker_catches_drift(tmp_path):
     assert code.strip("\n") != library_source(*target)
     with pytest.raises(LookupError, match="NoSuchThing"):
         library_source("tinygrad_edu/ops.py", "NoSuchThing")
+
+
+# ---- what chapter 14 relies on ------------------------------------------------------------------
+
+
+@pytest.mark.ch14
+def test_frozen_parameters_get_no_gradient_and_stay_put():
+    import numpy as np
+
+    import tinygrad_edu as tg
+    from tinygrad_edu import nn, optim
+
+    tg.manual_seed(0)
+    body, head = nn.Linear(3, 4), nn.Linear(4, 2)
+    for p in body.parameters():
+        p.requires_grad_(False)
+    before = [p.numpy().copy() for p in body.parameters()]
+    head_before = head.weight.numpy().copy()
+    with pytest.raises(ValueError, match="does not require grad"):
+        optim.Adam(body.parameters() + head.parameters(), lr=0.1)  # frozen ones are refused
+    opt = optim.Adam(head.parameters(), lr=0.1)
+    loss = (head(body(tg.randn(5, 3))) ** 2).mean()
+    loss.backward()
+    assert all(p.grad is None for p in body.parameters())
+    opt.step()
+    for p, b in zip(body.parameters(), before, strict=True):
+        np.testing.assert_array_equal(p.numpy(), b)
+    assert not np.array_equal(head.weight.numpy(), head_before)
+
+
+@pytest.mark.ch14
+def test_pretrained_checkpoint_loads_into_a_fresh_model(tmp_path):
+    import numpy as np
+
+    import tinygrad_edu as tg
+    from tinygrad_edu import train as training
+    from tinygrad_edu.data import CharTokenizer
+    from tinygrad_edu.io import CheckpointError
+    from tinygrad_edu.models.char_transformer import GPT, GPTConfig
+
+    text = "to be or not to be, that is the question. " * 20
+    tok = CharTokenizer(text)
+    ids = np.asarray(tok.encode(text))
+    config = GPTConfig(vocab_size=tok.vocab_size, block_size=8, n_layer=1, n_head=2, n_embd=8)
+    cfg = training.TrainConfig(
+        steps=3, batch_size=2, warmup_steps=1, eval_interval=3, eval_iters=1,
+        out_dir=str(tmp_path), progress=False, plot=False, seed=0,
+    )  # fmt: skip
+    tg.manual_seed(0)
+    trained = GPT(config)
+    training.train(trained, ids[:700], ids[700:], cfg, tok, log=None)
+    ckpt = training.load_checkpoint(tmp_path / "best.npz")
+    tg.manual_seed(1)
+    fresh = GPT(config)
+    x = tg.tensor(ids[None, :8])
+    assert not np.allclose(fresh(x)[0].numpy(), trained(x)[0].numpy())
+    training.restore_model(fresh, ckpt)
+    np.testing.assert_array_equal(fresh(x)[0].numpy(), trained(x)[0].numpy())
+    other = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=8, n_layer=1, n_head=2, n_embd=16))
+    with pytest.raises(CheckpointError, match="n_embd"):
+        training.restore_model(other, ckpt)
