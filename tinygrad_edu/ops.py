@@ -535,7 +535,7 @@ def _tensor(x, like: Tensor | None = None, op: str = "") -> Tensor:
     raise TypeError(f"{op or 'op'}: expected a Tensor, an array or a list, got {type(x).__name__}")
 
 
-def _operand(x, like: Tensor):
+def _operand(x, like: Tensor, op: str = "op"):
     """Python numbers stay constants (keeping the tensor's dtype); arrays, lists become Tensors."""
     if isinstance(x, Tensor):
         return x
@@ -543,7 +543,10 @@ def _operand(x, like: Tensor):
         return x
     if backend.is_array(x) or isinstance(x, (list, tuple)):
         return Tensor(x, device=like.device)
-    raise TypeError(f"unsupported operand type {type(x).__name__} for a Tensor op")
+    raise TypeError(
+        f"{op}: unsupported operand type {type(x).__name__}; expected a Tensor, an array, "
+        "a list or a Python number"
+    )
 
 
 def _binary(cls, name, a, b):
@@ -608,29 +611,29 @@ def _broadcast_shape(sa: tuple, sb: tuple):
 
 
 def add(a, b) -> Tensor:
-    a = _operand(a, b) if not isinstance(a, Tensor) else a
-    return _binary(Add, "add", a, _operand(b, a))
+    a = _operand(a, b, "add") if not isinstance(a, Tensor) else a
+    return _binary(Add, "add", a, _operand(b, a, "add"))
 
 
 def sub(a, b) -> Tensor:
-    a = _operand(a, b) if not isinstance(a, Tensor) else a
-    return _binary(Sub, "sub", a, _operand(b, a))
+    a = _operand(a, b, "sub") if not isinstance(a, Tensor) else a
+    return _binary(Sub, "sub", a, _operand(b, a, "sub"))
 
 
 def mul(a, b) -> Tensor:
-    a = _operand(a, b) if not isinstance(a, Tensor) else a
-    return _binary(Mul, "mul", a, _operand(b, a))
+    a = _operand(a, b, "mul") if not isinstance(a, Tensor) else a
+    return _binary(Mul, "mul", a, _operand(b, a, "mul"))
 
 
 def div(a, b) -> Tensor:
     """True division: integer operands become float32 first."""
-    a = _operand(a, b) if not isinstance(a, Tensor) else a
-    return _binary(Div, "div", _floating(a), _floating(_operand(b, a)))
+    a = _operand(a, b, "div") if not isinstance(a, Tensor) else a
+    return _binary(Div, "div", _floating(a), _floating(_operand(b, a, "div")))
 
 
 def pow(a, b) -> Tensor:  # noqa: A001 - NumPy's name
-    a = _operand(a, b) if not isinstance(a, Tensor) else a
-    return _binary(Pow, "pow", a, _operand(b, a))
+    a = _operand(a, b, "pow") if not isinstance(a, Tensor) else a
+    return _binary(Pow, "pow", a, _operand(b, a, "pow"))
 
 
 def neg(a: Tensor) -> Tensor:
@@ -666,13 +669,13 @@ def abs(a: Tensor) -> Tensor:  # noqa: A001 - NumPy's name
 
 
 def maximum(a, b) -> Tensor:
-    a = _operand(a, b) if not isinstance(a, Tensor) else a
-    return _binary(Maximum, "maximum", a, _operand(b, a))
+    a = _operand(a, b, "maximum") if not isinstance(a, Tensor) else a
+    return _binary(Maximum, "maximum", a, _operand(b, a, "maximum"))
 
 
 def minimum(a, b) -> Tensor:
-    a = _operand(a, b) if not isinstance(a, Tensor) else a
-    return _binary(Minimum, "minimum", a, _operand(b, a))
+    a = _operand(a, b, "minimum") if not isinstance(a, Tensor) else a
+    return _binary(Minimum, "minimum", a, _operand(b, a, "minimum"))
 
 
 def clip(a: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - NumPy's names
@@ -1045,7 +1048,7 @@ def _data(x):
 
 
 def compare(a: Tensor, b, op: str) -> Tensor:
-    b = _data(_operand(b, a))
+    b = _data(_operand(b, a, op))
     try:
         if op == "eq":
             out = a.data == b
