@@ -228,19 +228,25 @@ def interleaved(
     seconds per step, read from ``clock`` (wall time; ``time.process_time`` counts this
     process's CPU time instead, which other programs on a busy machine do not inflate).
     Garbage collection is run between blocks, never inside one, so a collector pause lands on
-    neither side's clock.
+    neither side's clock. The minor page faults of each runner's blocks are counted under the key
+    ``name + "_faults"`` (a large temporary that the allocator maps fresh from the OS costs one
+    fault per 4 KiB page touched).
     """
     for fn in runners.values():
         for _ in range(warmup):
             fn()
     times = {name: [] for name in runners}
+    faults = {name: 0 for name in runners}
     while any(len(t) < steps for t in times.values()):
         for name, fn in runners.items():
             gc.collect()
+            f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             for _ in range(min(block, steps - len(times[name]))):
                 t0 = clock()
                 fn()
                 times[name].append(clock() - t0)
+            faults[name] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0
+    times.update({name + "_faults": [faults[name]] for name in runners})
     return times
 
 
@@ -773,7 +779,7 @@ def child_b3(impl: str, cfg: dict, steps: int, warmup: int, threads: int, layout
 
         rss_import = current_rss_mib()
         step, _ = ours_b3(cfg)
-    times = interleaved({impl: step}, steps, warmup, block=steps)[impl]
+    times = interleaved({impl: step}, steps, warmup, block=steps)[impl]  # seconds per step
     return {
         "impl": impl,
         "ms": statistics.median(times) * 1e3,
@@ -1015,6 +1021,9 @@ def main(argv=None) -> int:
             continue
         ours_s = summary(times["ours"], scale)
         entry.update({unit: ours_s["median"], "min": ours_s["min"], "max": ours_s["max"]})
+        entry["page_faults_per_step"] = times["ours_faults"][0] / args.steps
+        if "torch_faults" in times:
+            entry["torch_page_faults_per_step"] = times["torch_faults"][0] / args.steps
         torch_s = summary(times["torch"], scale) if "torch" in times else None
         if torch_s:
             entry.update(
@@ -1087,6 +1096,11 @@ def main(argv=None) -> int:
                 else ""
             )
             print(f"{case} first-step loss: ours {e['first_loss']:.4f}{extra}{copied}")
+        if "page_faults_per_step" in e:
+            line = f"{case} minor page faults per step: ours {e['page_faults_per_step']:,.0f}"
+            if "torch_page_faults_per_step" in e:
+                line += f", torch {e['torch_page_faults_per_step']:,.0f}"
+            print(line)
         for key in ("skipped", "error", "torch_error"):
             if key in e:
                 print(f"{case} {key.replace('_', ' ')}: {e[key]}")
