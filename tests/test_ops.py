@@ -357,6 +357,29 @@ def test_getitem_matches_numpy(data, shape, layout):
     close(as_tensor(a, layout)[_to_tensor_key(key)], a[key])
 
 
+@given(data=st.data(), shape=shapes(1, 3, 1, 4), n_keys=st.integers(1, 4), use_array=st.booleans())
+def test_getitem_matches_numpy_or_clear_error(data, shape, n_keys, use_array):
+    """Indices that may be out of range, or too many: NumPy's result, or our IndexError."""
+    a = np.arange(float(np.prod(shape))).reshape(shape)
+    key = []
+    for i in range(n_keys):
+        n = shape[i] if i < len(shape) else 1
+        if use_array and i == 0:
+            key.append(
+                np.asarray(data.draw(st.lists(st.integers(-2 * n, 2 * n), max_size=3)), np.int64)
+            )
+        else:
+            key.append(data.draw(st.integers(-2 * n, 2 * n)))
+    key = tuple(key)
+    try:
+        expected = a[key]
+    except IndexError:
+        with pytest.raises(IndexError, match=r"index: indexing a tensor of shape \("):
+            as_tensor(a)[_to_tensor_key(key)]
+        return
+    close(as_tensor(a)[_to_tensor_key(key)], expected)
+
+
 @settings(max_examples=15)
 @given(data=st.data(), shape=shapes(1, 3, 1, 4))
 def test_getitem_gradcheck(data, shape):

@@ -875,8 +875,8 @@ def _normalize_key(key, shape: tuple, device: str | None = None) -> tuple:
     for k in key:
         if isinstance(k, Tensor):
             k = k.data
-        elif isinstance(k, list):
-            k = backend.asarray(k, device=device)
+        elif isinstance(k, list):  # an empty list selects nothing: int64, not NumPy's float64
+            k = backend.asarray(k, dtype=None if k else "int64", device=device)
         if backend.is_array(k):
             if device is not None:
                 k = backend.to_device(k, device)
