@@ -17,9 +17,10 @@ The conventions are described in ``chapters/README.md``.
 from __future__ import annotations
 
 import ast
-import contextlib
-import io
+import os
 import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -122,41 +123,57 @@ def test_chapter_quotes_match_the_library(chapter: Path):
         )
 
 
-@pytest.mark.parametrize("chapter", _params())
-def test_chapter_code_runs(chapter: Path, tmp_path, monkeypatch):
+def run_chapter(path) -> None:
+    """Run every ```python block of a chapter, in order, in one namespace (in this process).
+
+    Used by ``test_chapter_code_runs`` in a fresh interpreter; also handy by hand:
+    ``python -c "import sys; sys.path.insert(0, 'tests'); import test_chapters as t;
+    t.run_chapter('chapters/03_dense_layers_and_mlps.md')"``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    import tinygrad_edu as tg
+    path = Path(path)
+    blocks = [b for b in parse_blocks(path.read_text()) if b[0] == "run"]
+    namespace = {"__name__": f"chapter_{path.stem}"}
+    for _, code, line, _ in blocks:
+        padded = "\n" * line + code  # so a traceback's line numbers are the chapter's own
+        try:
+            exec(compile(padded, str(path), "exec"), namespace)
+        except Exception:
+            print(f"\n{path.name}: the block at line {line} failed", file=sys.stderr)
+            raise
+        finally:
+            plt.close("all")
 
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.chdir(tmp_path)
+
+@pytest.mark.parametrize("chapter", _params())
+def test_chapter_code_runs(chapter: Path, tmp_path):
+    """Each chapter runs in a fresh interpreter: no state leaks between chapters (seeds, default
+    device, Functions defined in a chapter), and BLAS runs single-threaded, which is what these
+    tiny matrices need (several threads fighting over two busy cores is many times slower)."""
     blocks = [b for b in parse_blocks(chapter.read_text()) if b[0] == "run"]
     assert blocks, f"{chapter.name} has no runnable ```python block"
-    namespace = {"__name__": f"chapter_{chapter.stem}"}
-    device = tg.backend.default_device()
-    out = io.StringIO()
-    try:
-        for _, code, line, _ in blocks:
-            # pad with blank lines so a traceback's line numbers are the chapter's own
-            padded = "\n" * line + code
-            try:
-                with contextlib.redirect_stdout(out):
-                    exec(compile(padded, str(chapter), "exec"), namespace)
-            except Exception as e:
-                raise AssertionError(
-                    f"{chapter.name}: the block at line {line} failed: {type(e).__name__}: {e}\n"
-                    f"output so far:\n{out.getvalue()[-2000:]}"
-                ) from e
-    finally:
-        plt.close("all")
-        tg.backend.set_default_device(device)
+    env = dict(os.environ, MPLBACKEND="Agg")
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, "1")
+    # the package of *this* tree (the solutions, or a learner's copy) comes first
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    runner = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import test_chapters; "
+        "test_chapters.run_chapter(sys.argv[2])"
+    )
+    cmd = [sys.executable, "-c", runner, str(Path(__file__).parent), str(chapter)]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    print(proc.stdout)
+    assert proc.returncode == 0, (
+        f"{chapter.name} failed:\n{proc.stderr[-4000:]}\n--- output ---\n{proc.stdout[-2000:]}"
+    )
     # figures the chapter says it writes must exist
     for name in re.findall(r"savefig\(\s*[\"']([^\"']+)[\"']", chapter.read_text()):
         assert (tmp_path / name).exists(), f"{chapter.name} did not write {name}"
-    print(out.getvalue())
 
 
 def test_quote_checker_catches_drift(tmp_path):
