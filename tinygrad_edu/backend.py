@@ -333,6 +333,13 @@ def _plan(shape: tuple, key: tuple, xp) -> dict:
     else:
         p = adv[0]
     idx = [xp.asarray(full[i], dtype=xp.int64) for i in adv]
+    dims = [sliced[i] for i in adv]
+    for axis, i, d in zip(adv, idx, dims, strict=True):
+        if i.size:  # the same check and message as NumPy's (before broadcasting, as NumPy)
+            hi, lo = int(xp.max(i)), int(xp.min(i))
+            if hi >= d or lo < -d:
+                bad = hi if hi >= d else lo
+                raise IndexError(f"index {bad} is out of bounds for axis {axis} with size {d}")
     try:
         idx = xp.broadcast_arrays(*idx) if len(idx) > 1 else idx
     except ValueError:
@@ -340,14 +347,8 @@ def _plan(shape: tuple, key: tuple, xp) -> dict:
         raise IndexError(
             f"shape mismatch: indexing arrays could not be broadcast together with shapes {shapes}"
         ) from None
-    dims = [sliced[i] for i in adv]
     lin = None
-    for axis, (i, d) in enumerate(zip(idx, dims, strict=True)):
-        if i.size:  # the same check and message as NumPy's
-            hi, lo = int(xp.max(i)), int(xp.min(i))
-            if hi >= d or lo < -d:
-                bad = hi if hi >= d else lo
-                raise IndexError(f"index {bad} is out of bounds for axis {adv[axis]} with size {d}")
+    for i, d in zip(idx, dims, strict=True):
         i = xp.where(i < 0, i + d, i)  # negative indices count from the end
         lin = i if lin is None else lin * d + i
     K = 1
