@@ -213,8 +213,8 @@ def test_mixing_devices_names_both(cuda):
     for f in (lambda: a + b, lambda: b * a, lambda: a @ b.T, lambda: tg.concat([a, b])):
         with pytest.raises(tg.DeviceError, match=both):
             f()
-    lin = nn.Linear(3, 2)  # on the run's default device
-    with pytest.raises(tg.DeviceError, match=rf"(?=.*'cuda')(?=.*'{lin.weight.device}')"):
+    lin = nn.Linear(3, 2).to("cpu")
+    with pytest.raises(tg.DeviceError, match=both):
         lin(b)
 
 

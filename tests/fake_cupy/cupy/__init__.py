@@ -12,7 +12,8 @@ Every NumPy function is re-exported with its results wrapped, and ``asarray`` ca
 in ``ASARRAY_CALLS`` (what a host-to-device copy would be). ``cupyx.scatter_add`` is beside it.
 
 Used by ``tests/test_gpu_path.py`` (in-process), and to run the whole suite on the CUDA path:
-``PYTHONPATH=tests/fake_cupy TINYGRAD_EDU_DEVICE=cuda python -m pytest tests``.
+``PYTHONPATH=$PWD/tests/fake_cupy TINYGRAD_EDU_DEVICE=cuda python -m pytest tests`` (an absolute
+path: some tests run pytest again from another directory).
 Its numbers are NumPy's, so it proves routing (which code runs on ``cuda``), not CuPy's numerics;
 and unlike CuPy it lets NumPy mix its arrays with host arrays, so the device checks that matter
 are the framework's own (``Tensor`` ops refuse mixed devices, naming both).
