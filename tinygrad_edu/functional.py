@@ -368,6 +368,8 @@ def _softmax_array(x, axis):
     entirely ``-inf`` (every position masked out) gives zeros instead of ``0/0 = NaN``.
     """
     xp = backend.xp_of(x)
+    if x.shape[axis] == 0:  # nothing to normalise (no keys to attend to): an empty result
+        return xp.zeros_like(x)
     m = xp.max(x, axis=axis, keepdims=True)
     m = xp.where(m == -math.inf, 0.0, m)
     e = xp.exp(x - m)
@@ -404,6 +406,9 @@ class LogSoftmax(Function):
     def forward(self, x, axis):
         xp = backend.xp_of(x)
         self.axis = axis
+        if x.shape[axis] == 0:  # an empty axis: an empty result (max has no identity)
+            self.out = xp.zeros_like(x)
+            return self.out
         shifted = x - xp.max(x, axis=axis, keepdims=True)
         lse = xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
         shifted -= lse
