@@ -1,5 +1,6 @@
 """Reliability gaps not covered elsewhere: layers fuzzed with zero-size and wrong shapes, and the
-anomaly mode naming the *first* bad op of a longer computation.
+anomaly mode naming the *first* bad op of a longer computation, and Ctrl-C sent to the example as
+a real signal, then ``--resume``.
 
 Where the rest lives: clear errors one by one (``test_errors.py`` and each layer's tests), a
 10,000-op chain and the graph freed after backward (``test_autograd.py``), 1,000-step RNN/LSTM
@@ -17,7 +18,12 @@ and names the input's shape; never an error from deep inside NumPy, never a wron
 from __future__ import annotations
 
 import math
+import os
 import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,7 +32,7 @@ from hypothesis import strategies as st
 from strategies import shapes
 
 import tinygrad_edu as tg
-from tinygrad_edu import nn
+from tinygrad_edu import data, nn
 
 pytestmark = pytest.mark.ch03
 
@@ -260,3 +266,63 @@ def test_detect_anomaly_names_the_first_backward_op_in_a_chain():
             tg.AnomalyError, match=r"^Sqrt backward produced non-finite values.*\(3,\)"
         ):
             y.backward()
+
+
+# ---- Ctrl-C on the real example: saved, resumed, the same run ------------------------------------
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "char_transformer.py"
+RUN = [
+    "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "16",
+    "--batch-size", "4", "--eval-iters", "2", "--warmup-steps", "2", "--steps", "120",
+    "--eval-interval", "10", "--no-progress", "--no-plot", "--max-new-tokens", "5",
+]  # fmt: skip
+EVAL_LINE = re.compile(r"^step (\d+): train loss \d+\.\d{3}, val loss \d+\.\d{3}$")
+
+
+def example(out_dir, corpus, *extra):
+    cmd = [sys.executable, str(EXAMPLE), "--data", str(corpus), "--out-dir", str(out_dir)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg"}
+    return cmd + RUN + list(extra), env
+
+
+@pytest.mark.ch11
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="POSIX signals")
+def test_ctrl_c_on_the_example_saves_and_resume_reproduces_the_run(tmp_path):
+    """SIGINT (what Ctrl-C sends) to a training process: it saves and exits cleanly; ``--resume``
+    finishes the run, whose evaluation lines and final weights equal an uninterrupted run's."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(data.BUNDLED_CORPUS.read_text(encoding="utf-8")[:40_000], encoding="utf-8")
+
+    cmd, env = example(tmp_path / "full", corpus)
+    full = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert full.returncode == 0, full.stderr
+    full_evals = [ln for ln in full.stdout.splitlines() if EVAL_LINE.match(ln)]
+    assert len(full_evals) == 12
+
+    cmd, env = example(tmp_path / "cut", corpus)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    first_part = []
+    for line in proc.stdout:
+        first_part.append(line.rstrip("\n"))
+        if EVAL_LINE.match(first_part[-1]):  # training is under way: press Ctrl-C
+            proc.send_signal(signal.SIGINT)
+            break
+    rest, err = proc.communicate(timeout=300)
+    first_part += rest.splitlines()
+    assert proc.returncode == 0, err
+    stopped = [ln for ln in first_part if ln.startswith("interrupted at step")]
+    assert len(stopped) == 1 and "--resume" in stopped[0], first_part
+    cut_step = int(re.match(r"interrupted at step (\d+)", stopped[0]).group(1))
+    assert 10 <= cut_step < 120  # stopped mid-run, after a completed step
+
+    cmd, env = example(tmp_path / "cut", corpus, "--resume")
+    resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"at step {cut_step}" in resumed.stdout
+    evals = [ln for ln in first_part + resumed.stdout.splitlines() if EVAL_LINE.match(ln)]
+    assert evals == full_evals
+
+    a, b = tg.load(tmp_path / "full" / "last.npz"), tg.load(tmp_path / "cut" / "last.npz")
+    assert a["step"] == b["step"] == 120
+    for name, w in a["model"].items():
+        np.testing.assert_array_equal(b["model"][name], w, err_msg=name)
