@@ -25,6 +25,10 @@ import threading
 
 from . import backend
 
+# autograd and tensor need each other: tensor.py sets these two names once its class exists.
+Tensor = None
+_check_same_device = None
+
 # The registry of every Function subclass, by name. tests/test_ops.py fails when a registered
 # Function has no gradient check, so a new op cannot slip in untested.
 REGISTRY: dict[str, type] = {}
@@ -134,28 +138,30 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **kwargs):
-        from .tensor import Tensor, _check_same_device
-
+        # This runs for every operation, so it is written for speed: one pass over the inputs
+        # collects their arrays and whether each needs a gradient.
         fn = cls()
         arrays = []
-        requires_grad = False
+        needs = []
         first = None
         for t in inputs:
-            if type(t) is Tensor or isinstance(t, Tensor):
+            if isinstance(t, Tensor):
+                data = t.data
                 if first is None:
                     first = t
-                elif type(t.data) is not type(first.data):
+                elif type(data) is not type(first.data):
                     _check_same_device(cls.__name__, first, t)
-                arrays.append(t.data)
-                requires_grad = requires_grad or t.requires_grad
+                arrays.append(data)
+                needs.append(t.requires_grad)
             else:
                 arrays.append(t)
+                needs.append(False)
         out_data = fn.forward(*arrays, **kwargs)
         if _mode.anomaly:
             _check_finite(cls.__name__, "forward", out_data)
-        if requires_grad and _mode.enabled:
+        if _mode.enabled and True in needs:
             fn.inputs = inputs
-            fn.needs_input_grad = tuple(isinstance(t, Tensor) and t.requires_grad for t in inputs)
+            fn.needs_input_grad = needs
             fn.freed = False
             return Tensor._make(out_data, True, fn)
         return Tensor._make(out_data, False, None)
@@ -168,8 +174,6 @@ def backward(root, gradient=None, retain_graph=None, create_graph=False) -> None
     ``create_graph=True`` records the backward pass itself, for higher derivatives.
     The graph is freed afterwards unless ``retain_graph`` (default: ``create_graph``).
     """
-    from .tensor import Tensor
-
     if not root.requires_grad:
         raise RuntimeError(
             "backward(): this tensor does not require grad and has no graph; "
@@ -193,15 +197,21 @@ def backward(root, gradient=None, retain_graph=None, create_graph=False) -> None
     if retain_graph is None:
         retain_graph = create_graph
 
-    order = _topological_order(root)
+    # A tensor's gradient is complete only when every op that consumed it has passed its share
+    # back. So: count the consumers of each tensor, then run backward from the root, and let a
+    # tensor's own backward run when its count reaches zero. (This visits the graph in a
+    # topological order without sorting it first, and without recursion.)
+    consumers = _count_consumers(root)
     grads = {id(root): gradient}
+    ready = [root]
     with enable_grad() if create_graph else no_grad():
-        for node in order:
+        while ready:
+            node = ready.pop()
             grad = grads.pop(id(node), None)
-            if grad is None:
-                continue
             fn = node._ctx
             if fn is None:  # a leaf: accumulate into .grad
+                if grad is None:
+                    continue
                 if not create_graph:
                     grad = grad.detach()
                 if grad.data.dtype != node.data.dtype:  # float32 leaf used with float64 values
@@ -214,22 +224,29 @@ def backward(root, gradient=None, retain_graph=None, create_graph=False) -> None
                     f"(at {type(fn).__name__}); its saved values were freed after the first "
                     "backward. Use backward(retain_graph=True) the first time if you need this."
                 )
-            if create_graph and not fn.differentiable_backward:
+            if grad is None:  # no gradient reached this op: its inputs get none from it
+                input_grads = (None,) * len(fn.inputs)
+            elif create_graph and not fn.differentiable_backward:
                 raise RuntimeError(
                     f"{type(fn).__name__} has a backward written for speed that cannot be "
                     "differentiated again; create_graph=True is not supported through it"
                 )
-            input_grads = _anomaly_backward(fn, grad) if _mode.anomaly else fn.backward(grad)
-            if type(input_grads) is not tuple:
-                input_grads = (input_grads,)
+            else:
+                input_grads = _anomaly_backward(fn, grad) if _mode.anomaly else fn.backward(grad)
+                if type(input_grads) is not tuple:
+                    input_grads = (input_grads,)
             for t, g, need in zip(fn.inputs, input_grads, fn.needs_input_grad, strict=False):
-                if not need or g is None:
+                if not need:
                     continue
-                if _mode.anomaly:
-                    _check_finite(type(fn).__name__, "backward", g.data)
                 key = id(t)
-                prev = grads.get(key)
-                grads[key] = g if prev is None else prev + g
+                if g is not None:
+                    if _mode.anomaly:
+                        _check_finite(type(fn).__name__, "backward", g.data)
+                    prev = grads.get(key)
+                    grads[key] = g if prev is None else prev + g
+                consumers[key] -= 1
+                if consumers[key] == 0:
+                    ready.append(t)
             if not retain_graph:
                 fn.freed = True
                 fn.inputs = ()
@@ -247,28 +264,24 @@ def _anomaly_backward(fn, grad):
         ) from None
 
 
-def _topological_order(root) -> list:
-    """Tensors that lead to ``root``, root first, each before all of its inputs.
+def _count_consumers(root) -> dict:
+    """For every tensor that leads to ``root`` and needs a gradient: how many ops consume it.
 
-    An iterative depth-first search: each tensor is pushed once to be expanded and once more
-    to be emitted after its inputs; the reversed emission order is a topological order.
+    An iterative walk (a stack, not recursion, so a 10,000-op chain is fine) that visits each
+    tensor once; a tensor used twice, like ``a`` in ``a * a``, is counted twice.
     """
-    order = []
-    visited = set()
-    stack = [(root, False)]
+    consumers = {id(root): 0}
+    stack = [root]
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
+        fn = stack.pop()._ctx
+        if fn is None:
             continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        fn = node._ctx
-        if fn is not None:
-            for t, need in zip(fn.inputs, fn.needs_input_grad, strict=False):
-                if need and id(t) not in visited:
-                    stack.append((t, False))
-    order.reverse()
-    return order
+        for t, need in zip(fn.inputs, fn.needs_input_grad, strict=False):
+            if need:
+                key = id(t)
+                if key in consumers:
+                    consumers[key] += 1
+                else:
+                    consumers[key] = 1
+                    stack.append(t)
+    return consumers

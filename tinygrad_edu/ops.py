@@ -549,7 +549,18 @@ def _operand(x, like: Tensor, op: str = "op"):
     )
 
 
-def _binary(cls, name, a, b):
+def _binary(cls, name, a, b, true_div=False):
+    """Apply a two-input op after converting and promoting its operands, with clear errors."""
+    # The common case first, because it runs for every operator: a float tensor with a Python
+    # float, or with a tensor of the same dtype, needs no conversion and no promotion.
+    if isinstance(a, Tensor) and _is_float(a.data.dtype):
+        tb = type(b)
+        if tb is float or tb is int or (isinstance(b, Tensor) and b.data.dtype == a.data.dtype):
+            return _apply_binary(cls, name, a, b)
+    a = a if isinstance(a, Tensor) else _operand(a, b, name)
+    b = _operand(b, a, name)
+    if true_div:
+        a, b = _floating(a), _floating(b)
     if isinstance(a, Tensor):
         if isinstance(b, Tensor):
             a, b = _promote(a, b)
@@ -557,6 +568,21 @@ def _binary(cls, name, a, b):
             a = _floating(a)
     elif type(a) is float:
         b = _floating(b)
+    return _apply_binary(cls, name, a, b)
+
+
+_float_dtypes: dict = {}
+
+
+def _is_float(dtype) -> bool:
+    """Cached ``backend.is_floating`` (this is on every operator's path)."""
+    known = _float_dtypes.get(dtype)
+    if known is None:
+        known = _float_dtypes[dtype] = backend.is_floating(dtype)
+    return known
+
+
+def _apply_binary(cls, name, a, b):
     try:
         return cls.apply(a, b)
     except (ValueError, TypeError) as e:
@@ -611,29 +637,24 @@ def _broadcast_shape(sa: tuple, sb: tuple):
 
 
 def add(a, b) -> Tensor:
-    a = _operand(a, b, "add") if not isinstance(a, Tensor) else a
-    return _binary(Add, "add", a, _operand(b, a, "add"))
+    return _binary(Add, "add", a, b)
 
 
 def sub(a, b) -> Tensor:
-    a = _operand(a, b, "sub") if not isinstance(a, Tensor) else a
-    return _binary(Sub, "sub", a, _operand(b, a, "sub"))
+    return _binary(Sub, "sub", a, b)
 
 
 def mul(a, b) -> Tensor:
-    a = _operand(a, b, "mul") if not isinstance(a, Tensor) else a
-    return _binary(Mul, "mul", a, _operand(b, a, "mul"))
+    return _binary(Mul, "mul", a, b)
 
 
 def div(a, b) -> Tensor:
     """True division: integer operands become float32 first."""
-    a = _operand(a, b, "div") if not isinstance(a, Tensor) else a
-    return _binary(Div, "div", _floating(a), _floating(_operand(b, a, "div")))
+    return _binary(Div, "div", a, b, true_div=True)
 
 
 def pow(a, b) -> Tensor:  # noqa: A001 - NumPy's name
-    a = _operand(a, b, "pow") if not isinstance(a, Tensor) else a
-    return _binary(Pow, "pow", a, _operand(b, a, "pow"))
+    return _binary(Pow, "pow", a, b)
 
 
 def neg(a: Tensor) -> Tensor:

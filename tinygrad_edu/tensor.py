@@ -509,4 +509,8 @@ def rand_like(t: Tensor, requires_grad=False) -> Tensor:
     return rand(t.shape, dtype=t.dtype, device=t.device, requires_grad=requires_grad)
 
 
+from . import autograd as _autograd  # noqa: E402
 from . import ops  # noqa: E402  (ops imports Tensor, so it comes after the class)
+
+_autograd.Tensor = Tensor
+_autograd._check_same_device = _check_same_device
