@@ -12,8 +12,10 @@ Chapter 2 ("Autograd") builds this module. Every differentiable operation is a s
 is recorded in a graph and can be differentiated again (second derivatives). Without it, backward
 runs under ``no_grad()`` and those operations take the cheap path that records nothing.
 
-The backward pass visits the graph in reverse topological order, found *iteratively* (a recursive
-walk overflows Python's stack on a 1,500-op chain such as an unrolled RNN).
+The backward pass visits the graph in reverse topological order: it counts how many ops consume
+each tensor, and runs a tensor's backward once all of them have passed their gradient back
+(Kahn's algorithm). Both walks are iterative: a recursive one overflows Python's stack on a
+1,500-op chain such as an unrolled RNN.
 
 Read next: ``ops.py``.
 """
