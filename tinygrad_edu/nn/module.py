@@ -40,7 +40,7 @@ class Parameter(Tensor):
 
 
 class Module:
-    """Base class of every layer and model. Subclasses define ``forward``; call the module itself."""
+    """Base class of every layer and model: subclasses define ``forward``; call the module."""
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -164,9 +164,7 @@ class Module:
         if strict and unexpected:
             problems.append("unexpected keys: " + ", ".join(unexpected))
         if problems:
-            raise ValueError(
-                f"load_state_dict into {type(self).__name__}: " + " | ".join(problems)
-            )
+            raise ValueError(f"load_state_dict into {type(self).__name__}: " + " | ".join(problems))
         for k, t in own.items():
             if k in state_dict:
                 value = state_dict[k]
