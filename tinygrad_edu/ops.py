@@ -576,9 +576,11 @@ _float_dtypes: dict = {}
 
 def _is_float(dtype) -> bool:
     """Cached ``backend.is_floating`` (this is on every operator's path)."""
-    known = _float_dtypes.get(dtype)
+    # keyed by (type, dtype): dtypes of different libraries must not be compared with each other
+    key = (type(dtype), dtype)
+    known = _float_dtypes.get(key)
     if known is None:
-        known = _float_dtypes[dtype] = backend.is_floating(dtype)
+        known = _float_dtypes[key] = backend.is_floating(dtype)
     return known
 
 
