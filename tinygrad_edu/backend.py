@@ -210,6 +210,36 @@ def is_integer(dtype) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
+# Memory. A training step makes many large temporary arrays. By default glibc hands every freed
+# block above 128 KiB straight back to the operating system, so the next step's arrays arrive as
+# fresh pages, each one a page fault: measured, that made a float32 GELU 4x slower and a B3 step
+# 25% slower. Raising the thresholds keeps freed blocks for reuse (what PyTorch's caching
+# allocator does on its own). Linux/glibc only; TINYGRAD_EDU_MALLOPT=0, or setting glibc's own
+# MALLOC_MMAP_THRESHOLD_, leaves malloc alone.
+# ---------------------------------------------------------------------------------------------
+
+
+def _keep_freed_memory() -> bool:
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux") or os.environ.get("TINYGRAD_EDU_MALLOPT") == "0":
+        return False
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+        ok = libc.mallopt(m_mmap_threshold, 64 << 20) and libc.mallopt(m_trim_threshold, 128 << 20)
+        return bool(ok)
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
+        return False
+
+
+MALLOC_TUNED = _keep_freed_memory()
+
+
+# ---------------------------------------------------------------------------------------------
 # Random numbers. One NumPy generator, seeded by tg.manual_seed, draws every random number on the
 # host; the numbers are then moved to the device. The same seed therefore gives the same model and
 # the same batches on every device (slower on a GPU for big draws, but reproducible and simple).

@@ -71,7 +71,11 @@ class Add(Function):
 
     def backward(self, grad_out):
         sa, sb = self.shapes
-        return unbroadcast(grad_out, sa), unbroadcast(grad_out, sb)
+        need_a, need_b = self.needs_input_grad
+        return (
+            unbroadcast(grad_out, sa) if need_a else None,
+            unbroadcast(grad_out, sb) if need_b else None,
+        )
 
 
 class Sub(Function):
@@ -212,11 +216,10 @@ class ReLU(Function):
     def forward(self, a):
         xp = backend.xp_of(a)
         self.mask = a > 0
-        return xp.where(self.mask, a, xp.zeros_like(a))
+        return xp.where(self.mask, a, xp.zeros((), dtype=a.dtype))  # a 0-d zero broadcasts
 
     def backward(self, grad_out):
-        xp = backend.xp_of(self.mask)
-        return grad_out * _const(xp.astype(self.mask, grad_out.data.dtype))
+        return where(_const(self.mask), grad_out, 0.0)
 
 
 class Abs(Function):
