@@ -63,7 +63,9 @@ def b3_setup():
     tg.manual_seed(0)
     model = GPT(GPTConfig(**B3))
     optimizer = model.configure_optimizers(weight_decay=0.1, learning_rate=1e-3)
-    ids = np.random.default_rng(0).integers(0, B3["vocab_size"], 20_000)
+    # a cycle through a random order of the 65 ids: learnable (each id predicts the next), so the
+    # falling loss shows the steps really train
+    ids = np.tile(np.random.default_rng(0).permutation(B3["vocab_size"]), 300)
     return model, optimizer, ids
 
 
@@ -162,7 +164,7 @@ def test_memory_stays_flat_over_many_b3_training_steps(device):
         f"RSS every 10 steps: {[round(r) for r in rss[::10]]} MiB"
     )
     assert np.isfinite(losses).all()
-    assert np.mean(losses[-10:]) < np.mean(losses[:10])  # it trained: the steps were real
+    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])  # it trained: the steps were real
 
 
 def test_rss_measure_sees_a_leak(device):
