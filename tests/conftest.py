@@ -20,6 +20,10 @@ import tinygrad_edu as tg
 # tests/ on the path: `from strategies import ...` and `import cases.ops` work from every test file
 sys.path.insert(0, os.path.dirname(__file__))
 
+# The CuPy stand-in must never be imported by collection (--doctest-modules would register it as
+# `cupy` and make device "cuda" look available); test_gpu_path.py installs it where it is meant.
+collect_ignore = ["fake_cupy"]
+
 # No deadline: the strict backend is several times slower than NumPy, and timing is not what
 # these tests check. Examples stay few so that each file runs in seconds. Under CI the examples
 # are derandomized (the same every run), so a red CI is reproducible; locally they vary.
