@@ -558,7 +558,10 @@ def _binary(cls, name, a, b, true_div=False):
     # float, or with a tensor of the same dtype, needs no conversion and no promotion.
     if isinstance(a, Tensor) and _is_float(a.data.dtype):
         tb = type(b)
-        if tb is float or tb is int or (isinstance(b, Tensor) and b.data.dtype == a.data.dtype):
+        if tb is float or tb is int:
+            return _apply_binary(cls, name, a, b)
+        # (same array type first: dtypes of two libraries must not be compared)
+        if isinstance(b, Tensor) and type(b.data) is type(a.data) and b.data.dtype == a.data.dtype:
             return _apply_binary(cls, name, a, b)
     a = a if isinstance(a, Tensor) else _operand(a, b, name)
     b = _operand(b, a, name)
