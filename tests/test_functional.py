@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 import pytest
+import references
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import arrays, as_tensor, layouts, shapes
@@ -66,14 +67,6 @@ def np_log_softmax(x, axis=-1):
     return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
 
 
-_erfc = np.vectorize(math.erfc)
-
-
-def np_gelu(x):
-    # x Phi(x) with Phi from erfc: 1 + erf(x / sqrt 2) would cancel to 0 in the left tail
-    return x * 0.5 * _erfc(-x / math.sqrt(2.0))
-
-
 def np_cross_entropy(x, target, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     """PyTorch's documented formula: the target distribution ``q = (1 - eps) onehot + eps / C``,
     ``l_n = -sum_c q_c log p_c`` for targets not ignored (0 otherwise); mean over those targets.
@@ -90,37 +83,6 @@ def np_cross_entropy(x, target, ignore_index=-100, reduction="mean", label_smoot
     if reduction == "sum":
         return loss.sum()
     return loss.sum() / valid.sum()
-
-
-def np_layer_norm(x, k, w=None, b=None, eps=1e-5):
-    axes = tuple(range(x.ndim - k, x.ndim))
-    mu = x.mean(axis=axes, keepdims=True)
-    var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)
-    y = (x - mu) / np.sqrt(var + eps)
-    if w is not None:
-        y = y * w
-    if b is not None:
-        y = y + b
-    return y
-
-
-def np_conv1d(x, w, b=None, stride=1, padding=0, dilation=1):
-    """A loop over batch, output channel and output position."""
-    N, C, L = x.shape
-    C_out, _, K = w.shape
-    xp = np.zeros((N, C, L + 2 * padding))
-    xp[:, :, padding : padding + L] = x
-    L_out = (L + 2 * padding - dilation * (K - 1) - 1) // stride + 1
-    y = np.zeros((N, C_out, L_out))
-    for n in range(N):
-        for o in range(C_out):
-            for i in range(L_out):
-                acc = 0.0 if b is None else b[o]
-                for c in range(C):
-                    for k in range(K):
-                        acc += w[o, c, k] * xp[n, c, i * stride + k * dilation]
-                y[n, o, i] = acc
-    return y
 
 
 def np_attention(q, k, v, keep=None, additive=None, scale=None):
@@ -237,7 +199,7 @@ def test_elementwise_activations_match_numpy(shape, layout, data):
     close(F.sigmoid(x).numpy(), 1.0 / (1.0 + np.exp(-a)))
     close(F.tanh(x).numpy(), np.tanh(a))
     close(F.softplus(x).numpy(), np.logaddexp(0.0, a))
-    close(F.gelu(x).numpy(), np_gelu(a), rtol=1e-13, atol=1e-15)
+    close(F.gelu(x).numpy(), references.gelu(a), rtol=1e-13, atol=1e-15)
     inner = math.sqrt(2 / math.pi) * (a + 0.044715 * a**3)
     close(F.gelu(x, approximate="tanh").numpy(), 0.5 * a * (1 + np.tanh(inner)))
 
@@ -265,7 +227,7 @@ def test_normal_cdf_is_accurate_to_float64_roundoff():
     # so the bound is 1e-15 (1 + x^2): 1e-15 near 0, 6.5e-14 at |x| = 8, 1.4e-12 at x = -37.
     x = np.concatenate([np.linspace(-37.0, 8.0, 4001), [0.0, 1e-300, -1e-300]])
     got = F.NormalCDF.apply(t64(x, requires_grad=False)).numpy()
-    ref = 0.5 * _erfc(-x / math.sqrt(2.0))
+    ref = references.normal_cdf(x)
     rel = np.abs(got - ref) / ref / (1.0 + x * x)
     assert rel.max() < 1e-15, f"relative error {rel.max():.2e} (1 + x^2) at x = {x[rel.argmax()]}"
     assert np.all(np.diff(got[:4001]) >= 0)  # monotone
@@ -274,26 +236,26 @@ def test_normal_cdf_is_accurate_to_float64_roundoff():
 @ch10
 def test_gelu_exact_matches_erf_and_gradchecks():
     x = np.linspace(-9.0, 9.0, 37) + 0.013
-    close(F.gelu(t64(x)).numpy(), np_gelu(x), rtol=1e-12, atol=1e-300)
+    close(F.gelu(t64(x)).numpy(), references.gelu(x), rtol=1e-12, atol=1e-300)
     assert gradcheck(F.gelu, [t64(x)])
     assert gradcheck(lambda a: F.gelu(a, approximate="tanh"), [t64(x)])
     # backward = Phi(x) + x phi(x)
     xt = t64(x)
     F.gelu(xt).sum().backward()
     phi = np.exp(-x * x / 2) / math.sqrt(2 * math.pi)
-    close(xt.grad.numpy(), 0.5 * _erfc(-x / math.sqrt(2)) + x * phi, rtol=1e-12, atol=1e-300)
+    close(xt.grad.numpy(), references.normal_cdf(x) + x * phi, rtol=1e-12, atol=1e-300)
 
 
 @ch10
 def test_float32_normal_cdf_and_gelu_are_accurate_to_a_few_ulps():
     x = np.linspace(-12.0, 12.0, 24001)
-    ref_cdf = 0.5 * _erfc(-x / math.sqrt(2.0))
+    ref_cdf = references.normal_cdf(x)
     cdf = F.NormalCDF.apply(t32(x)).numpy()
     assert cdf.dtype == np.float32
     assert np.abs(cdf - ref_cdf).max() < 2.5e-7
     y = F.gelu(t32(x)).numpy()
     xf = x.astype(np.float32).astype(np.float64)  # the float32 input, exactly
-    assert np.all(np.abs(y - np_gelu(xf)) <= 2.5e-7 * np.abs(xf) + 1e-7)
+    assert np.all(np.abs(y - references.gelu(xf)) <= 2.5e-7 * np.abs(xf) + 1e-7)
     close(F.gelu(t32([-1e4, -50.0, 50.0, 1e4])).numpy(), [0.0, 0.0, 50.0, 1e4], rtol=1e-7)
 
 
@@ -652,9 +614,9 @@ def test_conv1d_matches_loop(stride, padding, dilation):
         rng.standard_normal(4),
     )
     got = F.conv1d(t64(x), t64(w), t64(b), stride, padding, dilation)
-    close(got.numpy(), np_conv1d(x, w, b, stride, padding, dilation))
+    close(got.numpy(), references.conv1d(x, w, b, stride, padding, dilation))
     close(F.conv1d(t64(x), t64(w), None, stride, padding, dilation).numpy(),
-          np_conv1d(x, w, None, stride, padding, dilation))  # fmt: skip
+          references.conv1d(x, w, None, stride, padding, dilation))  # fmt: skip
 
 
 @ch06
@@ -679,7 +641,7 @@ def test_conv1d_any_configuration(n, c_in, c_out, k, length, stride, padding, di
             F.conv1d(t64(x), t64(w), t64(b), stride, padding, dilation)
         return
     got = F.conv1d(t64(x), t64(w), t64(b), stride, padding, dilation)
-    close(got.numpy(), np_conv1d(x, w, b, stride, padding, dilation))
+    close(got.numpy(), references.conv1d(x, w, b, stride, padding, dilation))
 
 
 @ch06
@@ -696,10 +658,10 @@ def test_conv1d_gradcheck(stride, padding, dilation):
 def test_conv1d_same_valid_kernel_one_and_float32():
     rng = np.random.default_rng(11)
     x, w = rng.standard_normal((1, 2, 7)), rng.standard_normal((3, 2, 5))
-    close(F.conv1d(t64(x), t64(w), padding="same").numpy(), np_conv1d(x, w, padding=2))
-    close(F.conv1d(t64(x), t64(w), padding="valid").numpy(), np_conv1d(x, w))
+    close(F.conv1d(t64(x), t64(w), padding="same").numpy(), references.conv1d(x, w, padding=2))
+    close(F.conv1d(t64(x), t64(w), padding="valid").numpy(), references.conv1d(x, w))
     w1 = rng.standard_normal((3, 2, 1))
-    close(F.conv1d(t64(x), t64(w1)).numpy(), np_conv1d(x, w1))
+    close(F.conv1d(t64(x), t64(w1)).numpy(), references.conv1d(x, w1))
     xs, ws = t32(x, True), t32(w, True)
     y = F.conv1d(xs, ws, padding=2)
     y.sum().backward()
@@ -947,7 +909,7 @@ def test_layer_norm_matches_numpy_and_composed(normalized_shape, affine):
     ins = [t64(x)] + ([t64(w), t64(b)] if affine else [])
     fused = lambda *a: F.layer_norm(a[0], normalized_shape, *a[1:])  # noqa: E731
     composed = lambda *a: composed_layer_norm(a[0], k, *a[1:])  # noqa: E731
-    close(fused(*ins).numpy(), np_layer_norm(x, k, w, b))
+    close(fused(*ins).numpy(), references.layer_norm(x, k, w, b))
     g = rng.standard_normal(x.shape)
     for a, c in zip(grads_of(fused, ins, g), grads_of(composed, ins, g), strict=True):
         close(a, c)
@@ -962,7 +924,7 @@ def test_layer_norm_is_stable_far_from_zero_and_keeps_float32():
     xs = t32(x, True)
     w, b = t32(np.ones(8), True), t32(np.zeros(8), True)
     y = F.layer_norm(xs, 8, w, b)
-    ref = np_layer_norm(x.astype(np.float32).astype(np.float64), 1)
+    ref = references.layer_norm(x.astype(np.float32).astype(np.float64), 1)
     close(y.numpy(), ref, rtol=1e-2, atol=1e-2)
     y.backward(t32(rng.standard_normal((4, 8))))
     assert y.dtype == xs.grad.dtype == w.grad.dtype == b.grad.dtype == "float32"

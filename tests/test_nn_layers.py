@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 import pytest
+import references
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -81,47 +82,6 @@ def ref_linear(x, W, b=None):
     return out.reshape(lead + (W.shape[0],))
 
 
-def ref_conv1d(x, W, b, stride, padding, dilation):
-    """A loop over batch, output channel and output position."""
-    N, C, L = x.shape
-    C_out, _, K = W.shape
-    xpad = np.zeros((N, C, L + 2 * padding))
-    xpad[:, :, padding : padding + L] = x
-    L_out = (L + 2 * padding - dilation * (K - 1) - 1) // stride + 1
-    out = np.zeros((N, C_out, L_out))
-    for n in range(N):
-        for o in range(C_out):
-            for i in range(L_out):
-                s = 0.0 if b is None else b[o]
-                for c in range(C):
-                    for k in range(K):
-                        s += W[o, c, k] * xpad[n, c, i * stride + k * dilation]
-                out[n, o, i] = s
-    return out
-
-
-def ref_layer_norm(x, weight, bias, n_axes, eps=1e-5):
-    """Explicit mean and (biased) variance of every row of the last ``n_axes`` axes."""
-    lead = x.shape[: x.ndim - n_axes]
-    rows = x.reshape(int(np.prod(lead)), -1)
-    out = np.zeros_like(rows)
-    for r in range(rows.shape[0]):
-        row = rows[r]
-        mean = sum(row) / len(row)
-        var = sum((v - mean) ** 2 for v in row) / len(row)
-        out[r] = (row - mean) / math.sqrt(var + eps)
-    out = out.reshape(x.shape)
-    if weight is not None:
-        out = out * weight
-    if bias is not None:
-        out = out + bias
-    return out
-
-
-def ref_gelu(x):
-    return np.vectorize(lambda v: 0.5 * v * (1.0 + math.erf(v / math.sqrt(2.0))))(x)
-
-
 def ref_mha(m, query, key, value, keep=None):
     """Attention of module ``m`` with a loop over batch, head and query.
 
@@ -159,14 +119,14 @@ def ref_block(blk, x):
     """The pre-norm block from the references above (causal, no dropout)."""
     ln = blk.ln1
     bias1 = None if ln.bias is None else npy(ln.bias)
-    h = ref_layer_norm(x, npy(ln.weight), bias1, 1)
+    h = references.layer_norm(x, 1, npy(ln.weight), bias1)
     attn, _ = ref_mha(blk.attn, h, h, h, keep=lambda b, i, j: j <= i)
     x = x + attn
     bias2 = None if blk.ln2.bias is None else npy(blk.ln2.bias)
-    h = ref_layer_norm(x, npy(blk.ln2.weight), bias2, 1)
+    h = references.layer_norm(x, 1, npy(blk.ln2.weight), bias2)
     fc1, fc2 = blk.mlp[0], blk.mlp[2]
     h = ref_linear(h, npy(fc1.weight), None if fc1.bias is None else npy(fc1.bias))
-    h = ref_linear(ref_gelu(h), npy(fc2.weight), None if fc2.bias is None else npy(fc2.bias))
+    h = ref_linear(references.gelu(h), npy(fc2.weight), None if fc2.bias is None else npy(fc2.bias))
     return x + h
 
 
@@ -325,7 +285,7 @@ ACTIVATIONS = [
     (nn.ReLU(), lambda x: np.maximum(x, 0.0), "ReLU()"),
     (nn.Tanh(), np.tanh, "Tanh()"),
     (nn.Sigmoid(), lambda x: 1 / (1 + np.exp(-x)), "Sigmoid()"),
-    (nn.GELU(), ref_gelu, "GELU(approximate='none')"),
+    (nn.GELU(), references.gelu, "GELU(approximate='none')"),
     (
         nn.GELU(approximate="tanh"),
         lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))),
@@ -634,7 +594,7 @@ class TestConv1d:
         x = np.random.default_rng(0).standard_normal((2, 3, 11))
         out = conv(t64(x)).numpy()
         b = npy(conv.bias) if bias else None
-        ref = ref_conv1d(x, npy(conv.weight), b, stride, padding, dilation)
+        ref = references.conv1d(x, npy(conv.weight), b, stride, padding, dilation)
         assert out.shape == ref.shape
         np.testing.assert_allclose(out, ref, atol=1e-12)
 
@@ -658,7 +618,7 @@ class TestConv1d:
         x = np.random.default_rng(extra).standard_normal((n, c_in, L))
         if layout == "transposed":  # the same values, laid out (N, L, C) in memory
             x = np.ascontiguousarray(x.transpose(0, 2, 1)).transpose(0, 2, 1)
-        ref = ref_conv1d(x, npy(conv.weight), npy(conv.bias), stride, padding, dilation)
+        ref = references.conv1d(x, npy(conv.weight), npy(conv.bias), stride, padding, dilation)
         np.testing.assert_allclose(conv(t64(x)).numpy(), ref, atol=1e-12)
 
     def test_same_padding_and_unbatched_input(self):
@@ -666,7 +626,7 @@ class TestConv1d:
         x = np.random.default_rng(1).standard_normal((2, 9))
         out = conv(t64(x))
         assert out.shape == (3, 9)
-        ref = ref_conv1d(x[None], npy(conv.weight), npy(conv.bias), 1, 2, 1)[0]
+        ref = references.conv1d(x[None], npy(conv.weight), npy(conv.bias), 1, 2, 1)[0]
         np.testing.assert_allclose(out.numpy(), ref, atol=1e-12)
 
     def test_gradcheck_input_and_parameters(self):
@@ -748,7 +708,7 @@ class TestLayerNorm:
         x = rng.standard_normal((4, 6)).reshape((4,) + ln.normalized_shape) * 3 + 1
         w = None if ln.weight is None else npy(ln.weight)
         b = None if ln.bias is None else npy(ln.bias)
-        ref = ref_layer_norm(x, w, b, len(ln.normalized_shape))
+        ref = references.layer_norm(x, len(ln.normalized_shape), w, b)
         np.testing.assert_allclose(ln(t64(x)).numpy(), ref, atol=1e-12)
 
     def test_gradcheck_input_and_parameters(self):

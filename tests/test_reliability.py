@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import references
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import shapes
@@ -138,16 +139,6 @@ def test_embedding_float_ids_name_the_layer():
 # ---- Conv1d -------------------------------------------------------------------------------------
 
 
-def ref_conv1d(x, W, b):
-    """Stride 1, no padding: ``out[n, o, t] = b[o] + sum_{c, j} W[o, c, j] x[n, c, t + j]``."""
-    N, C, L = x.shape
-    O, _, K = W.shape
-    out = np.zeros((N, O, max(L - K + 1, 0)))
-    for t in range(out.shape[-1]):
-        out[:, :, t] = np.einsum("ncj,ocj->no", x[:, :, t : t + K], W) + b
-    return out
-
-
 @given(
     c_in=st.integers(1, 3),
     c_out=st.integers(1, 3),
@@ -161,9 +152,9 @@ def test_conv1d_fuzzed(c_in, c_out, k, shape):
     x = np.random.default_rng(5).standard_normal(shape)
     valid = len(shape) in (2, 3) and shape[-2] == c_in and shape[-1] >= k
     if len(shape) == 2:
-        reference = lambda a: ref_conv1d(a[None], W, b)[0]  # noqa: E731
+        reference = lambda a: references.conv1d(a[None], W, b)[0]  # noqa: E731
     else:
-        reference = lambda a: ref_conv1d(a, W, b)  # noqa: E731
+        reference = lambda a: references.conv1d(a, W, b)  # noqa: E731
     check_layer(layer, x, reference, valid)
 
 
