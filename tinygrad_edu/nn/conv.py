@@ -11,8 +11,6 @@ Read next: ``rnn.py``.
 
 from __future__ import annotations
 
-import math
-
 from .. import functional as F
 from ..tensor import Tensor, zeros
 from . import init
@@ -80,11 +78,7 @@ class Conv1d(Module):
 
     def reset_parameters(self) -> None:
         """PyTorch's default: both uniform in (-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.in_channels * self.kernel_size[0]
-            bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-            init.uniform_(self.bias, -bound, bound)
+        init.layer_default_(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         check_tensor(self, x)

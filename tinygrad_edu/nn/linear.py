@@ -9,8 +9,6 @@ Read next: ``init.py``.
 
 from __future__ import annotations
 
-import math
-
 from .. import functional as F
 from ..tensor import Tensor, zeros
 from . import init
@@ -56,10 +54,7 @@ class Linear(Module):
 
     def reset_parameters(self) -> None:
         """PyTorch's default: both uniform in (-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1.0 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
-            init.uniform_(self.bias, -bound, bound)
+        init.layer_default_(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         check_tensor(self, x)
