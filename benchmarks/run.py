@@ -271,13 +271,20 @@ def _cross_entropy():
     return F.cross_entropy
 
 
-def _clip_grad_norm():
-    from tinygrad_edu import optim
+def training_step(opt, compute_loss, clip=None):
+    """One full training step, the same on both sides (PyTorch's optimizers share the API):
+    zero the gradients, forward and loss, backward, optionally clip, update. Returns the loss."""
 
-    for name in ("clip_grad_norm_", "clip_grad_norm"):
-        if hasattr(optim, name):
-            return getattr(optim, name)
-    raise ImportError("tinygrad_edu.optim has no clip_grad_norm")
+    def step():
+        opt.zero_grad()
+        loss = compute_loss()
+        loss.backward()
+        if clip is not None:
+            clip()
+        opt.step()
+        return loss
+
+    return step
 
 
 def ours_b1(cfg: dict):
@@ -303,13 +310,7 @@ def ours_b1(cfg: dict):
     y = tg.randint(0, d_out, (cfg["batch"],))
     opt = optim.SGD(model.parameters(), lr=cfg["lr"])
 
-    def step():
-        opt.zero_grad()
-        loss = cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
+    step = training_step(opt, lambda: cross_entropy(model(x), y))
     return step, {"model": model, "inputs": (x, y)}
 
 
@@ -338,14 +339,11 @@ def ours_b2(cfg: dict):
     targets = tg.randint(0, V, (B, T))
     opt = optim.Adam(model.parameters(), lr=cfg["lr"])
 
-    def step():
-        opt.zero_grad()
-        logits = model(idx)
-        loss = cross_entropy(logits.reshape(B * T, V), targets.reshape(B * T))
-        loss.backward()
-        opt.step()
-        return loss
+    def compute_loss():
+        logits = model(idx)  # (B, T, V)
+        return cross_entropy(logits.reshape(B * T, V), targets.reshape(B * T))
 
+    step = training_step(opt, compute_loss)
     return step, {"model": model, "inputs": (idx, targets)}
 
 
@@ -371,23 +369,16 @@ def ours_b3_model(cfg: dict):
 
 def ours_b3(cfg: dict):
     import tinygrad_edu as tg
+    from tinygrad_edu import optim
 
-    clip = _clip_grad_norm()
     model, opt, config = ours_b3_model(cfg)
     B, T, V = cfg["batch"], cfg["block"], cfg["vocab"]
     tg.manual_seed(1)
     idx = tg.randint(0, V, (B, T))
     targets = tg.randint(0, V, (B, T))
     params = model.parameters()
-
-    def step():
-        opt.zero_grad()
-        _, loss = model(idx, targets)
-        loss.backward()
-        clip(params, 1.0)
-        opt.step()
-        return loss
-
+    clip = lambda: optim.clip_grad_norm(params, 1.0)  # noqa: E731
+    step = training_step(opt, lambda: model(idx, targets)[1], clip=clip)  # model -> (logits, loss)
     return step, {"model": model, "inputs": (idx, targets), "config": config}
 
 
@@ -413,13 +404,7 @@ def ours_b4(cfg: dict):
     y = tg.randint(0, cfg["classes"], (cfg["batch"],))
     opt = optim.SGD(model.parameters(), lr=cfg["lr"])
 
-    def step():
-        opt.zero_grad()
-        loss = cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
+    step = training_step(opt, lambda: cross_entropy(model(x), y))
     return step, {"model": model, "inputs": (x, y)}
 
 
@@ -495,13 +480,7 @@ def torch_b1(cfg, torch, ours):
     x, y = (_torch_tensor(t, torch) for t in ours["inputs"])
     opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"])
 
-    def step():
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
+    step = training_step(opt, lambda: nn.functional.cross_entropy(model(x), y))
     return step, {"copied": copied, "params": len(list(model.parameters()))}
 
 
@@ -551,14 +530,11 @@ def torch_b2(cfg, torch, ours, cell: bool = False):
     B, T = idx.shape
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
 
-    def step():
-        opt.zero_grad()
-        logits = model(idx)
-        loss = nn.functional.cross_entropy(logits.reshape(B * T, V), targets.reshape(B * T))
-        loss.backward()
-        opt.step()
-        return loss
+    def compute_loss():
+        logits = model(idx)  # (B, T, V)
+        return nn.functional.cross_entropy(logits.reshape(B * T, V), targets.reshape(B * T))
 
+    step = training_step(opt, compute_loss)
     return step, {"copied": copied, "params": len(list(model.parameters()))}
 
 
@@ -683,15 +659,8 @@ def torch_b3(cfg, torch, ours, layout: dict | None = None):
         idx = torch.randint(0, cfg["vocab"], (cfg["batch"], cfg["block"]), generator=g)
         targets = torch.randint(0, cfg["vocab"], (cfg["batch"], cfg["block"]), generator=g)
     params = list(model.parameters())
-
-    def step():
-        opt.zero_grad()
-        _, loss = model(idx, targets)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        return loss
-
+    clip = lambda: torch.nn.utils.clip_grad_norm_(params, 1.0)  # noqa: E731
+    step = training_step(opt, lambda: model(idx, targets)[1], clip=clip)  # model -> (logits, loss)
     return step, {"copied": copied, "params": len(params), "layout": layout}
 
 
@@ -712,13 +681,7 @@ def torch_b4(cfg, torch, ours):
     x, y = (_torch_tensor(t, torch) for t in ours["inputs"])
     opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"])
 
-    def step():
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
+    step = training_step(opt, lambda: nn.functional.cross_entropy(model(x), y))
     return step, {"copied": copied, "params": len(list(model.parameters()))}
 
 
