@@ -42,6 +42,7 @@ from . import backend
 from .autograd import no_grad
 from .data import CharTokenizer, get_batch
 from .io import CheckpointError, load, save
+from .optim import clip_grad_norm
 
 
 @dataclass
@@ -376,7 +377,7 @@ def train(
                 optimizer.zero_grad()
                 loss.backward()
                 if config.grad_clip > 0.0:
-                    _clip_grad_norm(params, config.grad_clip)
+                    clip_grad_norm(params, config.grad_clip)
                 phase = "update"
                 optimizer.step()
                 step += 1
@@ -449,12 +450,6 @@ def train(
             if bar is not None:
                 bar.close()
     return TrainResult(step, best_val, interrupted, out_dir, history)
-
-
-def _clip_grad_norm(params, max_norm: float) -> None:
-    from .optim import clip_grad_norm_
-
-    clip_grad_norm_(params, max_norm)
 
 
 def _progress(config: TrainConfig, start: int):
