@@ -265,12 +265,6 @@ def summary(seconds: list, scale: float) -> dict:
 # =================================================================================================
 
 
-def _cross_entropy():
-    from tinygrad_edu import functional as F
-
-    return F.cross_entropy
-
-
 def training_step(opt, compute_loss, clip=None):
     """One full training step, the same on both sides (PyTorch's optimizers share the API):
     zero the gradients, forward and loss, backward, optionally clip, update. Returns the loss."""
@@ -290,8 +284,8 @@ def training_step(opt, compute_loss, clip=None):
 def ours_b1(cfg: dict):
     import tinygrad_edu as tg
     from tinygrad_edu import nn, optim
+    from tinygrad_edu.functional import cross_entropy
 
-    cross_entropy = _cross_entropy()
     d_in, h1, h2, d_out = cfg["sizes"]
 
     class MLP(nn.Module):
@@ -317,8 +311,8 @@ def ours_b1(cfg: dict):
 def ours_b2(cfg: dict):
     import tinygrad_edu as tg
     from tinygrad_edu import nn, optim
+    from tinygrad_edu.functional import cross_entropy
 
-    cross_entropy = _cross_entropy()
     V, E, H = cfg["vocab"], cfg["emb"], cfg["hidden"]
 
     class LSTMLM(nn.Module):
@@ -385,8 +379,7 @@ def ours_b3(cfg: dict):
 def ours_b4(cfg: dict):
     import tinygrad_edu as tg
     from tinygrad_edu import nn, optim
-
-    cross_entropy = _cross_entropy()
+    from tinygrad_edu.functional import cross_entropy
 
     class ConvNet(nn.Module):
         def __init__(self):
