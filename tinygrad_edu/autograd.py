@@ -8,6 +8,11 @@ Chapter 2 ("Autograd") builds this module. Every differentiable operation is a s
 * ``backward(self, grad_out)`` receives the gradient of the final scalar with respect to the
   output (a ``Tensor``) and returns one gradient per input (``None`` for inputs that need none).
 
+A Function may have several outputs: ``forward`` returns a tuple of arrays, ``apply`` a tuple of
+Tensors, and ``backward(self, grad_h, grad_c)`` receives one gradient per output. An output that
+does not lead to the final scalar gets a gradient of zeros, so a backward rule never tests for
+``None`` (it is written once, for the case where every output is used).
+
 ``backward`` is written with Tensor operations, so with ``create_graph=True`` the gradient itself
 is recorded in a graph and can be differentiated again (second derivatives). Without it, backward
 runs under ``no_grad()`` and those operations take the cheap path that records nothing.
@@ -127,6 +132,9 @@ class Function:
     # derivative through them is then a clear error instead of a silent zero.
     differentiable_backward = True
 
+    # For a Function with several outputs, ``apply`` sets the ids of its output Tensors here.
+    output_ids = None
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if not cls.__name__.startswith("_"):
@@ -159,6 +167,8 @@ class Function:
                 arrays.append(t)
                 needs.append(False)
         out_data = fn.forward(*arrays, **kwargs)
+        if type(out_data) is tuple:
+            return fn._several_outputs(out_data, inputs, needs)
         if _mode.anomaly:
             _check_finite(cls.__name__, "forward", out_data)
         if _mode.enabled and True in needs:
@@ -167,6 +177,24 @@ class Function:
             fn.freed = False
             return Tensor._make(out_data, True, fn)
         return Tensor._make(out_data, False, None)
+
+    def _several_outputs(self, out_data, inputs, needs):
+        """``apply`` for a forward that returned a tuple: one Tensor per array, all made by this op.
+
+        The backward pass finds an output's place by its ``id`` in ``output_ids``, and makes zeros
+        for an unused output from ``output_like`` (shape, dtype and namespace, not the array)."""
+        if _mode.anomaly:
+            for data in out_data:
+                _check_finite(type(self).__name__, "forward", data)
+        if not (_mode.enabled and True in needs):
+            return tuple(Tensor._make(data, False, None) for data in out_data)
+        self.inputs = inputs
+        self.needs_input_grad = needs
+        self.freed = False
+        outs = tuple(Tensor._make(data, True, self) for data in out_data)
+        self.output_ids = tuple(id(t) for t in outs)
+        self.output_like = tuple((d.shape, d.dtype, backend.xp_of(d)) for d in out_data)
+        return outs
 
 
 def backward(root, gradient=None, retain_graph=None, create_graph=False) -> None:
@@ -203,7 +231,7 @@ def backward(root, gradient=None, retain_graph=None, create_graph=False) -> None
     # back. So: count the consumers of each tensor, then run backward from the root, and let a
     # tensor's own backward run when its count reaches zero. (This visits the graph in a
     # topological order without sorting it first, and without recursion.)
-    consumers = _count_consumers(root)
+    consumers, waiting = _count_consumers(root)
     grads = {id(root): gradient}
     ready = [root]
     with enable_grad() if create_graph else no_grad():
@@ -220,6 +248,10 @@ def backward(root, gradient=None, retain_graph=None, create_graph=False) -> None
                     grad = grad.astype(node.dtype)
                 node.grad = grad if node.grad is None else node.grad + grad
                 continue
+            if waiting and id(fn) in waiting:  # one output of a several-output op
+                grad = _gather_output_grads(fn, node, grad, waiting, grads)
+                if grad is _NOT_YET:
+                    continue
             if fn.freed:
                 raise RuntimeError(
                     f"backward(): trying to backward through the graph a second time "
@@ -233,10 +265,12 @@ def backward(root, gradient=None, retain_graph=None, create_graph=False) -> None
                     f"{type(fn).__name__} has a backward written for speed that cannot be "
                     "differentiated again; create_graph=True is not supported through it"
                 )
+            elif type(grad) is tuple:  # several outputs: one gradient each
+                input_grads = _anomaly_backward(fn, *grad) if _mode.anomaly else fn.backward(*grad)
             else:
                 input_grads = _anomaly_backward(fn, grad) if _mode.anomaly else fn.backward(grad)
-                if type(input_grads) is not tuple:
-                    input_grads = (input_grads,)
+            if type(input_grads) is not tuple:
+                input_grads = (input_grads,)
             for t, g, need in zip(fn.inputs, input_grads, fn.needs_input_grad, strict=False):
                 if not need:
                     continue
@@ -255,29 +289,64 @@ def backward(root, gradient=None, retain_graph=None, create_graph=False) -> None
                 fn.__dict__.clear()
 
 
-def _anomaly_backward(fn, grad):
-    """``fn.backward(grad)``, with a NaN/Inf inside it blamed on ``fn`` (not on the Mul or Div
+_NOT_YET = object()  # what _gather_output_grads returns while an op still waits for outputs
+
+
+def _gather_output_grads(fn, node, grad, waiting, grads):
+    """Collect the gradient of ``node``, one output of the several-output op ``fn``.
+
+    Returns ``_NOT_YET`` until every output that leads to the root has its gradient, then the
+    tuple of all of them (zeros for outputs that do not lead to the root, or got no gradient),
+    or ``None`` when none got a gradient at all."""
+    key = id(fn)
+    collected = grads.get(key)
+    if collected is None:
+        collected = grads[key] = [None] * len(fn.output_ids)
+    collected[fn.output_ids.index(id(node))] = grad
+    waiting[key] -= 1
+    if waiting[key]:
+        return _NOT_YET
+    del grads[key]
+    if all(g is None for g in collected):
+        return None
+    return tuple(
+        Tensor._make(xp.zeros(shape, dtype=dtype), False, None) if g is None else g
+        for g, (shape, dtype, xp) in zip(collected, fn.output_like, strict=True)
+    )
+
+
+def _anomaly_backward(fn, *grad):
+    """``fn.backward(*grad)``, with a NaN/Inf inside it blamed on ``fn`` (not on the Mul or Div
     that its backward happens to be written with)."""
     try:
-        return fn.backward(grad)
+        return fn.backward(*grad)
     except AnomalyError as e:
         raise AnomalyError(
             f"{type(fn).__name__} backward produced non-finite values ({e})"
         ) from None
 
 
-def _count_consumers(root) -> dict:
+def _count_consumers(root) -> tuple[dict, dict]:
     """For every tensor that leads to ``root`` and needs a gradient: how many ops consume it.
 
     An iterative walk (a stack, not recursion, so a 10,000-op chain is fine) that visits each
     tensor once; a tensor used twice, like ``a`` in ``a * a``, is counted twice.
+    Also returns, for each op with several outputs, how many of its outputs lead to ``root``:
+    its backward runs once all of those have their gradient, and its inputs are counted once.
     """
     consumers = {id(root): 0}
+    waiting = {}
     stack = [root]
     while stack:
         fn = stack.pop()._ctx
         if fn is None:
             continue
+        if fn.output_ids is not None:  # several outputs: walk the op's inputs only once
+            key = id(fn)
+            if key in waiting:
+                waiting[key] += 1
+                continue
+            waiting[key] = 1
         for t, need in zip(fn.inputs, fn.needs_input_grad, strict=False):
             if need:
                 key = id(t)
@@ -286,4 +355,4 @@ def _count_consumers(root) -> dict:
                 else:
                     consumers[key] = 1
                     stack.append(t)
-    return consumers
+    return consumers, waiting
