@@ -387,9 +387,9 @@ def test_fused_cell_gradgradcheck():
 def test_sequence_function_refuses_second_derivatives():
     x_proj = tg.randn(2, 1, 8, dtype="float64", requires_grad=True)
     h0, c0, w = tg.zeros(1, 2, dtype="float64"), tg.zeros(1, 2, dtype="float64"), tg.randn(8, 2)
-    out = LSTMSequenceFunction.apply(x_proj, h0, c0, w.astype("float64"))
+    hs, c_T = LSTMSequenceFunction.apply(x_proj, h0, c0, w.astype("float64"))
     with pytest.raises(RuntimeError, match="LSTMSequenceFunction.*create_graph"):
-        out.sum().backward(create_graph=True)
+        (hs.sum() + c_T.sum()).backward(create_graph=True)
 
 
 # =================================================================================================

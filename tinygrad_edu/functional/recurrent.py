@@ -74,7 +74,7 @@ def _split4(a, H: int):
 
 
 class LSTMCellFunction(Function):
-    """One fused LSTM step: pre-activations ``a`` (..., 4H) and cell ``c`` (..., H) -> (2, ..., H).
+    """One fused LSTM step: pre-activations ``a`` (..., 4H) and cell ``c`` (..., H) -> ``(h', c')``.
 
     ``a = x @ W_ih^T + b_ih + h @ W_hh^T + b_hh`` is computed by ordinary ops; this Function does
     the rest. Forward, with the gates packed in the order i, f, g, o::
@@ -83,9 +83,9 @@ class LSTMCellFunction(Function):
         c' = f * c + i * g
         h' = o * tanh(c')
 
-    The result stacks ``h'`` and ``c'``: ``out[0]`` is h', ``out[1]`` is c' (a Function has one
-    output). Backward: the gate derivatives of ``_lstm_cell_backward``, concatenated into the
-    gradient of ``a``, and the gradient of ``c``.
+    Two outputs, ``h'`` and ``c'`` (..., H) each. Backward receives one gradient for each and
+    applies the gate derivatives of ``_lstm_cell_backward``: the gradient of ``a`` (the four gate
+    blocks concatenated) and the gradient of ``c``.
 
     The sigmoid is ``tanh(a / 2) / 2 + 1 / 2``, finite for any input (pre-activations of +-1e3
     give gates of exactly 0 or 1 and zero, not NaN, gradients). The composed version of the same
@@ -93,9 +93,9 @@ class LSTMCellFunction(Function):
 
     >>> import tinygrad_edu as tg
     >>> a, c = tg.randn(2, 4 * 3), tg.randn(2, 3)
-    >>> out = LSTMCellFunction.apply(a, c)
-    >>> out.shape                       # (2, B, H): h' then c'
-    (2, 2, 3)
+    >>> h, c_new = LSTMCellFunction.apply(a, c)
+    >>> h.shape, c_new.shape            # (B, H) each
+    ((2, 3), (2, 3))
     """
 
     def forward(self, gates, c):
@@ -106,9 +106,9 @@ class LSTMCellFunction(Function):
         c_new = f * c + i * g
         tanh_c = xp.tanh(c_new)
         self.saved = act, tanh_c
-        return xp.stack([o * tanh_c, c_new], axis=0)
+        return o * tanh_c, c_new
 
-    def backward(self, grad_out):
+    def backward(self, grad_h, grad_c):
         gates, c = self.inputs
         H = c.shape[-1]
         if is_grad_enabled():
@@ -120,18 +120,17 @@ class LSTMCellFunction(Function):
             act, tanh_c = self.saved
             i, f, g, o = (_const(x) for x in _split4(act, H))
             tanh_c = _const(tanh_c)
-        grad_i, grad_f, grad_g, grad_o, grad_c = _lstm_cell_backward(
-            i, f, g, o, c, tanh_c, grad_out[0], grad_out[1]
+        grad_i, grad_f, grad_g, grad_o, grad_c_prev = _lstm_cell_backward(
+            i, f, g, o, c, tanh_c, grad_h, grad_c
         )
         grad_gates = ops.concat([grad_i, grad_f, grad_g, grad_o], axis=-1)
-        return grad_gates, grad_c
+        return grad_gates, grad_c_prev
 
 
 def lstm_cell(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
     """One LSTM step from pre-activations ``gates`` (..., 4H) and cell ``c`` (..., H): ``(h', c')``,
     with the fused ``LSTMCellFunction``."""
-    out = LSTMCellFunction.apply(gates, c)  # (2, ..., H)
-    return out[0], out[1]
+    return LSTMCellFunction.apply(gates, c)
 
 
 def lstm_cell_composed(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
@@ -165,10 +164,11 @@ class LSTMSequenceFunction(Function):
         a_t = x_proj_t + h_{t-1} @ W_hh^T                 (B, 4H)
         h_t, c_t = the LSTMCellFunction step of (a_t, c_{t-1})
 
-    Output (T + 1, B, H): rows 0..T-1 are h_1..h_T, row T is c_T (one Function, one output).
+    Two outputs: ``hs`` (T, B, H), the hidden states h_1..h_T, and ``c_T`` (B, H), the last cell.
 
     Backward is backpropagation through time, from t = T down to 1, with ``dh``/``dc`` the
-    gradient reaching h_t / c_t from later steps plus the upstream gradient of that row::
+    gradient reaching h_t / c_t from later steps plus the upstream gradient (of ``hs[t]``; of
+    ``c_T`` at the start)::
 
         da_t, dc = _lstm_cell_backward(gates of step t, c_{t-1}, dh, dc)  -> grad_x_proj[t]
         dh <- da_t @ W_hh
@@ -186,7 +186,7 @@ class LSTMSequenceFunction(Function):
         H = G // 4
         dt = x_proj.dtype
         w_hh_t = xp.permute_dims(w_hh, (1, 0))  # (4H, H) -> (H, 4H), once per sequence
-        out = xp.empty((T + 1, B, H), dtype=dt)  # h_1..h_T, then c_T
+        out = xp.empty((T, B, H), dtype=dt)  # h_1..h_T
         acts = xp.empty((T, B, G), dtype=dt)  # gate values, for backward
         cs = xp.empty((T + 1, B, H), dtype=dt)  # c_0..c_T, for backward
         scale = _gate_scale(xp, H, dt)
@@ -201,19 +201,18 @@ class LSTMSequenceFunction(Function):
             acts[t, ...] = act
             cs[t + 1, ...] = c
             out[t, ...] = h
-        out[T, ...] = c
         self.saved = acts, cs, out, h0, w_hh
-        return out
+        return out, c
 
-    def backward(self, grad_out):
+    def backward(self, grad_hs, grad_c):
         acts, cs, out, h0, w_hh = self.saved
         xp = backend.xp_of(acts)
-        g_out = grad_out.data
+        g_out = grad_hs.data
         T, B, G = acts.shape
         H = G // 4
         grad_x_proj = xp.empty((T, B, G), dtype=acts.dtype)
         dh = xp.zeros_like(h0)
-        dc = g_out[T, ...]
+        dc = grad_c.data
         for t in range(T - 1, -1, -1):
             dh = dh + g_out[t, ...]
             i, f, g, o = _split4(acts[t, ...], H)
@@ -222,7 +221,7 @@ class LSTMSequenceFunction(Function):
             da = xp.concat([d_i, d_f, d_g, d_o], axis=-1)  # (B, 4H)
             grad_x_proj[t, ...] = da
             dh = xp.matmul(da, w_hh)  # (B, 4H) @ (4H, H)
-        grad_w_hh = _grad_w_hh(grad_x_proj, h0, out[:T]) if self.needs_input_grad[3] else None
+        grad_w_hh = _grad_w_hh(grad_x_proj, h0, out) if self.needs_input_grad[3] else None
         return _const(grad_x_proj), _const(dh), _const(dc), grad_w_hh
 
 

@@ -407,14 +407,11 @@ class LSTM(_RNNBase):
             w_ih, w_hh, b = self._layer_params(layer)
             x_proj = self._input_projection(x, w_ih, b)  # (T, B, 4H)
             if self.fused:
-                seq = F.LSTMSequenceFunction.apply(x_proj, h0[layer], c0[layer], w_hh)
-                x = seq[:T]  # (T + 1, B, H) -> (T, B, H): h_1..h_T
-                h_n.append(seq[T - 1])
-                c_n.append(seq[T])
+                x, c = F.LSTMSequenceFunction.apply(x_proj, h0[layer], c0[layer], w_hh)
             else:
                 x, c = self._composed_layer(x_proj, h0[layer], c0[layer], w_hh)
-                h_n.append(x[T - 1])
-                c_n.append(c)
+            h_n.append(x[T - 1])  # x: (T, B, H), h_1..h_T
+            c_n.append(c)
         h_n = ops.stack(h_n, axis=0)  # (L, B, H)
         c_n = ops.stack(c_n, axis=0)
         if not batched:
