@@ -201,13 +201,12 @@ def scaled_dot_product_attention_composed(
     >>> bool(((a - b).abs() < 1e-5).all())
     True
     """
+    op = "scaled_dot_product_attention_composed"
     additive, keep, scale = _attention_args(
-        "scaled_dot_product_attention_composed",
-        query, key, value, attn_mask, dropout_p, is_causal, scale,
-    )  # fmt: skip
-    P = softmax_composed(
-        _attention_scores_tensor(query, key, additive, keep, scale), -1
-    )  # (..., L, S)
+        op, query, key, value, attn_mask, dropout_p, is_causal, scale
+    )
+    scores = _attention_scores_tensor(query, key, additive, keep, scale)  # (..., L, S)
+    P = softmax_composed(scores, -1)
     if dropout_p > 0.0:
         P = dropout(P, dropout_p)
     return P @ value  # (..., L, S) @ (..., S, Ev) -> (..., L, Ev)

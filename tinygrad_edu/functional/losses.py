@@ -165,10 +165,9 @@ def cross_entropy(
     >>> round(cross_entropy(tg.tensor([[0.0, 0.0]]), tg.tensor([1])).item(), 4)
     0.6931
     """
-    args = _cross_entropy_args(
+    logits, t, out_shape = _cross_entropy_args(
         "cross_entropy", input, target, ignore_index, reduction, label_smoothing
     )
-    logits, t, out_shape = args
     loss = CrossEntropyFunction.apply(logits, t.data, ignore_index, reduction, label_smoothing)
     return loss.reshape(out_shape) if reduction == "none" else loss
 
@@ -206,10 +205,9 @@ def cross_entropy_composed(
     >>> round(cross_entropy_composed(tg.tensor([[0.0, 0.0]]), tg.tensor([1])).item(), 4)
     0.6931
     """
-    args = _cross_entropy_args(
+    logits, t, out_shape = _cross_entropy_args(
         "cross_entropy_composed", input, target, ignore_index, reduction, label_smoothing
     )
-    logits, t, out_shape = args
     logp = log_softmax_composed(logits, axis=1)  # (M, C)
     loss = nll_loss(logp, t, ignore_index, reduction="none")  # (M,), 0 for ignored targets
     valid = t.data != ignore_index
