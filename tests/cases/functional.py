@@ -13,7 +13,7 @@ import numpy as np
 
 import tinygrad_edu.functional as F
 
-from . import ints, leaf, leaves, mask
+from helpers import ints, leaf, leaves, mask
 
 _T = [0, 2, -100, 1, 2]  # one ignored target (ignore_index=-100)
 

@@ -13,7 +13,9 @@ import numpy as np
 import tinygrad_edu as tg
 from tinygrad_edu import ops
 
-from . import away_from_zero, distinct, ints, leaf, leaves, mask
+from helpers import ints, leaf, leaves, mask
+
+from . import away_from_zero, distinct
 
 
 def grid(*shape, offset=0.0, seed=0):

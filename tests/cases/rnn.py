@@ -14,7 +14,9 @@ from tinygrad_edu.nn.rnn import (
     RNNSequenceFunction,
 )
 
-from . import away_from_zero, leaves
+from helpers import leaves
+
+from . import away_from_zero
 
 
 def _cell(a, c):
