@@ -11,7 +11,7 @@ import math
 import numpy as np
 from helpers import npy
 
-_erfc = np.vectorize(math.erfc)
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
 
 
 def normal_cdf(x):

@@ -8,13 +8,13 @@ with ``gradgradcheck``. The whole-sequence Functions are checked with respect to
 
 from __future__ import annotations
 
+from helpers import leaves
+
 from tinygrad_edu.nn.rnn import (
     LSTMCellFunction,
     LSTMSequenceFunction,
     RNNSequenceFunction,
 )
-
-from helpers import leaves
 
 from . import away_from_zero
 
