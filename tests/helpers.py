@@ -3,7 +3,7 @@
 Every test file imports what it needs from here (``from helpers import t64, close``; ``tests/``
 is on the path, see ``conftest.py``). Tensors built here follow the default device, so the same
 test runs on NumPy, on array-api-strict and on CuPy. The plain-NumPy reference implementations
-live in ``references.py``; the gradient check of a layer is ``tinygrad_edu.testing.gradcheck_module``.
+live in ``references.py``; a layer's gradient check is ``tinygrad_edu.testing.gradcheck_module``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 
 import tinygrad_edu as tg
 
-# ---- tensors --------------------------------------------------------------------------------------
+# ---- tensors -------------------------------------------------------------------------------------
 
 
 def t64(a, requires_grad=False):
@@ -75,7 +75,7 @@ def other_device(device: str) -> str:
     return "strict" if device == "cpu" else "cpu"
 
 
-# ---- comparisons ----------------------------------------------------------------------------------
+# ---- comparisons ---------------------------------------------------------------------------------
 
 
 def close(actual, expected, rtol=1e-10, atol=1e-12):

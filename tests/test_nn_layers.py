@@ -1,9 +1,10 @@
 """The layers of ``tinygrad_edu.nn`` (except RNN/LSTM: test_rnn.py) and ``Module``'s features.
 
-Every layer is checked three ways: its forward against a plain-NumPy reference written as loops (``references.py``)
-(explicit sums, a loop over positions, a loop over queries and heads), its backward with a float64
-gradient check with respect to the input *and every parameter*, and its bookkeeping (parameter
-names and shapes as PyTorch's, initialisation, repr, errors that name the layer and both sizes).
+Every layer is checked three ways: its forward against a plain-NumPy reference written as loops
+(``references.py``: explicit sums, a loop over positions, a loop over queries and heads), its
+backward with a float64 gradient check with respect to the input *and every parameter*
+(``gradcheck_module``), and its bookkeeping (parameter names and shapes as PyTorch's,
+initialisation, repr, errors that name the layer and both sizes).
 Two toy problems show the pieces learn: an MLP on XOR and a Transformer block on a copy task.
 """
 

@@ -1,8 +1,9 @@
 """Tests for ``tinygrad_edu/nn/rnn.py``: RNN (chapter 7) and LSTM (chapter 8).
 
 Every layer is compared with a plain-NumPy step-by-step loop written from PyTorch's documented
-equations (``references.rnn_layers``), gradient-checked in float64 with respect to its input, initial state and every
-parameter, and fed bad input that must raise errors naming the layer and the sizes.
+equations (``references.rnn_layers``), gradient-checked in float64 (``gradcheck_module``) with
+respect to its input, initial state and every parameter, and fed bad input that must raise errors
+naming the layer and the sizes.
 """
 
 from __future__ import annotations
