@@ -18,7 +18,7 @@ import references
 from helpers import close, ints, leaf64, t32, t64
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import arrays, as_tensor, layouts, shapes
+from strategies import arrays, as_tensor, conv1d_sizes, layouts, shapes
 
 import tinygrad_edu as tg
 import tinygrad_edu.functional as F
@@ -547,20 +547,17 @@ def test_conv1d_matches_loop(stride, padding, dilation):
 
 @ch06
 @given(
-    n=st.integers(1, 2),
-    c_in=st.integers(1, 3),
-    c_out=st.integers(1, 3),
-    k=st.integers(1, 4),
+    **conv1d_sizes(max_padding=3, max_dilation=3),
     length=st.integers(1, 9),
-    stride=st.integers(1, 3),
-    padding=st.integers(0, 3),
-    dilation=st.integers(1, 3),
     seed=st.integers(0, 2**16),
 )
-def test_conv1d_any_configuration(n, c_in, c_out, k, length, stride, padding, dilation, seed):
-    span = dilation * (k - 1) + 1
+def test_conv1d_any_configuration(
+    n, c_in, c_out, kernel_size, length, stride, padding, dilation, seed
+):
+    span = dilation * (kernel_size - 1) + 1
     rng = np.random.default_rng(seed)
-    x, w = rng.standard_normal((n, c_in, length)), rng.standard_normal((c_out, c_in, k))
+    x = rng.standard_normal((n, c_in, length))
+    w = rng.standard_normal((c_out, c_in, kernel_size))
     b = rng.standard_normal(c_out)
     if length + 2 * padding < span:
         with pytest.raises(ValueError, match="conv1d: input length"):

@@ -18,6 +18,7 @@ import references
 from helpers import leaf, leaf64, npy, other_device, t64
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import conv1d_sizes
 
 import tinygrad_edu as tg
 import tinygrad_edu.functional as F
@@ -509,13 +510,7 @@ class TestConv1d:
         np.testing.assert_allclose(out, ref, atol=1e-12)
 
     @given(
-        n=st.integers(1, 2),
-        c_in=st.integers(1, 3),
-        c_out=st.integers(1, 3),
-        kernel_size=st.integers(1, 4),
-        stride=st.integers(1, 3),
-        padding=st.integers(0, 2),
-        dilation=st.integers(1, 2),
+        **conv1d_sizes(max_padding=2, max_dilation=2),
         extra=st.integers(0, 5),
         layout=st.sampled_from(["contiguous", "transposed"]),
     )
