@@ -286,6 +286,12 @@ def checkpoint_bytes(model) -> int:
     return 3 * weights + 64 * 1024
 
 
+def space_needed(model) -> int:
+    """The disk space a run of ``model`` needs at most: best.npz, last.npz, the temporary copy of
+    last.npz while it is written, and 256 KiB for loss.png and its temporary copy."""
+    return 3 * checkpoint_bytes(model) + 256 * 1024
+
+
 def check_out_dir(out_dir, need_bytes: int = 0) -> None:
     """Make sure ``out_dir`` can hold the run before any step is trained: it is (or can be
     created as) a directory, a file can be written in it, and at least ``need_bytes`` are free
@@ -489,7 +495,7 @@ def train(
     for name in RUN_FILES:  # leftovers of saves killed by SIGKILL or a power cut
         for tmp in remove_stale_temporaries(out_dir / name):
             say(f"removed {tmp}, a temporary file left by an interrupted save")
-    check_out_dir(out_dir, 3 * checkpoint_bytes(model) + 1024 * 1024)  # best, last, last's tmp
+    check_out_dir(out_dir, space_needed(model))
 
     saved_step = start if resume else None  # the step of the last.npz this run can go back to
 
