@@ -7,7 +7,10 @@
 Training prints a progress bar (loss, ms/step, tokens/s), ``step N: train loss ..., val loss ...``
 every ``--eval-interval`` steps and at the end, and a generated sample. It writes ``best.npz``
 (best validation loss; what ``sample`` loads), ``last.npz`` (what ``--resume`` continues) and
-``loss.png`` under ``--out-dir``. Ctrl-C saves ``last.npz`` and exits.
+``loss.png`` under ``--out-dir``. Ctrl-C (SIGINT) or SIGTERM saves ``last.npz`` and exits with
+status 130 or 143, as a shell reports a process those signals ended; a second signal never cuts a
+save short. An ``--out-dir`` that already holds a run is continued only with ``--resume`` and
+replaced only with ``--overwrite``.
 
 Expected result of the default run (seed 1337, measured on a 2-core CPU): ``step 2000: train loss
 1.650, val loss 1.820``; PyTorch eager running the same recipe and seed gives val loss 1.817. The
@@ -20,9 +23,13 @@ Every field of the model's configuration (``GPTConfig``) and of the training con
 ``tinygrad_edu.data.load_corpus`` describes: ``--data PATH``, ``$TINYGRAD_EDU_DATA``, the cache,
 one download, or offline the corpus bundled with the package.
 
-Bad input (a missing or empty data file, a corpus shorter than a block, an unreadable checkpoint or
-one from another configuration, a prompt character the model has never seen) ends with a one-line
-``error: ...`` on stderr and exit status 2.
+Bad input ends with a one-line ``error: ...`` on stderr and exit status 2, before any step is
+trained: an unknown flag or a value out of range (a learning rate that is NaN, infinite or
+negative, a beta outside [0, 1) ...), a missing, empty or too short data file, an unreadable
+checkpoint or one from another model or configuration, an ``--out-dir`` that is a file, cannot be
+written or has too little free space, a prompt character the model has never seen. A run that
+fails on its way (the disk fills up, the loss becomes NaN) stops with a one-line ``error: ...``
+and exit status 1; the last checkpoint it wrote is intact and finite.
 """
 
 from __future__ import annotations
@@ -106,7 +113,7 @@ FIELD_FLAGS = {
     "dropout": (FRACTION, "dropout probability"),
     "bias": (None, "biases in Linear and LayerNorm layers"),
     # TrainConfig
-    "steps": (POSITIVE_INT, "optimizer updates in total (more with --resume continues a run)"),
+    "steps": (POSITIVE_INT, "optimizer updates in total (with --resume, more continue a finished run)"),
     "batch_size": (POSITIVE_INT, "windows per batch"),
     "learning_rate": (POSITIVE, "peak learning rate, reached after the warm-up"),
     "min_lr": (NON_NEGATIVE, "learning rate the cosine decays to"),
@@ -142,8 +149,9 @@ def _add_config_flags(group, config_cls) -> None:
                 help=text + shown,
             )
         else:
+            metavar = "X" if isinstance(f.default, float) else "N"
             group.add_argument(
-                _flag(f.name), type=kind, default=None, metavar="N", help=text + shown
+                _flag(f.name), type=kind, default=None, metavar=metavar, help=text + shown
             )
 
 
@@ -241,8 +249,9 @@ def make_parser() -> argparse.ArgumentParser:
         help="replace the run in OUT_DIR (without it, an existing run is refused)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _add_config_flags(p.add_argument_group("model (GPTConfig)"), GPTConfig)
-    _add_config_flags(p.add_argument_group("training (TrainConfig)"), TrainConfig)
+    kept = "with --resume, a flag not given keeps the run's own value"
+    _add_config_flags(p.add_argument_group("model (GPTConfig)", kept), GPTConfig)
+    _add_config_flags(p.add_argument_group("training (TrainConfig)", kept), TrainConfig)
     s = p.add_argument_group("sampling")
     s.add_argument(
         "--prompt", default="\n", help="text to continue, sample mode (default: a newline)"
@@ -258,7 +267,7 @@ def make_parser() -> argparse.ArgumentParser:
         "--temperature",
         type=POSITIVE,
         default=0.8,
-        metavar="T",
+        metavar="X",
         help="below 1 sharpens the distribution, above 1 flattens it (default: 0.8)",
     )
     s.add_argument(
