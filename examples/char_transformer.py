@@ -113,7 +113,10 @@ FIELD_FLAGS = {
     "dropout": (FRACTION, "dropout probability"),
     "bias": (None, "biases in Linear and LayerNorm layers"),
     # TrainConfig
-    "steps": (POSITIVE_INT, "optimizer updates in total (with --resume, more continue a finished run)"),
+    "steps": (
+        POSITIVE_INT,
+        "optimizer updates in total (with --resume, more continue a finished run)",
+    ),
     "batch_size": (POSITIVE_INT, "windows per batch"),
     "learning_rate": (POSITIVE, "peak learning rate, reached after the warm-up"),
     "min_lr": (NON_NEGATIVE, "learning rate the cosine decays to"),

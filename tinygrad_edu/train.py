@@ -521,7 +521,9 @@ def train(
     # "update" (optimizer.step): the parameters may be half updated, so nothing can be saved;
     # "done": the step is complete and the generator is where the next step expects it.
     phase, rng_before = "done", None
-    with _StopFlag() as stop:
+    # NumPy's overflow warnings are left out: the loop checks the loss and the gradient norm itself
+    # and names the step where they stopped being finite (tg.detect_anomaly names the op).
+    with _StopFlag() as stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         try:
             while step < config.steps:
                 phase, rng_before = "draw", backend.get_rng_state()
@@ -654,8 +656,10 @@ def plot_losses(history: dict, path) -> None:
     written atomically by ``viz.plot_loss_curves``.
 
     A matplotlib Figure is a web of reference cycles (each artist points to its axes and back),
-    which only Python's cycle collector frees: clearing it here returns its memory (about 1 MB)
-    at once instead of after the next collection."""
+    which only Python's cycle collector frees: collecting here returns its memory (about 0.8 MB)
+    at once instead of whenever the next full collection runs (0.1 s, once per evaluation)."""
+    import gc
+
     from .viz import plot_loss_curves
 
     try:
@@ -663,3 +667,5 @@ def plot_losses(history: dict, path) -> None:
     except OSError as e:
         raise SaveError(f"cannot write {str(path)!r} ({_reason(e)}); free some space") from None
     fig.clear()
+    del fig
+    gc.collect()
