@@ -279,8 +279,9 @@ def example(out_dir, corpus, *extra):
 @pytest.mark.ch11
 @pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="POSIX signals")
 def test_ctrl_c_on_the_example_saves_and_resume_reproduces_the_run(tmp_path):
-    """SIGINT (what Ctrl-C sends) to a training process: it saves and exits with status 130; ``--resume``
-    finishes the run, whose evaluation lines and final weights equal an uninterrupted run's."""
+    """SIGINT (what Ctrl-C sends) to a training process: it saves and exits with status 130;
+    ``--resume`` finishes the run, whose evaluation lines and final weights equal an uninterrupted
+    run's."""
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(data.BUNDLED_CORPUS.read_text(encoding="utf-8")[:40_000], encoding="utf-8")
 
