@@ -166,11 +166,9 @@ def remove_stale_temporaries(path) -> list[str]:
     """Delete the temporary files that killed writes of ``path`` left (``.<name>.*.tmp`` beside
     it, see ``atomic_write``); return their paths. Call it when no other process writes ``path``.
     """
-    path = os.fspath(path)
-    directory, name = os.path.split(os.path.abspath(path))
-    stale = sorted(
-        glob.glob(os.path.join(glob.escape(directory), glob.escape(f".{name}.") + "*.tmp"))
-    )
+    directory, name = os.path.split(os.fspath(path))
+    pattern = os.path.join(glob.escape(directory or os.curdir), glob.escape(f".{name}.") + "*.tmp")
+    stale = sorted(glob.glob(pattern))
     removed = []
     for tmp in stale:
         with contextlib.suppress(FileNotFoundError):
