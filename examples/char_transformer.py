@@ -171,20 +171,18 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see --help)\n")
 
     def parse_known_args(self, args=None, namespace=None):
+        known = self._option_string_actions
         tokens = []
         for token in sys.argv[1:] if args is None else args:
-            if "--" in tokens:
-                tokens.append(token)
+            if "--" in tokens or not token.startswith("-") or len(token) == 1:
+                tokens.append(token)  # a value, a mode, or anything after "--"
                 continue
             name = token.split("=", 1)[0]
-            if _is_number(token):  # a value; join "-inf" to its flag, or argparse takes it for one
-                action = self._option_string_actions.get(tokens[-1] if tokens else None)
-                if token.startswith("-") and action is not None and action.nargs != 0:
-                    tokens[-1] += "=" + token
-                    continue
-            elif (
-                token.startswith("-") and token != "--" and name not in self._option_string_actions
-            ):
+            previous = known.get(tokens[-1]) if tokens else None
+            if name not in known and previous is not None and previous.nargs is None:
+                tokens[-1] += "=" + token  # a value starting with "-" ("-1", "-inf", "-x")
+                continue
+            if name not in known and token != "--" and not _is_number(token):
                 self.error(f"unknown flag {name}{self._suggest(name)}")
             tokens.append(token)
         return super().parse_known_args(tokens, namespace)

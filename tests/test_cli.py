@@ -144,6 +144,13 @@ def test_bad_flags_are_one_line_usage_errors(argv, expected, capsys):
     assert captured.out == ""
 
 
+def test_values_that_start_with_a_dash_are_values():
+    parser = load_example().make_parser()
+    args = parser.parse_args(["sample", "--prompt", "-- ROMEO", "--temperature", "0.5"])
+    assert (args.prompt, args.temperature) == ("-- ROMEO", 0.5)
+    assert parser.parse_args(["--min-lr", "0", "--seed", "0"]).min_lr == 0.0
+
+
 def test_bad_flags_from_the_shell_and_a_warmup_longer_than_the_run(corpus, tmp_path):
     err = one_line_error(cli("--lr", "500"))
     assert err == (
