@@ -43,10 +43,9 @@ import shutil
 import signal
 import threading
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-import numpy as np  # checkpoints are host arrays: checking them for NaN is a host job
 
 from . import backend
 from .autograd import no_grad
@@ -366,9 +365,11 @@ def _non_finite(tree, prefix="") -> list[str]:
         items = tree.items()
     elif isinstance(tree, (list, tuple)):
         items = enumerate(tree)
+    elif backend.is_array(tree) and backend.is_floating(tree.dtype):
+        xp = backend.xp_of(tree)
+        return [] if bool(xp.all(xp.isfinite(tree))) else [prefix]
     else:
-        floating = isinstance(tree, np.ndarray) and tree.dtype.kind in "fc"
-        return [prefix] if floating and not np.isfinite(tree).all() else []
+        return []
     return [bad for k, v in items for bad in _non_finite(v, f"{prefix}.{k}" if prefix else str(k))]
 
 
@@ -521,9 +522,10 @@ def train(
     # "update" (optimizer.step): the parameters may be half updated, so nothing can be saved;
     # "done": the step is complete and the generator is where the next step expects it.
     phase, rng_before = "done", None
-    # NumPy's overflow warnings are left out: the loop checks the loss and the gradient norm itself
-    # and names the step where they stopped being finite (tg.detect_anomaly names the op).
-    with _StopFlag() as stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    # Overflow warnings (RuntimeWarning) are left out: the loop checks the loss and the gradient
+    # norm itself and names the step where they stopped being finite (detect_anomaly: the op).
+    with _StopFlag() as stop, warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         try:
             while step < config.steps:
                 phase, rng_before = "draw", backend.get_rng_state()
