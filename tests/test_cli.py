@@ -433,9 +433,12 @@ def test_a_signal_saves_exits_with_its_status_and_resume_continues(
 
 
 @POSIX
-def test_a_second_signal_during_the_save_waits_for_it(corpus, tmp_path):
-    """SIGTERM, then SIGINT while the checkpoint is being written (its temporary file exists):
-    the save completes, the process exits with SIGTERM's status, no traceback."""
+@pytest.mark.parametrize(
+    "first, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
+)
+def test_a_second_signal_during_the_save_waits_for_it(corpus, tmp_path, first, status):
+    """A signal, then Ctrl-C while the checkpoint is being written (its temporary file exists):
+    the save completes, the process exits with the first signal's status, no traceback."""
     out = tmp_path / "out"
     # the default width and depth: a 10 MB checkpoint, whose save takes long enough to be seen
     proc = start("--data", corpus, "--out-dir", out, "--steps", 100_000, "--eval-interval", 100_000,
@@ -444,7 +447,7 @@ def test_a_second_signal_during_the_save_waits_for_it(corpus, tmp_path):
         if line.startswith("model:"):
             break
     time.sleep(0.5)  # a few steps
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(first)
     seen = False
     deadline = time.monotonic() + 60
     while proc.poll() is None and time.monotonic() < deadline:
@@ -455,7 +458,7 @@ def test_a_second_signal_during_the_save_waits_for_it(corpus, tmp_path):
         time.sleep(0.0005)
     rest, err = proc.communicate(timeout=60)
     assert seen, "the save finished before the test could see its temporary file"
-    assert proc.returncode == 143, err
+    assert proc.returncode == status, err
     assert "Traceback" not in err and err == "", err
     assert "interrupted at step" in rest
     assert load_checkpoint(out / "last.npz")["step"] > 0
