@@ -13,6 +13,10 @@ Tensors, and ``backward(self, grad_h, grad_c)`` receives one gradient per output
 does not lead to the final scalar gets a gradient of zeros, so a backward rule never tests for
 ``None`` (it is written once, for the case where every output is used).
 
+Every gradient a backward returns is checked against its input: a wrong shape (a forgotten
+``unbroadcast``), a non-float dtype or another device is an error that names the op, the input
+and both shapes; a float gradient of another float dtype is cast to the input's dtype.
+
 ``backward`` is written with Tensor operations, so with ``create_graph=True`` the gradient itself
 is recorded in a graph and can be differentiated again (second derivatives). Without it, backward
 runs under ``no_grad()`` and those operations take the cheap path that records nothing.
@@ -271,11 +275,21 @@ def backward(root, gradient=None, retain_graph=None, create_graph=False) -> None
                 input_grads = _anomaly_backward(fn, grad) if _mode.anomaly else fn.backward(grad)
             if type(input_grads) is not tuple:
                 input_grads = (input_grads,)
+            if len(input_grads) != len(fn.inputs):
+                raise _wrong_count(fn, input_grads)
             for t, g, need in zip(fn.inputs, input_grads, fn.needs_input_grad, strict=False):
                 if not need:
                     continue
                 key = id(t)
                 if g is not None:
+                    # the cheap check of every gradient: a Tensor of its input's shape and dtype
+                    # (dtypes of one library are shared objects, so ``is`` is the fast test)
+                    try:
+                        ok = g.data.shape == t.data.shape and g.data.dtype is t.data.dtype
+                    except AttributeError:  # not a Tensor
+                        ok = False
+                    if not ok:
+                        g = _checked_grad(fn, input_grads, t, g)
                     if _mode.anomaly:
                         _check_finite(type(fn).__name__, "backward", g.data)
                     prev = grads.get(key)
@@ -287,6 +301,51 @@ def backward(root, gradient=None, retain_graph=None, create_graph=False) -> None
                 fn.freed = True
                 fn.inputs = ()
                 fn.__dict__.clear()
+
+
+def _wrong_count(fn, input_grads) -> RuntimeError:
+    name = type(fn).__name__
+    return RuntimeError(
+        f"{name}.backward returned {len(input_grads)} gradient(s) for {len(fn.inputs)} inputs; "
+        "a backward returns one gradient per input of forward (None for an input that needs none)"
+    )
+
+
+def _checked_grad(fn, input_grads, t, g):
+    """``g``, the gradient ``fn.backward`` returned for its input ``t``, after the full check.
+
+    A float gradient of another float dtype (a float32 input used with float64 values) is cast
+    to the input's dtype, as PyTorch does; anything else that does not match is an error that
+    names the op, the input and both shapes, dtypes or devices."""
+    name = type(fn).__name__
+    i = next(
+        i for i, (x, y) in enumerate(zip(fn.inputs, input_grads, strict=False)) if x is t and y is g
+    )
+    where = f"{name}.backward returned"
+    if not isinstance(g, Tensor):
+        raise TypeError(
+            f"{where} an object of type {type(g).__name__} for input {i} (shape {t.shape}); "
+            "a backward returns Tensors (wrap an array with Tensor._make(array, False, None))"
+        )
+    if g.shape != t.shape:
+        raise ValueError(
+            f"{where} a gradient of shape {g.shape} for input {i} of shape {t.shape}; "
+            "a gradient has its input's shape (sum a broadcast input's gradient back with "
+            "unbroadcast)"
+        )
+    if g.device != t.device:
+        raise backend.DeviceError(
+            f"{where} a gradient on device {g.device!r} for input {i} on device {t.device!r} "
+            f"(shape {t.shape}); a gradient lives on its input's device"
+        )
+    if g.data.dtype != t.data.dtype:
+        if not (backend.is_floating(g.dtype) and backend.is_floating(t.dtype)):
+            raise TypeError(
+                f"{where} a gradient of dtype {g.dtype} for input {i} of dtype {t.dtype} "
+                f"(shape {t.shape}); a gradient is a float of its input's dtype"
+            )
+        g = g.astype(t.dtype)
+    return g
 
 
 _NOT_YET = object()  # what _gather_output_grads returns while an op still waits for outputs
