@@ -14,7 +14,6 @@ True
 # ruff: noqa: F401  (this module re-exports the public API)
 
 from . import backend, functional, optim  # functional: import tinygrad_edu.functional as F
-from .autograd import AnomalyError, detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .backend import DeviceError, manual_seed
 from .io import CheckpointError, load, save
 from .ops import (
@@ -55,10 +54,15 @@ from .ops import (
     where,
 )
 from .tensor import (
+    AnomalyError,
     Tensor,
     arange,
+    detect_anomaly,
+    enable_grad,
     full,
     full_like,
+    is_grad_enabled,
+    no_grad,
     ones,
     ones_like,
     rand,

@@ -23,8 +23,7 @@ import math
 import operator
 
 from . import backend
-from .autograd import Function, is_grad_enabled
-from .tensor import Tensor
+from .tensor import Function, Tensor, is_grad_enabled
 
 
 def _shape(x) -> tuple:
@@ -726,7 +725,8 @@ def astype(a: Tensor, dtype) -> Tensor:
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     """Matrix product with NumPy's rules: batch dimensions broadcast; 1-D operands are vectors."""
-    a, b = _tensor(a, op="matmul"), _tensor(b, a, "matmul")
+    a = _tensor(a, b if isinstance(b, Tensor) else None, "matmul")
+    b = _tensor(b, a, "matmul")
     a, b = _promote(a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(
@@ -944,6 +944,20 @@ def _normalize_key(key, shape: tuple, device: str | None = None) -> tuple:
     if not builtins.any(k is Ellipsis for k in out):
         out.append(Ellipsis)
     return tuple(out)
+
+
+def setitem(a: Tensor, key, value) -> None:
+    """``a[key] = value``: an in-place write into the data, for tensors outside any graph."""
+    if a.requires_grad and is_grad_enabled():
+        raise RuntimeError(
+            "__setitem__: in-place writes into a tensor that requires grad would corrupt "
+            "its gradient; write under tg.no_grad() or build a new tensor (e.g. with where)"
+        )
+    value = value.data if isinstance(value, Tensor) else value
+    try:
+        a.data[_normalize_key(key, a.shape, a.device)] = value
+    except (IndexError, ValueError, TypeError) as e:
+        raise type(e)(f"__setitem__: writing into a tensor of shape {a.shape}: {e}") from e
 
 
 def getitem(a: Tensor, key) -> Tensor:
