@@ -1,7 +1,9 @@
 """tinygrad_edu: an educational, NumPy-first deep-learning framework.
 
-Read the package in this order (it is also the order of the book's chapters):
-``backend -> tensor -> autograd -> ops -> functional -> nn -> optim -> data -> models``.
+Read the package in this order (it is also the order of the book's chapters, and the order in
+which the modules import each other):
+``backend -> tensor -> ops -> functional -> nn -> optim -> data -> models``. ``tensor`` is the
+engine (``Tensor``, ``Function``, the backward pass); ``autograd`` only names its autograd half.
 
 >>> import tinygrad_edu as tg
 >>> tg.manual_seed(0)

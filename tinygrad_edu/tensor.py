@@ -642,7 +642,7 @@ class Function:
     def forward(self, *args, **kwargs):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def backward(self, grad_out):  # pragma: no cover - abstract
+    def backward(self, grad_out):  # pragma: no cover - abstract (one grad_out per output)
         raise NotImplementedError
 
     @classmethod
@@ -748,7 +748,7 @@ def backward(root, gradient=None, retain_graph=None, create_graph=False) -> None
                     continue
                 if not create_graph:
                     grad = grad.detach()
-                if grad.data.dtype != node.data.dtype:  # float32 leaf used with float64 values
+                if grad.data.dtype != node.data.dtype:  # a root gradient= of another dtype
                     grad = grad.astype(node.dtype)
                 node.grad = grad if node.grad is None else node.grad + grad
                 continue
