@@ -785,7 +785,8 @@ def backward(root, gradient=None, retain_graph=None, create_graph=False) -> None
                     # the cheap check of every gradient: a Tensor of its input's shape and dtype
                     # (dtypes of one library are shared objects, so ``is`` is the fast test)
                     try:
-                        ok = g.data.shape == t.data.shape and g.data.dtype is t.data.dtype
+                        gd, td = g.data, t.data
+                        ok = gd.shape == td.shape and gd.dtype is td.dtype
                     except AttributeError:  # not a Tensor
                         ok = False
                     if not ok:
