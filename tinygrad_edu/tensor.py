@@ -444,6 +444,9 @@ class Tensor:
         return ops.triu(self, k)
 
 
+# ---- creation helpers ---------------------------------------------------------------------------
+
+
 def tensor(data, requires_grad=False, dtype=None, device=None) -> Tensor:
     """Make a Tensor (same as the constructor)."""
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
