@@ -368,3 +368,95 @@ def test_two_output_chain_of_ten_thousand_ops(device):
         y = p * 1.0001
     y.backward()
     np.testing.assert_allclose(x.grad.item(), 1.0001**5_000, rtol=1e-9)
+
+
+# ---- every gradient a backward returns is checked -----------------------------------------------
+
+
+class _AddForgetsUnbroadcast(tg.autograd.Function):
+    """``a + b`` whose backward forgets to sum the broadcast input's gradient back."""
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, grad_out):
+        return grad_out, grad_out
+
+
+class _ReturnsWhatItIsTold(tg.autograd.Function):
+    """Identity whose backward returns ``make(grad_out)``: a way to return anything."""
+
+    def forward(self, a, make):
+        self.make = make
+        return a
+
+    def backward(self, grad_out):
+        return self.make(grad_out), None
+
+
+def test_gradient_of_the_wrong_shape_names_op_input_and_shapes(device):
+    a = tg.zeros(3, 4, requires_grad=True)
+    b = tg.zeros(3, 1, requires_grad=True)
+    out = _AddForgetsUnbroadcast.apply(a, b)
+    with pytest.raises(ValueError) as e:
+        out.sum().backward()
+    assert str(e.value).startswith(
+        "_AddForgetsUnbroadcast.backward returned a gradient of shape (3, 4) for input 1 of "
+        "shape (3, 1); "
+    )
+    assert "unbroadcast" in str(e.value)
+
+
+def test_gradient_of_an_integer_dtype_is_an_error(device):
+    x = tg.ones(2, 3, requires_grad=True)
+    y = _ReturnsWhatItIsTold.apply(x, lambda g: g.astype("int64"))
+    with pytest.raises(
+        TypeError,
+        match=r"returned a gradient of dtype int64 for input 0 of "
+        r"dtype float32 \(shape \(2, 3\)\)",
+    ):
+        y.sum().backward()
+
+
+def test_gradient_of_another_float_dtype_is_cast_to_the_input_dtype(device):
+    x = tg.ones(2, 3, requires_grad=True)
+    y = _ReturnsWhatItIsTold.apply(x, lambda g: g.astype("float64") * 2.0)
+    (y * 1.5).sum().backward()
+    assert x.grad.dtype == "float32"
+    np.testing.assert_allclose(x.grad.numpy(), np.full((2, 3), 3.0))
+
+
+def test_gradient_that_is_not_a_tensor_is_an_error(device):
+    x = tg.ones(2, requires_grad=True)
+    y = _ReturnsWhatItIsTold.apply(x, lambda g: g.numpy())
+    with pytest.raises(
+        TypeError,
+        match=r"_ReturnsWhatItIsTold.backward returned an object of type ndarray for "
+        r"input 0 \(shape \(2,\)\); a backward returns Tensors",
+    ):
+        y.sum().backward()
+
+
+def test_gradient_on_another_device_is_an_error():
+    pytest.importorskip("array_api_strict", reason="needs a second device (array-api-strict)")
+    x = tg.ones(2, 2, requires_grad=True, device="cpu")
+    y = _ReturnsWhatItIsTold.apply(x, lambda g: g.to("strict"))
+    with pytest.raises(
+        tg.DeviceError,
+        match=r"gradient on device 'strict' for input 0 on "
+        r"device 'cpu' \(shape \(2, 2\)\)",
+    ):
+        y.sum().backward()
+
+
+def test_backward_returning_too_few_gradients_is_an_error(device):
+    class _ForgetsOne(tg.autograd.Function):
+        def forward(self, a, b):
+            return a * b
+
+        def backward(self, grad_out):
+            return grad_out * self.inputs[1]  # one gradient for two inputs
+
+    a, b = tg.ones(2, requires_grad=True), tg.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="_ForgetsOne.backward returned 1 gradient\\(s\\) for 2"):
+        _ForgetsOne.apply(a, b).sum().backward()

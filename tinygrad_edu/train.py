@@ -461,6 +461,7 @@ def train(
     stops being finite.
     """
     say = log or (lambda *a: None)
+    backend.keep_freed_memory()  # reuse freed blocks of the big temporaries (see backend.py)
     out_dir = Path(config.out_dir)
     device = backend.get_device(config.device)
     model.to(device)
