@@ -110,3 +110,26 @@ def test_gradcheck_leaves_inputs_and_grads_clean(device):
     gradcheck(lambda x: x.sigmoid(), [x])
     np.testing.assert_array_equal(x.numpy(), before)
     assert x.device == device
+
+
+class _BroadcastMulForgetsUnbroadcast(Function):
+    """a * b with b broadcast; the backward returns b's gradient at the output's shape."""
+
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, grad_out):
+        a, b = (t.data for t in self.inputs)
+        return grad_out * _const(b), grad_out * _const(a)  # no unbroadcast: (3, 4), not (3, 1)
+
+
+def test_a_gradient_of_the_wrong_shape_names_the_op_the_input_and_both_shapes(device):
+    a = tg.randn(3, 4, dtype="float64", requires_grad=True)
+    b = tg.randn(3, 1, dtype="float64", requires_grad=True)
+    with pytest.raises(GradcheckError) as info:
+        gradcheck(_BroadcastMulForgetsUnbroadcast.apply, [a, b], name="mul")
+    msg = str(info.value)
+    assert "mul: the gradient of input 1 has shape (3, 4), but input 1 has shape (3, 1)" in msg
+    assert (
+        "the backward of _BroadcastMulForgetsUnbroadcast returned" in msg and "unbroadcast" in msg
+    )

@@ -80,12 +80,48 @@ def _upstream(outputs, seed):
     return [rng.standard_normal(o.shape) for o in _as_tuple(outputs)]
 
 
-def analytic_grad(fn, inputs, upstream, create_graph=False):
+def _consumers(outputs, leaf) -> list[str]:
+    """Names of the Functions in the graph behind ``outputs`` that take ``leaf`` as an input."""
+    names, seen = [], set()
+    stack = [o for o in outputs if isinstance(o, Tensor)]
+    while stack:
+        t = stack.pop()
+        if id(t) in seen or t._ctx is None:
+            continue
+        seen.add(id(t))
+        for x in t._ctx.inputs:
+            if x is leaf and type(t._ctx).__name__ not in names:
+                names.append(type(t._ctx).__name__)
+            if isinstance(x, Tensor):
+                stack.append(x)
+    return names
+
+
+def _check_grad_shapes(name, inputs, consumers):
+    """A backward that returns a gradient of the wrong shape is named, not reshaped."""
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor) or t.grad is None or tuple(t.grad.shape) == tuple(t.shape):
+            continue
+        ops = " or ".join(consumers.get(i) or ["an op"])
+        raise GradcheckError(
+            f"{name}: the gradient of input {i} has shape {tuple(t.grad.shape)}, but input {i} "
+            f"has shape {tuple(t.shape)}: the backward of {ops} returned a gradient of the wrong "
+            "shape (an input that was broadcast needs its gradient summed back to its own shape: "
+            "unbroadcast)"
+        )
+
+
+def analytic_grad(fn, inputs, upstream, create_graph=False, name="gradcheck"):
     """Gradients from backward, with ``upstream`` as the output gradient."""
     for t in inputs:
         if isinstance(t, Tensor):
             t.grad = None
     outputs = _as_tuple(fn(*inputs))
+    consumers = {
+        i: _consumers(outputs, t)
+        for i, t in enumerate(inputs)
+        if isinstance(t, Tensor) and t.requires_grad
+    }
     total = None
     for o, v in zip(outputs, upstream, strict=False):
         if not o.requires_grad:
@@ -95,6 +131,7 @@ def analytic_grad(fn, inputs, upstream, create_graph=False):
     if total is None:
         raise GradcheckError("gradcheck: no output requires grad; nothing to check")
     total.backward(create_graph=create_graph)
+    _check_grad_shapes(name, inputs, consumers)
     grads = []
     for t in inputs:
         if not (isinstance(t, Tensor) and t.requires_grad):
@@ -119,7 +156,7 @@ def gradcheck(fn, inputs, eps=1e-6, rtol=1e-5, atol=1e-6, seed=0, name=None) -> 
     with no_grad():
         outputs = fn(*inputs)
     upstream = _upstream(outputs, seed)
-    analytic = analytic_grad(fn, inputs, upstream)
+    analytic = analytic_grad(fn, inputs, upstream, name=name)
     with no_grad():
         numeric = numerical_grad(fn, inputs, upstream, eps)
     _compare(name, "gradient", inputs, analytic, numeric, rtol, atol)
@@ -192,7 +229,12 @@ def _compare(name, what, inputs, analytic, numeric, rtol, atol):
     for i, (t, a, n) in enumerate(zip(inputs, analytic, numeric, strict=False)):
         if n is None:
             continue
-        a = np.asarray(a, dtype=np.float64).reshape(n.shape)
+        a = np.asarray(a, dtype=np.float64)
+        if a.shape != n.shape:
+            raise GradcheckError(
+                f"{name}: the {what} of input {i} has shape {a.shape}, but input {i} has shape "
+                f"{n.shape}: a backward returned a gradient of the wrong shape"
+            )
         bad = ~(np.abs(a - n) <= atol + rtol * np.abs(n))
         if bad.any():
             idx = tuple(int(j) for j in np.argwhere(bad)[0])
