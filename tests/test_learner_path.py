@@ -147,18 +147,15 @@ def problems_of(state: State, exercises: dict[str, list[str]]) -> list[str]:
         if outcome != "failed":
             continue
         needs = sorted(set(_stub_ids(text)), key=lambda i: tuple(map(int, i.split("."))))
-        if chapter in state.passing:
-            if needs:
-                top = max(int(i.split(".")[0]) for i in needs)
-                problems.append(
-                    f"{node} is marked ch{chapter:02d} but needs exercise {', '.join(needs)}: "
-                    f"it fails {where}; mark it ch{top:02d}"
-                )
-            else:
-                problems.append(f"{node} (ch{chapter:02d}) fails {where}: {text[:600]}")
-        elif chapter == state.stubbed and not any(
-            int(i.split(".")[0]) == state.stubbed for i in needs
-        ):
+        top = max((int(i.split(".")[0]) for i in needs), default=None)
+        if top is not None and top > chapter:
+            problems.append(
+                f"{node} is marked ch{chapter:02d} but needs exercise {', '.join(needs)}: "
+                f"it fails {where}; mark it ch{top:02d}"
+            )
+        elif chapter in state.passing:
+            problems.append(f"{node} (ch{chapter:02d}) fails {where}: {text[:600]}")
+        elif chapter == state.stubbed and top != state.stubbed:
             problems.append(
                 f"{node} (ch{chapter:02d}) fails {where}, and not on a chapter-"
                 f"{state.stubbed} stub: {text[:600]}"
