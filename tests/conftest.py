@@ -21,6 +21,12 @@ import tinygrad_edu as tg
 # tests/ on the path: `from strategies import ...` and `import cases.ops` work from every test file
 sys.path.insert(0, os.path.dirname(__file__))
 
+# Programs the tests start (the example, the benchmarks, a checkpoint writer) import the package of
+# this tree, like the tests do: the repository's, or a learner's copy's (tools/make_exercises.py)
+# even where another tinygrad_edu is installed.
+_TREE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [_TREE, os.environ.get("PYTHONPATH")]))
+
 # The CuPy stand-in must never be imported by collection (--doctest-modules would register it as
 # `cupy` and make device "cuda" look available); test_gpu_path.py installs it where it is meant.
 collect_ignore = ["fake_cupy"]
