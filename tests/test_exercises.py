@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import leaf
 
 import tinygrad_edu as tg
 from tinygrad_edu.testing import gradcheck
@@ -61,12 +62,6 @@ EXERCISES: dict[str, list[str]] = {
     "10.1": [f"{HERE}::test_exercise_10_1_layer_norm_backward"],
     "11.1": [f"{HERE}::test_exercise_11_1_kth_largest"],
 }  # fmt: skip
-
-
-def leaf(*shape, low=-1.0, high=1.0, seed=0):
-    """A float64 leaf tensor with values drawn uniformly from [low, high)."""
-    rng = np.random.default_rng(seed)
-    return tg.tensor(rng.uniform(low, high, size=shape), dtype="float64", requires_grad=True)
 
 
 # =================================================================================================
