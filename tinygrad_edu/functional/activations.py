@@ -188,7 +188,9 @@ class NormalCDFFunction(Function):
 
 
 class GELUFunction(Function):
-    """Exact GELU ``x Phi(x)``; d/dx = ``Phi(x) + x phi(x)``.
+    """Exact GELU ``x Phi(x)``, with ``Phi`` the standard normal CDF.
+
+    Its derivative, by the product rule, is ``Phi(x) + x phi(x)``, ``phi`` the normal density.
 
     One fused op instead of ``x * Phi(x)`` (``gelu_composed``): forward keeps ``Phi(x)`` for
     backward, and backward is one expression. With ``create_graph`` the rule is rebuilt from
@@ -200,6 +202,7 @@ class GELUFunction(Function):
         return x * self.cdf
 
     def backward(self, grad_out):
+        # --- exercise 10.2: GELU backward ---
         x = self.inputs[0]
         if is_grad_enabled():  # recording a graph of the backward pass: differentiable pieces
             return grad_out * (NormalCDFFunction.apply(x) + x * _normal_pdf(x))
@@ -213,6 +216,7 @@ class GELUFunction(Function):
         d += self.cdf
         d *= grad_out.data  # Phi(x) + x phi(x), times the upstream gradient, in place
         return _const(d)
+        # --- end exercise ---
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:

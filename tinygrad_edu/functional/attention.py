@@ -20,7 +20,13 @@ from .softmax import _softmax_array, softmax, softmax_composed
 
 
 def _attention_scores(q, k, additive, keep, scale, xp):
-    """``q k^T * scale (+ additive)``, masked positions set to -inf; on arrays."""
+    """The attention scores (..., L, S) of queries ``q`` (..., L, E) and keys ``k`` (..., S, E),
+    on arrays, ready for the softmax over the keys.
+
+    ``additive`` (or None) is a float mask added to the scores; ``keep`` (or None) a boolean mask,
+    False where a query may not attend: the softmax must give those positions exactly zero weight.
+    """
+    # --- exercise 9.1: attention scores with masks ---
     scores = xp.matmul(q, k.mT)  # (..., L, E) @ (..., E, S) -> (..., L, S)
     scores *= scale
     if additive is not None:
@@ -28,6 +34,7 @@ def _attention_scores(q, k, additive, keep, scale, xp):
     if keep is not None:
         scores = xp.where(keep, scores, -math.inf)
     return scores
+    # --- end exercise ---
 
 
 def _attention_scores_tensor(q: Tensor, k: Tensor, additive, keep, scale: float) -> Tensor:
@@ -76,7 +83,7 @@ class ScaledDotProductAttentionFunction(Function):
             Pd = P * drop if drop is not None else P
             grad_v = unbroadcast(Pd.mT @ grad_out, v.shape)  # (..., S, L) @ (..., L, Ev)
         if need_q or need_k or need_mask:
-            # --- exercise 9.1: attention backward ---
+            # --- exercise 9.2: attention backward ---
             dP = grad_out @ v.mT  # (..., L, Ev) @ (..., Ev, S) -> (..., L, S)
             if drop is not None:
                 dP = dP * drop

@@ -32,9 +32,11 @@ class Unfold1dFunction(Function):
         if padding:
             z = xp.zeros((N, C, padding), dtype=x.dtype)
             x = xp.concat([z, x, z], axis=-1)  # portable zero padding
+        # --- exercise 6.1: unfold, every window as a row ---
         w = backend.sliding_windows(x, K, stride, dilation)  # (N, C, L_out, K)
         w = xp.permute_dims(w, (0, 2, 1, 3))  # -> (N, L_out, C, K)
         return xp.reshape(w, (N, w.shape[1], C * K))  # -> (N, L_out, C*K), one copy
+        # --- end exercise ---
 
     def backward(self, grad_out):
         return (Fold1dFunction.apply(grad_out, *self.args),) + (None,) * 4
@@ -51,7 +53,7 @@ class Fold1dFunction(Function):
     def forward(self, cols, C, L, K, stride, padding, dilation):
         xp = backend.xp_of(cols)
         self.args = (K, stride, padding, dilation)
-        # --- exercise 6.1: fold, the backward of unfold ---
+        # --- exercise 6.2: fold, the backward of unfold ---
         N, L_out, _ = cols.shape
         cols = xp.reshape(cols, (N, L_out, C, K))
         out = xp.zeros((N, C, L + 2 * padding), dtype=cols.dtype)
