@@ -205,18 +205,20 @@ class GELUFunction(Function):
         # --- exercise 10.2: GELU backward ---
         x = self.inputs[0]
         if is_grad_enabled():  # recording a graph of the backward pass: differentiable pieces
-            return grad_out * (NormalCDFFunction.apply(x) + x * _normal_pdf(x))
-        xd = x.data
-        xp = backend.xp_of(xd)
-        d = xd * xd
-        d *= -0.5
-        d = xp.exp(d)
-        d *= xd
-        d *= _INV_SQRT_2PI  # x phi(x)
-        d += self.cdf
-        d *= grad_out.data  # Phi(x) + x phi(x), times the upstream gradient, in place
-        return _const(d)
+            grad_x = grad_out * (NormalCDFFunction.apply(x) + x * _normal_pdf(x))
+        else:  # on the raw arrays, in place
+            xd = x.data
+            xp = backend.xp_of(xd)
+            d = xd * xd
+            d *= -0.5
+            d = xp.exp(d)
+            d *= xd
+            d *= _INV_SQRT_2PI  # x phi(x)
+            d += self.cdf
+            d *= grad_out.data  # Phi(x) + x phi(x), times the upstream gradient
+            grad_x = _const(d)
         # --- end exercise ---
+        return grad_x
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:

@@ -33,8 +33,8 @@ def _attention_scores(q, k, additive, keep, scale, xp):
         scores = scores + additive
     if keep is not None:
         scores = xp.where(keep, scores, -math.inf)
-    return scores
     # --- end exercise ---
+    return scores
 
 
 def _attention_scores_tensor(q: Tensor, k: Tensor, additive, keep, scale: float) -> Tensor:

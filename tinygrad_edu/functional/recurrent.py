@@ -64,8 +64,9 @@ def _lstm_cell_backward(i, f, g, o, c_prev, tanh_c, grad_h, grad_c):
     grad_i = grad_c * g * i * (1.0 - i)
     grad_f = grad_c * c_prev * f * (1.0 - f)
     grad_g = grad_c * i * (1.0 - g * g)
-    return grad_i, grad_f, grad_g, grad_o, grad_c * f
+    grad_c_prev = grad_c * f
     # --- end exercise ---
+    return grad_i, grad_f, grad_g, grad_o, grad_c_prev
 
 
 def _split4(a, H: int):

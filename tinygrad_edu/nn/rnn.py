@@ -145,8 +145,9 @@ class RNNCell(_CellBase):
         )  # (B, in) @ (in, H) + (B, H) @ (H, H)
         if self.bias:
             a = a + (self.bias_ih + self.bias_hh)
-        return a.tanh() if self.nonlinearity == "tanh" else a.relu()
+        h = a.tanh() if self.nonlinearity == "tanh" else a.relu()
         # --- end exercise ---
+        return h
 
 
 class LSTMCell(_CellBase):
