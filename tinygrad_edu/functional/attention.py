@@ -52,8 +52,8 @@ class ScaledDotProductAttentionFunction(Function):
 
     Forward keeps only the attention weights ``P`` (..., L, S) (and the dropout mask).
     Backward, with ``D`` the scaled dropout mask (1 without dropout) and ``g = grad_out``:
-    ``grad_v = (P D)^T g``; ``dP = (g v^T) D``; scores ``dS = P * (dP - sum_j dP * P)`` (the
-    softmax rule); ``grad_q = dS k * scale``, ``grad_k = dS^T q * scale``, ``grad_mask = dS``.
+    ``grad_v = (P D)^T g``; ``dP = (g v^T) D``; the scores ``Z``: ``dZ = P * (dP - sum_j dP * P)``
+    (the softmax rule); ``grad_q = dZ k * scale``, ``grad_k = dZ^T q * scale``, ``grad_mask = dZ``.
     Masked positions have ``P = 0``, so they receive no gradient; a fully masked row has ``P = 0``
     everywhere, giving a zero output and zero gradients.
     """
@@ -87,14 +87,14 @@ class ScaledDotProductAttentionFunction(Function):
             dP = grad_out @ v.mT  # (..., L, Ev) @ (..., Ev, S) -> (..., L, S)
             if drop is not None:
                 dP = dP * drop
-            dS = P * (dP - (dP * P).sum(axis=-1, keepdims=True))
+            dZ = P * (dP - (dP * P).sum(axis=-1, keepdims=True))
             if need_mask:
-                grad_mask = unbroadcast(dS, additive.shape)
-            dS = dS * self.scale
+                grad_mask = unbroadcast(dZ, additive.shape)
+            dZ = dZ * self.scale
             if need_q:
-                grad_q = unbroadcast(dS @ k, q.shape)  # (..., L, S) @ (..., S, E)
+                grad_q = unbroadcast(dZ @ k, q.shape)  # (..., L, S) @ (..., S, E)
             if need_k:
-                grad_k = unbroadcast(dS.mT @ q, k.shape)  # (..., S, L) @ (..., L, E)
+                grad_k = unbroadcast(dZ.mT @ q, k.shape)  # (..., S, L) @ (..., L, E)
             # --- end exercise ---
         return grad_q, grad_k, grad_v, grad_mask
 
