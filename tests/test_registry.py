@@ -32,6 +32,7 @@ EXERCISE_CHAPTER = {
     "LSTMSequenceFunction": 8,
     "ScaledDotProductAttentionFunction": 9,
     "LayerNormFunction": 10,
+    "GELUFunction": 10,  # its backward is exercise 10.2
 }
 
 
