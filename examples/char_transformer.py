@@ -3,11 +3,15 @@
     python examples/char_transformer.py               # train: the quality recipe, 2,000 steps
     python examples/char_transformer.py --resume      # continue an interrupted run exactly
     python examples/char_transformer.py sample --prompt "ROMEO:" --temperature 0.8 --top-k 40
+    python examples/char_transformer.py export        # best.npz -> best.safetensors, for PyTorch
 
 Training prints a progress bar (loss, ms/step, tokens/s), ``step N: train loss ..., val loss ...``
 every ``--eval-interval`` steps and at the end, and a generated sample. It writes ``best.npz``
 (best validation loss; what ``sample`` loads), ``last.npz`` (what ``--resume`` continues) and
-``loss.png`` under ``--out-dir``. Ctrl-C saves ``last.npz`` and exits.
+``loss.png`` under ``--out-dir``. Ctrl-C saves ``last.npz`` and exits. ``export`` writes the best
+model's weights, configuration and tokenizer as ``best.safetensors`` (or ``--to FILE``) in nanoGPT's
+names, which PyTorch reads without this package (chapter 16); ``sample --checkpoint FILE`` samples
+from any such weights-only file (``.npz`` or ``.safetensors``) or training checkpoint.
 
 Expected result of the default run (seed 1337, measured on a 2-core CPU): ``step 2000: train loss
 1.650, val loss 1.820``; PyTorch eager running the same recipe and seed gives val loss 1.817. The
@@ -42,6 +46,7 @@ from pathlib import Path  # noqa: E402
 
 import tinygrad_edu as tg  # noqa: E402
 from tinygrad_edu import backend, data  # noqa: E402
+from tinygrad_edu import io as tg_io  # noqa: E402
 from tinygrad_edu.io import CheckpointError  # noqa: E402
 from tinygrad_edu.models import GPT, GPTConfig, build_model  # noqa: E402
 from tinygrad_edu.train import TrainConfig, load_checkpoint, restore_model, train  # noqa: E402
@@ -81,7 +86,7 @@ def make_parser() -> argparse.ArgumentParser:
         description="Train a character-level Transformer (default) or sample from a checkpoint.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("mode", nargs="?", choices=("train", "sample"), default="train")
+    p.add_argument("mode", nargs="?", choices=("train", "sample", "export"), default="train")
     p.add_argument("--out-dir", default="out-char-transformer", help="checkpoints and loss.png")
     p.add_argument(
         "--device",
@@ -100,6 +105,8 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-new-tokens", type=int, default=500)
     s.add_argument("--temperature", type=float, default=0.8)
     s.add_argument("--top-k", type=int, default=None)
+    s.add_argument("--checkpoint", default=None, help="sample from this file (default: best.npz)")
+    p.add_argument("--to", default=None, help="export: the file to write (.safetensors or .npz)")
     return p
 
 
@@ -168,8 +175,8 @@ def _sample(model, tokenizer, prompt: str, args, device) -> str:
     return tokenizer.decode(out[0])
 
 
-def run_sample(args) -> None:
-    out_dir = Path(args.out_dir)
+def _load_best(out_dir: Path):
+    """The model and tokenizer of OUT_DIR/best.npz (or last.npz), from a training checkpoint."""
     path = out_dir / "best.npz"
     if not path.is_file() and (out_dir / "last.npz").is_file():
         path = out_dir / "last.npz"
@@ -181,10 +188,26 @@ def run_sample(args) -> None:
             f"checkpoint {str(path)!r} has an unusable configuration ({e}); train again"
         ) from None
     restore_model(model, ckpt, path)
+    return model, ckpt["tokenizer"]
+
+
+def run_sample(args) -> None:
     device = backend.get_device(args.device)
+    if args.checkpoint:  # any file with weights + config + tokenizer, e.g. from nanoGPT
+        model, tokenizer = tg_io.load_model(args.checkpoint)
+    else:
+        model, tokenizer = _load_best(Path(args.out_dir))
     model.to(device)
-    tokenizer = ckpt["tokenizer"]
     print(_sample(model, tokenizer, args.prompt, args, device))
+
+
+def run_export(args) -> None:
+    """The best model as weights + config + tokenizer in nanoGPT's names, for PyTorch."""
+    model, tokenizer = _load_best(Path(args.out_dir))
+    to = Path(args.to) if args.to else Path(args.out_dir) / "best.safetensors"
+    names = "nanogpt" if isinstance(model, GPT) else "tinygrad_edu"
+    tg_io.save_weights(to, model, tokenizer, names=names)
+    print(f"wrote {to} (weights in {names}'s names, config and tokenizer in its metadata)")
 
 
 def main(argv=None) -> int:
@@ -193,6 +216,8 @@ def main(argv=None) -> int:
         backend.get_device(args.device)  # fail fast: no data loaded, no model built on a bad device
         if args.mode == "sample":
             run_sample(args)
+        elif args.mode == "export":
+            run_export(args)
         else:
             run_train(args)
     except (UsageError, data.DataError, CheckpointError, backend.DeviceError) as e:

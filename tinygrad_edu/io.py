@@ -460,8 +460,10 @@ def load_model(path, device=None):
     from .models import MODELS, build_model
 
     path = os.fspath(path)
-    ckpt = load(path)
     where = f"checkpoint {path!r}"
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{where} does not exist (or is not a file)")
+    ckpt = load(path)
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{where} holds a {type(ckpt).__name__}, not a dict of entries")
     missing = [k for k in WEIGHTS_ENTRIES if k not in ckpt]
