@@ -214,6 +214,11 @@ class Module:
                     f"float32, float64), got {name!r}; only floating-point parameters are cast"
                 )
             for t in self._tensors():
+                if backend.is_floating(t.dtype) and not hasattr(backend.namespace(t.device), name):
+                    raise TypeError(
+                        f"{type(self).__name__}.to: device {t.device!r} has no dtype {name!r} "
+                        "(the array API standard has float32 and float64 only)"
+                    )
                 if backend.is_floating(t.dtype) and t.dtype != name:
                     t.data = backend.asarray(t.data, dtype=name, device=t.device)
                     if t.grad is not None:
