@@ -414,9 +414,9 @@ def _load_safetensors(path: str):
 
 # what a checkpoint needs so that a model can be rebuilt from it, and what each entry is
 WEIGHTS_ENTRIES = {
-    "model": "the weights (a state dict)",
-    "model_config": "the model's configuration (a dict of GPTConfig fields)",
-    "tokenizer": 'the tokenizer (a dict such as {"chars": "..."})',
+    "model": "the weights",
+    "model_config": "a dict of GPTConfig fields",
+    "tokenizer": 'a dict such as {"chars": "..."}',
 }
 
 
@@ -468,10 +468,10 @@ def load_model(path, device=None):
         raise CheckpointError(f"{where} holds a {type(ckpt).__name__}, not a dict of entries")
     missing = [k for k in WEIGHTS_ENTRIES if k not in ckpt]
     if missing:
+        needs = ", ".join(f"{k} ({v})" for k, v in WEIGHTS_ENTRIES.items())
         raise CheckpointError(
-            f"{where} lacks {', '.join(missing)}: "
-            + "; ".join(f"{k} is {WEIGHTS_ENTRIES[k]}" for k in missing)
-            + " (write a complete one with tinygrad_edu.io.save_weights)"
+            f"{where} lacks {', '.join(missing)}: a model is rebuilt from {needs}; "
+            "tinygrad_edu.io.save_weights writes all three"
         )
     model_type = ckpt.get("model_type", "GPT")
     if model_type not in MODELS:
