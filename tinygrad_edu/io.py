@@ -25,6 +25,11 @@ dict and whose other entries (the config, the tokenizer ...) are plain values, e
 file's metadata as a JSON string under its own key. Needs ``pip install
 "tinygrad_edu[safetensors]"``.
 
+**Weights-only checkpoints.** :func:`save_weights` writes a model's weights with its
+configuration and tokenizer (what sampling needs, and what another framework needs; chapter 16);
+:func:`load_model` rebuilds ``(model, tokenizer)`` from such a file or from a training
+checkpoint, and names exactly what is missing when it cannot.
+
 **Safety.** ``save`` writes to a temporary file in the same directory, flushes it to disk
 (``fsync``) and only then renames it over ``path`` with ``os.replace``, which is atomic: a crash
 or Ctrl-C at any moment leaves either the old checkpoint or the new one, never half a file.
