@@ -484,6 +484,14 @@ def test_load_model_names_exactly_what_is_missing(tmp_path):
     )
     with pytest.raises(CheckpointError, match="cannot be loaded: .*wte.weight"):
         tgio.load_model(path)
+    weights = {k: np.array(tg.tensor(v).numpy()) for k, v in model.state_dict().items()}
+    weights["h.1.mlp.0.weight"][0, 0] = np.nan
+    tg.save(
+        {"model": weights, "model_config": vars(NanoGPTConfig()), "tokenizer": {"chars": "ab"}},
+        path,
+    )
+    with pytest.raises(CheckpointError, match=r"NaN or infinite weights \(h\.1\.mlp\.0\.weight\)"):
+        tgio.load_model(path)
 
 
 def test_load_model_reads_a_training_checkpoint(tmp_path):
