@@ -533,14 +533,13 @@ def test_exercise_7_3_clip_grad_norm():
                              (3.0, (np.abs(flat) ** 3).sum() ** (1 / 3)),
                              (float("inf"), np.abs(flat).max())):  # fmt: skip
         ps = params()
-        shared = [p.grad.data for p in ps]
-        before = [s.copy() for s in shared]
+        old = [p.grad for p in ps]  # the gradients before clipping, as Tensors
         returned = optim.clip_grad_norm(ps, max_norm=0.5, norm_type=norm_type)
         assert abs(float(returned.item()) - total) < 1e-9 * total, (norm_type, returned, total)
         coef = [p.grad.numpy() / a for p, a in zip(ps, arrays, strict=True)]
         assert np.allclose(np.concatenate([c.ravel() for c in coef]), 0.5 / total, rtol=1e-5)
-        for s, b in zip(shared, before, strict=True):
-            np.testing.assert_array_equal(s, b)  # the old gradient arrays are not written
+        for g, a in zip(old, arrays, strict=True):
+            np.testing.assert_array_equal(g.numpy(), a)  # the old gradient arrays are not written
     # a norm already below max_norm leaves the gradients as they are
     ps = params(scale=0.01)
     optim.clip_grad_norm(ps, max_norm=10.0)
@@ -760,7 +759,8 @@ def test_exercise_10_3_pre_norm_block_forward():
     for bias in (True, False):
         blk = nn.TransformerBlock(d_model=8, n_head=2, bias=bias).astype("float64")
         for p in blk.parameters():  # LayerNorms start at weight 1, bias 0: move them off it
-            p.data = p.data + np.random.default_rng(19).standard_normal(p.shape) * 0.1
+            noise = np.random.default_rng(19).standard_normal(p.shape) * 0.1
+            p.data = (p.detach() + tg.tensor(noise, dtype="float64")).data
         got = blk(tg.tensor(x))
         np.testing.assert_allclose(got.numpy(), transformer_block(blk, x), rtol=1e-9, atol=1e-11)
     # padding: keys at padded positions are hidden from every query
