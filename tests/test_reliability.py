@@ -141,6 +141,7 @@ def test_embedding_float_ids_name_the_layer():
 # ---- Conv1d -------------------------------------------------------------------------------------
 
 
+@pytest.mark.ch06  # Conv1d's unfold and fold (exercises 6.1, 6.2)
 @given(
     c_in=st.integers(1, 3),
     c_out=st.integers(1, 3),
