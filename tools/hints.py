@@ -256,6 +256,7 @@ HINTS: dict[str, dict] = {
             "grad_x = rstd * (gh - mean(gh) - xhat * mean(gh * xhat))   "
             "(means over the normalised axes, keepdims)"
         ),
+        "spoilers": ["The input gradient, with"],
     },
     "10.2": {
         "idea": (
