@@ -435,7 +435,7 @@ def test_exercise_7_1_bptt(nonlinearity):
 
 @pytest.mark.ch08
 def test_exercise_8_1_lstm_cell_backward():
-    from tinygrad_edu.nn.rnn import lstm_cell
+    from tinygrad_edu.functional import lstm_cell
 
     a = leaf(3, 4 * 2, low=-2.0, high=2.0, seed=6)
     c = leaf(3, 2, seed=7)

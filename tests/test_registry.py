@@ -25,13 +25,13 @@ pytestmark = pytest.mark.ch02
 # A Function whose forward or backward is (or calls) a later chapter's exercise: its checks need
 # that exercise, so they carry that chapter's marker (the highest marker wins, tests/conftest.py).
 EXERCISE_CHAPTER = {
-    "Unfold1d": 6,  # its backward is Fold1d (6.1)
-    "Fold1d": 6,
+    "Unfold1dFunction": 6,  # its backward is Fold1dFunction (6.1)
+    "Fold1dFunction": 6,
     "RNNSequenceFunction": 7,
     "LSTMCellFunction": 8,
     "LSTMSequenceFunction": 8,
-    "ScaledDotProductAttention": 9,
-    "LayerNorm": 10,
+    "ScaledDotProductAttentionFunction": 9,
+    "LayerNormFunction": 10,
 }
 
 
@@ -98,6 +98,11 @@ def test_every_function_has_a_case():
         f"these Functions have no gradient check: {missing}; add cases for them to "
         "tests/cases/<your area>.py (CASES = {name: [lambda: (fn, inputs), ...]})"
     )
+
+
+def test_exercise_chapters_name_registered_functions():
+    unknown = sorted(set(EXERCISE_CHAPTER) - set(REGISTRY))
+    assert not unknown, f"EXERCISE_CHAPTER names Functions that are not registered: {unknown}"
 
 
 def test_every_case_names_a_function():
