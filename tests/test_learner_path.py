@@ -47,18 +47,10 @@ from test_exercises import EXERCISES  # noqa: E402
 BOOK = sorted(int(p.name[:2]) for p in (ROOT / "chapters").glob("[0-9][0-9]_*.md"))
 FULL = os.environ.get("TINYGRAD_EDU_LEARNER_PATH") == "full"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        (ROOT / make_exercises.MARKER_FILE).exists(),
-        reason="this is a learner copy: the path is checked in the repository",
-    ),
-    pytest.mark.skipif(
-        os.environ.get("TINYGRAD_EDU_DEVICE", "cpu") not in ("", "cpu"),
-        reason="the learner path is checked on the NumPy pass of the suite (markers do not "
-        "depend on the device)",
-    ),
-]
+pytestmark = pytest.mark.skipif(
+    (ROOT / make_exercises.MARKER_FILE).exists(),
+    reason="this is a learner copy: the path is checked in the repository",
+)
 
 
 @dataclass
@@ -221,6 +213,12 @@ def test_problems_name_the_marker_to_change():
     assert "t.py::missing (exercise 5.1) was not collected" in problems[3]
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("TINYGRAD_EDU_DEVICE", "cpu") not in ("", "cpu"),
+    reason="the learner path is checked on the NumPy pass of the suite (markers do not depend on "
+    "the device)",
+)
 def test_each_chapter_is_green_on_its_own_markers(tmp_path):
     states = plan(exercise_chapters())
     assert states, "the library has no exercises"
