@@ -433,8 +433,12 @@ def test_model_input_errors():
         model(ids, key_padding_mask=pad[:, :7])
     with pytest.raises(ValueError, match=r"got dtype int64 and shape \(3, 8\)"):
         model(ids, key_padding_mask=pad.astype("int64"))
-    with pytest.raises(IndexError, match=r"Embedding\(12, 8, padding_idx=8\): id 12 is out of"):
+    with pytest.raises(IndexError, match=r"BERT: ids of shape \(1, 3\) range over 9..12, out of "):
         model(tg.tensor([[CLS, 12, SEP]]))
+    with pytest.raises(IndexError, match=r"range over -1..10, out of range for vocab_size=12"):
+        model(tg.tensor([[CLS, -1, SEP]]))
+    with pytest.raises(TypeError, match=r"BERT: ids must be integers, got dtype float32"):
+        model(tg.tensor([[1.0, 2.0]]))
     with pytest.raises(ValueError, match=r"BERT: a sequence of length 9 is longer than block_size"):
         model(tg.tensor(np.zeros((1, 9), dtype=np.int64)))
     with pytest.raises(ValueError, match=r"BERT: got token_type_ids but .*\(type_vocab_size=2\)"):

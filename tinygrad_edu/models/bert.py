@@ -150,6 +150,19 @@ class BERT(nn.Module):
             shape = idx.shape if isinstance(idx, Tensor) else type(idx).__name__
             raise ValueError(f"BERT: expected ids as a (B, T) Tensor, got {shape}")
         B, T = idx.shape
+        V = self.config.vocab_size
+        if not backend.is_integer(idx.dtype):
+            raise TypeError(
+                f"BERT: ids must be integers, got dtype {idx.dtype} (shape {idx.shape})"
+            )
+        if idx.size:
+            xp = backend.xp_of(idx.data)
+            lo, hi = int(xp.min(idx.data)), int(xp.max(idx.data))
+            if lo < 0 or hi >= V:
+                raise IndexError(
+                    f"BERT: ids of shape {idx.shape} range over {lo}..{hi}, out of range for "
+                    f"vocab_size={V} (valid: 0..{V - 1}, special tokens included)"
+                )
         if T > self.config.block_size:
             raise ValueError(
                 f"BERT: a sequence of length {T} is longer than block_size "
