@@ -45,8 +45,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np  # host-side masking, as data.py: ids live on the host until moved
-
 from .. import backend, nn
 from .. import functional as F
 from ..tensor import Tensor, arange
@@ -133,10 +131,9 @@ class BERT(nn.Module):
     def _init_weights(self) -> None:
         """Embeddings N(0, 0.02) as in BERT, with the [PAD] row at 0; the MLM head's bias at 0.
 
-        The layers keep their own (PyTorch) initialisation. Measured on chapter 15's model, it
-        leaves the MLM plateau sooner than BERT's N(0, 0.02) for every matrix: with tiny query
-        and key weights the attention scores start near 0 and learn slowly, and a masked
-        position can only be predicted through attention (its own input is [MASK]).
+        The blocks keep the library's (PyTorch's) initialisation of ``nn.Linear``,
+        ``nn.MultiHeadAttention`` and ``nn.LayerNorm``; BERT itself draws every matrix from
+        N(0, 0.02).
         """
         for emb in (self.tok_emb, self.pos_emb, self.seg_emb):
             if emb is not None:
@@ -276,25 +273,32 @@ def mask_tokens(ids: Tensor, vocab_size: int, mask_id: int, special_ids, mask_pr
     ``[CLS]``, ``[SEP]``, ``[MASK]``, listed in ``special_ids``) are never chosen.
 
     Shapes: ``ids`` (B, T) int64 -> ``(inputs, targets)``, both (B, T) int64 on ``ids``' device.
-    The draws come from the framework's generator: ``tg.manual_seed`` fixes them.
+    The draws come from the framework's generator (``tg.manual_seed`` fixes them), made on the
+    host and moved to ``ids``' device, as every random draw of the library.
     """
     special = sorted({int(i) for i in special_ids})
     _check_mask_args(ids, vocab_size, mask_id, special, mask_prob)
-    ids_np = ids.numpy()  # (B, T) on the host
-    regular = np.setdiff1d(np.arange(vocab_size), special)  # the ids a random draw may give
-    r = backend.rng()
+    xp = backend.xp_of(ids.data)
+    x = ids.data  # (B, T)
+    # the ids a random replacement may be: every id that is not special
+    regular = [i for i in range(vocab_size) if i not in special]
+    regular = backend.asarray(regular, dtype="int64", device=ids.device)  # (R,)
     # --- exercise 15.1: BERT's 80/10/10 masking ---
-    candidate = ~np.isin(ids_np, special)  # (B, T): special tokens are never predicted
-    chosen = candidate & (r.random(ids_np.shape) < mask_prob)  # each with probability mask_prob
-    targets = np.where(chosen, ids_np, IGNORE_INDEX)  # the loss sees the chosen positions only
-    action = r.random(ids_np.shape)  # one more draw decides what a chosen position shows
+    candidate = xp.ones(x.shape, dtype=xp.bool)  # (B, T): special tokens are never predicted
+    for s in special:
+        candidate = candidate & (x != s)
+    u = backend.rand(x.shape, "float64", ids.device)  # one uniform draw per position ...
+    chosen = candidate & (u < mask_prob)  # ... chooses it with probability mask_prob
+    targets = xp.where(chosen, x, xp.full_like(x, IGNORE_INDEX))  # the loss sees these only
+    action = backend.rand(x.shape, "float64", ids.device)  # a second draw: what it shows
     to_mask = chosen & (action < 0.8)  # 80%: [MASK]
     to_random = chosen & (action >= 0.8) & (action < 0.9)  # 10%: a random id; 10%: unchanged
-    inputs = ids_np.copy()
-    inputs[to_mask] = mask_id
-    inputs[to_random] = regular[r.integers(0, len(regular), size=int(to_random.sum()))]
+    k = backend.randint(0, regular.shape[0], (x.size,), ids.device)  # (B*T,) random indices
+    random_ids = xp.reshape(xp.take(regular, k), x.shape)  # (B, T) random non-special ids
+    inputs = xp.where(to_random, random_ids, x)
+    inputs = xp.where(to_mask, xp.full_like(x, mask_id), inputs)
     # --- end exercise ---
-    return Tensor(inputs, device=ids.device), Tensor(targets, device=ids.device)
+    return Tensor(inputs), Tensor(targets)
 
 
 def _check_mask_args(ids, vocab_size, mask_id, special, mask_prob) -> None:
@@ -315,7 +319,8 @@ def _check_mask_args(ids, vocab_size, mask_id, special, mask_prob) -> None:
             "it is never drawn as a random replacement nor chosen itself"
         )
     if ids.size:
-        lo, hi = int(ids.numpy().min()), int(ids.numpy().max())
+        xp = backend.xp_of(ids.data)
+        lo, hi = int(xp.min(ids.data)), int(xp.max(ids.data))
         if lo < 0 or hi >= vocab_size:
             raise ValueError(
                 f"mask_tokens: ids of shape {ids.shape} range over {lo}..{hi}, out of range "
