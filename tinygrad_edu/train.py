@@ -459,6 +459,7 @@ def train(
     from .tensor import Tensor  # noqa: F401  (documentation: batches are Tensors)
 
     say = log or (lambda *a: None)
+    backend.keep_freed_memory()  # reuse freed blocks of the big temporaries (see backend.py)
     out_dir = Path(config.out_dir)
     device = backend.get_device(config.device)
     model.to(device)
