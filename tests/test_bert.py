@@ -123,7 +123,7 @@ def test_pad_batch_errors(seqs, kw, match):
 @pytest.mark.parametrize("onehot", [True, False], ids=["onehot-route", "scatter-route"])
 def test_padding_row_starts_at_zero_and_gets_no_gradient(onehot, monkeypatch):
     if not onehot:  # force the scatter-add backward (used for large vocabularies)
-        monkeypatch.setattr(F.Embedding, "ONEHOT_LIMIT", 0)
+        monkeypatch.setattr(F.EmbeddingFunction, "ONEHOT_LIMIT", 0)
     emb = nn.Embedding(6, 3, padding_idx=2).astype("float64")
     w = emb.weight.numpy()
     assert np.all(w[2] == 0) and np.all(w[[0, 1, 3, 4, 5]] != 0)

@@ -65,7 +65,7 @@ class Embedding(Module):
     def reset_parameters(self) -> None:
         init.normal_(self.weight)
         if self.padding_idx is not None:
-            # the padding vector starts at zeros (PyTorch); it gets no gradient, so it stays there
+            # the padding vector starts at zeros (PyTorch); its lookups send it no gradient
             self.weight.data[self.padding_idx, ...] = 0.0
 
     def forward(self, ids: Tensor) -> Tensor:
