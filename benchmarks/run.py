@@ -493,8 +493,10 @@ def gemms(case: str, cfg: dict) -> list:
     if case == "B4":
         N, L, K = cfg["batch"], cfg["length"], cfg["kernel"]
         c_in, c_out = cfg["c_in"], cfg["c_out"]
-        # the convolution as one product of the unfolded input (N*L, C_in*K) with W^T
-        pairs = _linear_gemms(N * L, c_in * K, c_out, grad_x=False)
+        # the convolution: W (C_out, C_in*K) @ the unfolded input (N, C_in*K, L), one product per
+        # example; the weight's gradient: grad (N, C_out, L) @ cols^T, then summed over N
+        w, cols = A((c_out, c_in * K)), A((N, c_in * K, L))
+        pairs = [(w, cols), (A((N, c_out, L)), cols.transpose(0, 2, 1))]
         return pairs + _linear_gemms(N, c_out, cfg["classes"])
     return []
 
