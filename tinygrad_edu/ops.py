@@ -18,7 +18,7 @@ its inputs, so a mistake is reported with the op's name and the shapes involved;
 conversions and type promotion that many ops share live in ``_ops_checks.py``, out of the way of
 the math.
 
-Read next: ``functional.py``.
+Read next: ``functional/`` (its ``__init__.py`` lists the files in reading order).
 """
 
 from __future__ import annotations
