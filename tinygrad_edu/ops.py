@@ -319,6 +319,7 @@ class Abs(Function):
         # --- exercise 2.2: absolute value backward ---
         a = self.inputs[0].data
         return grad_out * _const(backend.xp_of(a).sign(a))
+        # --- end exercise ---
 
 
 def abs(a: Tensor) -> Tensor:  # noqa: A001 - NumPy's name
@@ -372,6 +373,7 @@ def _select_grad(fn, grad_out, larger):
         unbroadcast(grad_out * _const(1.0 - w_a), _shape(b)) if fn.needs_input_grad[1] else None
     )
     return grad_a, grad_b
+    # --- end exercise ---
 
 
 class Clip(Function):
