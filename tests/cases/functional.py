@@ -107,7 +107,7 @@ CASES = {
         lambda: (lambda x: F.Unfold1dFunction.apply(x, 2, 2, 1, 3), [leaf(1, 2, 9, seed=1)]),
     ],
     "Fold1dFunction": [
-        lambda: (lambda c: F.Fold1dFunction.apply(c, 2, 7, 3, 1, 0, 1), [leaf(2, 5, 6)]),
+        lambda: (lambda c: F.Fold1dFunction.apply(c, 2, 7, 3, 1, 0, 1), [leaf(2, 6, 5)]),
         # length 9, K=2, stride 2, padding 1, dilation 3 -> L_out = (9 + 2 - 3 - 1) // 2 + 1 = 4
         lambda: (lambda c: F.Fold1dFunction.apply(c, 2, 9, 2, 2, 1, 3), [leaf(1, 4, 4, seed=1)]),
     ],
