@@ -21,8 +21,8 @@ class LinearFunction(Function):
     Backward: ``grad_x = grad_out W`` (N, in), ``grad_W = grad_out^T x`` (out, in), ``grad_b``
     = ``grad_out`` summed over N. ``grad_W`` is computed as the product ``grad_out^T x``, so it
     comes out C-ordered like ``W`` itself; composed (``x @ W.T``), it arrived as the transpose of
-    an (in, out) array, and SGD's update of B1's first weight then took 1.16 ms instead of
-    0.43 ms (one thread; chapter 13 measures it).
+    an (in, out) array, and the SGD update of B1's first weight (512, 784) took 0.91 ms with
+    that gradient against 0.25 ms with a C-ordered one (one thread; chapter 13 measures it).
     """
 
     def forward(self, x, weight, bias):
