@@ -947,6 +947,7 @@ def e2e_torch(torch, tmodel, train_ids, val_ids, config, model_config, clock) ->
     from tinygrad_edu import backend
     from tinygrad_edu.data import get_batch
     from tinygrad_edu.optim import warmup_cosine_lr
+    from tinygrad_edu.train import EVAL_TOKENS
 
     B, T = config.batch_size, model_config.block_size
     params = list(tmodel.parameters())
@@ -969,7 +970,7 @@ def e2e_torch(torch, tmodel, train_ids, val_ids, config, model_config, clock) ->
         saved = backend.get_rng_state()
         backend.manual_seed(seed)
         tmodel.eval()
-        chunk = max(1, min(config.eval_iters, 256 // B))
+        chunk = max(1, min(config.eval_iters, EVAL_TOKENS // (B * T)))  # as estimate_loss
         total, done = 0.0, 0
         with torch.no_grad():
             while done < config.eval_iters:
