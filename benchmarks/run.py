@@ -513,9 +513,11 @@ def gemm_floor_step(case: str, cfg: dict):
         for a, b in pairs:
             np.matmul(a, b)
 
-    step.gflop = (
-        sum(2 * a.shape[-2] * a.shape[-1] * b.shape[-1] * a[..., 0, 0].size for a, b in pairs) / 1e9
-    )
+    def flops(a, b):  # 2 m k n per product, times the (broadcast) batch
+        batch = math.prod(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+        return 2 * a.shape[-2] * a.shape[-1] * b.shape[-1] * batch
+
+    step.gflop = sum(flops(a, b) for a, b in pairs) / 1e9
     return step
 
 
