@@ -125,7 +125,33 @@ def blas_info() -> dict:
         info.update(library=blas.get("name"), version=blas.get("version"))
     except Exception:  # numpy 1.x or an unusual build: report what we know
         info["library"] = "unknown"
+    core = _openblas_corename()
+    if core:
+        info["architecture"] = core
     return info
+
+
+def _openblas_corename():
+    """The kernel OpenBLAS chose at run time (``SkylakeX``, ``Haswell`` ...), asked from the
+    library NumPy bundles; None when it cannot be found."""
+    import ctypes
+    import glob
+
+    import numpy as np
+
+    libs = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "*openblas*")
+    for path in glob.glob(libs):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename",
+                     "openblas_get_corename64_", "openblas_get_corename"):  # fmt: skip
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                fn.restype = ctypes.c_char_p
+                return fn().decode()
+    return None
 
 
 def our_threads(blas: dict) -> int:
