@@ -101,7 +101,7 @@ class BookError(RuntimeError):
     """A chapter failed, or the output folder is not one the build may replace."""
 
 
-# ---- reading a chapter ----------------------------------------------------------------------------
+# ---- reading a chapter ---------------------------------------------------------------------------
 
 FENCE_LINE = re.compile(r"^(```|~~~)")
 QUOTE_COMMENT = re.compile(r"<!--\s*quote:\s*(\S+?)::(\S+?)\s*-->\s*$")
@@ -238,7 +238,7 @@ def read_chapter(path: Path, built_from: Path):
     return book
 
 
-# ---- running a chapter ----------------------------------------------------------------------------
+# ---- running a chapter ---------------------------------------------------------------------------
 
 
 def _pictures(folder: Path) -> dict[Path, tuple[int, int]]:
@@ -309,7 +309,7 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-# ---- writing a page -------------------------------------------------------------------------------
+# ---- writing a page ------------------------------------------------------------------------------
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -361,7 +361,7 @@ def notebook_to_page(nb, stem: str, figure_dir: str) -> tuple[str, dict[str, str
     return "\n".join(parts), figures
 
 
-# ---- the site -------------------------------------------------------------------------------------
+# ---- the site ------------------------------------------------------------------------------------
 
 
 def front_page(entries: list[tuple[str, str, str]]) -> str:
@@ -411,7 +411,7 @@ def mkdocs_config(docs: Path, site: Path, entries) -> str:
                 "content.code.copy",
             ],
         },
-        "plugins": ["search", "offline"],
+        "plugins": ["search"],
         "nav": nav,
         "markdown_extensions": [
             "admonition",
@@ -463,7 +463,8 @@ def build(out: Path, jobs: int = 2, only: list[str] | None = None, log=print) ->
     missing = [m for m in BOOK_MODULES if _missing(m)]
     if missing:
         raise BookError(
-            f"the book needs {', '.join(missing)}: pip install -e '.[book]' (see README, 'The book')"
+            f"the book needs {', '.join(missing)}: pip install -e '.[book]' "
+            "(see README, 'The book')"
         )
     import nbformat
     from mkdocs.commands.build import build as mkdocs_build
