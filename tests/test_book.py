@@ -227,8 +227,9 @@ return [...document.querySelectorAll("a[href], img[src], link[href], script[src]
 """
 
 
-def _wait_for_math(driver) -> None:
-    driver.execute_async_script(
+def _wait_for_math(driver) -> str:
+    """Wait until MathJax has typeset the page: "ok", or what went wrong."""
+    return driver.execute_async_script(
         "const done = arguments[arguments.length - 1];"
         "if (!window.MathJax || !MathJax.startup) { done('no MathJax'); return; }"
         "MathJax.startup.promise.then(() => done('ok'), e => done(String(e)));"
@@ -266,6 +267,7 @@ def test_page_in_the_browser(page, site, base_url, browser, shots):
     mathjax = _wait_for_math(driver)
     _screenshots(driver, shots, page)
     where = f"(screenshots of {page}: {shots})"
+    assert mathjax == "ok", f"{page}: MathJax did not start: {mathjax} {where}"
 
     # math: every formula typeset, no TeX delimiter left in the prose
     formulas = driver.find_elements("css selector", ".arithmatex")
@@ -359,3 +361,25 @@ def test_search_finds_chapters(site, base_url, browser, shots):
     driver.save_screenshot(str(shots / "search.png"))
     targets = {urlparse(a.get_attribute("href")).path.lstrip("/").split("#")[0] for a in results}
     assert "02_autograd.html" in targets, f"search results: {sorted(targets)} ({shots})"
+
+
+def test_pages_open_from_disk_without_a_server(site, browser):
+    """``open site/index.html``: math, figures and links work from file://; only search needs a
+    server (the browser runs no search worker from a file), which the README says."""
+    driver = browser
+    for page in ("index", "02_autograd"):
+        driver.get_log("browser")
+        driver.get((site / f"{page}.html").as_uri())
+        assert _wait_for_math(driver) == "ok"
+        formulas = driver.find_elements("css selector", ".arithmatex")
+        assert len(driver.find_elements("css selector", ".arithmatex mjx-container")) == len(
+            formulas
+        )
+        images = driver.execute_script("return [...document.images].map(i => i.naturalWidth)")
+        assert all(w > 0 for w in images)
+        errors = [
+            e
+            for e in driver.get_log("browser")
+            if e["level"] == "SEVERE" and "search/search_index" not in e["message"]
+        ]
+        assert not errors, f"{page} from disk: console errors: {json.dumps(errors, indent=1)}"
