@@ -366,8 +366,7 @@ def notebook_to_page(nb, stem: str, figure_dir: str) -> tuple[str, dict[str, str
 
 def front_page(entries: list[tuple[str, str, str]]) -> str:
     rows = "\n".join(
-        f"| {stem[:2].lstrip('0')} | [{title}]({stem}.md) | "
-        f"[{stem}.ipynb](notebooks/{stem}.ipynb) |"
+        f"| [{title}]({stem}.md) | [{stem}.ipynb](notebooks/{stem}.ipynb) |"
         for stem, title, _ in entries
     )
     return f"""# tinygrad_edu: the book
@@ -377,8 +376,8 @@ character-level Transformer language model. Every chapter below was executed to 
 the output under each code block is what that block printed, and every figure is the one its
 code drew, in this build.
 
-| # | chapter | notebook |
-| --- | --- | --- |
+| chapter | notebook |
+| --- | --- |
 {rows}
 
 **Notebooks.** Each chapter is also a Jupyter notebook, executed, with its outputs
