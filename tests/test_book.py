@@ -124,12 +124,9 @@ def _notebook(site: Path, chapter: Path):
     return nbformat.read(site / "notebooks" / f"{chapter.stem}.ipynb", as_version=4)
 
 
-def _stream_texts(nb) -> list[str]:
-    return [
-        "".join(o.text for o in cell.outputs if o.output_type == "stream")
-        for cell in nb.cells[1:]
-        if cell.cell_type == "code"
-    ]
+def _printed(nb) -> list[str]:
+    """What each executed cell of a chapter printed (streams and text results), in order."""
+    return [build_book._output_text(cell) for cell in nb.cells[1:] if cell.cell_type == "code"]
 
 
 def test_build_writes_a_page_and_an_executed_notebook_per_chapter(site):
@@ -148,7 +145,7 @@ def test_build_writes_a_page_and_an_executed_notebook_per_chapter(site):
         assert all(c.execution_count for c in code), f"{chapter.name}: a cell was not executed"
         assert nb.cells[0].outputs, f"{chapter.name}: the setup cell printed nothing"
         if "print(" in chapter.read_text():
-            assert any(_stream_texts(nb)), f"{chapter.name}: no printed output in the notebook"
+            assert any(_printed(nb)), f"{chapter.name}: no printed output in the notebook"
         # the figures are the ones the chapter's code wrote in this build
         drawn = {
             o.metadata["filename"]
@@ -202,6 +199,96 @@ def test_links_are_rewritten_for_the_site_and_the_notebooks():
     assert "print('[a](b.md)')" in site and "![loss](figures/11/11_loss.png)" in site
     notebook = build_book.rewrite_links(text, "notebook", {})
     assert "[chapter 3](03_dense_layers_and_mlps.ipynb#31-a)" in notebook
+
+
+SMALL_BOOK = {
+    "01_first.md": r"""# 1. First
+
+Math $a^2 + b^2$ and
+
+$$ \frac{1}{2} $$
+
+See [the next chapter](02_second.md), [ops](../tinygrad_edu/ops.py) and ![kept](figures/kept.png).
+
+<!-- quote: tinygrad_edu/ops.py::Mul -->
+```python quote
+raise SystemExit("a quote was run")
+```
+
+```python
+import matplotlib.pyplot as plt
+
+print("hello from the first block")
+fig, ax = plt.subplots()
+ax.plot([1, 2])
+fig.savefig("01_line.png")
+```
+
+```python
+ax.plot([2, 1])
+fig.savefig("01_line.png")  # the same file, drawn again
+x = 41
+x + 1
+```
+
+## Exercises
+
+Do something.
+""",
+    "02_second.md": (
+        "# 2. Second\n\n```python\nprint('second', x if 'x' in dir() else 'fresh')\n```\n"
+    ),
+}
+
+
+def _small_book(folder: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir()
+    for name, text in SMALL_BOOK.items():
+        (folder / name).write_text(text)
+    (folder / "figures").mkdir()
+    fig, ax = plt.subplots(figsize=(2, 2))
+    fig.savefig(folder / "figures" / "kept.png")
+    plt.close(fig)
+    return folder
+
+
+def test_a_small_book_end_to_end(tmp_path):
+    chapters = _small_book(tmp_path / "chapters")
+    out = tmp_path / "site"
+    build_book.build(out, jobs=1, chapters_dir=chapters, log=lambda *a: None)
+    page = (out / "01_first.html").read_text()
+    assert 'class="book-output"' in page and "hello from the first block" in page
+    assert ">42\n<" in page or ">42<" in page  # the value of a last expression is shown
+    assert "a quote was run" in page  # shown as code, never run (else the build had failed)
+    assert 'href="02_second.html"' in page and "ops.py" not in page.replace("ops.py::", "")
+    assert 'href="exercises.html"' in page  # the learner-copy workflow, after "Exercises"
+    assert 'class="arithmatex"' in page and "$" not in re.sub(
+        r"<(pre|code)[^>]*>.*?</\1>", "", page, flags=re.S
+    )
+    drawn = sorted((out / "figures" / "01_first").glob("01_line*.png"))  # both versions kept
+    assert len(drawn) == 2 and drawn[0].read_bytes() != drawn[1].read_bytes()
+    assert (out / "figures" / "kept.png").is_file()
+    # one kernel per chapter: nothing leaks from chapter 1 into chapter 2
+    nb = nbformat.read(out / "notebooks" / "02_second.ipynb", as_version=4)
+    assert build_book._output_text(nb.cells[-1]) == "second fresh\n"
+    nb = nbformat.read(out / "notebooks" / "01_first.ipynb", as_version=4)
+    kinds = [c.cell_type for c in nb.cells]
+    assert kinds[0] == "code" and kinds.count("code") == 3  # setup + the two runnable blocks
+    assert "tools/make_exercises.py" in nb.cells[-1].source
+
+    # a chapter that fails stops the build, names itself, and leaves the last site as it was
+    (chapters / "03_broken.md").write_text("# 3. Broken\n\n```python\n1 / 0\n```\n")
+    with pytest.raises(
+        build_book.BookError,
+        match=r"(?s)03_broken.md: the block at line 3 failed.*ZeroDivisionError",
+    ):
+        build_book.build(out, jobs=1, chapters_dir=chapters, log=lambda *a: None)
+    assert (out / "01_first.html").read_text() == page and not (out / "03_broken.html").exists()
 
 
 def test_out_folder_that_is_not_a_book_is_refused(tmp_path):
@@ -296,7 +383,7 @@ def test_page_in_the_browser(page, site, base_url, browser, shots):
             e.get_attribute("textContent")
             for e in driver.find_elements("css selector", ".book-output pre")
         ]
-        printed = [t for t in _stream_texts(nb) if t.strip()]
+        printed = [t for t in _printed(nb) if t.strip()]
         assert len(shown) == len(printed), (
             f"{page}: {len(shown)} outputs shown, {len(printed)} printed"
         )

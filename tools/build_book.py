@@ -188,7 +188,8 @@ def exercise_note(chapter_id: str, target: str) -> str:
 def add_exercise_note(text: str, chapter_id: str, target: str) -> str:
     """After the chapter's "Exercises" heading, say how to do them (the learner-copy workflow)."""
     heading = re.compile(r"^(#{2,3} [^\n]*\bExercises?\b[^\n]*\n)\n?", re.M)
-    return heading.sub(lambda m: m.group(1) + "\n" + exercise_note(chapter_id, target), text, 1)
+    note = exercise_note(chapter_id, target)
+    return _map_prose(text, lambda prose: heading.sub(lambda m: m.group(1) + "\n" + note, prose))
 
 
 def read_chapter(path: Path, built_from: Path):
@@ -202,13 +203,19 @@ def read_chapter(path: Path, built_from: Path):
 
     text = path.read_text()
     nb = jupytext.reads(text, fmt="md")
-    expected = len(re.findall(r"^```python[ \t]*$", text, flags=re.M))
+    lines = [  # where each runnable block starts, for error messages
+        text.count("\n", 0, m.start()) + 1
+        for m in re.finditer(r"^```python[ \t]*$", text, flags=re.M)
+    ]
+    expected = len(lines)
     cells, run = [], 0
     for cell in nb.cells:
         meta = {k: v for k, v in cell.metadata.items() if not k.startswith("lines_to_")}
         if cell.cell_type == "code" and not meta:
+            code = nbformat.v4.new_code_cell(cell.source)
+            code.metadata["book"] = {"line": lines[run] if run < expected else None}
+            cells.append(code)
             run += 1
-            cells.append(nbformat.v4.new_code_cell(cell.source))
         elif cell.cell_type == "code":  # ```python quote (or other options): shown, not run
             quote = None
             if cells and cells[-1].cell_type == "markdown":
@@ -287,11 +294,17 @@ def execute_chapter(path: Path, timeout: int = 900) -> tuple[str, dict[str, byte
                 try:
                     client.execute_cell(cell, index)
                 except CellExecutionError as e:
-                    raise BookError(f"{path.name}: cell {index} failed:\n{e}") from None
+                    line = cell.metadata.get("book", {}).get("line")
+                    where = f"the block at line {line}" if line else "the setup cell"
+                    raise BookError(
+                        f"{path.name}: {where} failed:\n{ANSI.sub('', str(e))}"
+                    ) from None
                 for pic, stamp in sorted(_pictures(workdir).items()):
                     if before.get(pic) == stamp:
                         continue
                     name = pic.relative_to(workdir).as_posix()
+                    if name in pictures:  # drawn again by a later cell: keep both versions
+                        name = f"{name.rsplit('.', 1)[0]}.cell{index}{pic.suffix}"
                     data = pic.read_bytes()
                     pictures[name] = data
                     mime = "image/svg+xml" if pic.suffix == ".svg" else f"image/{pic.suffix[1:]}"
@@ -457,7 +470,13 @@ def _check_out(out: Path) -> None:
         )
 
 
-def build(out: Path, jobs: int = 2, only: list[str] | None = None, log=print) -> dict[str, float]:
+def build(
+    out: Path,
+    jobs: int = 2,
+    only: list[str] | None = None,
+    chapters_dir: Path = CHAPTERS_DIR,
+    log=print,
+) -> dict[str, float]:
     """Build the site and notebooks into ``out``; return the seconds each chapter took."""
     missing = [m for m in BOOK_MODULES if _missing(m)]
     if missing:
@@ -471,11 +490,11 @@ def build(out: Path, jobs: int = 2, only: list[str] | None = None, log=print) ->
 
     out = out.resolve()
     _check_out(out)
-    paths = chapters()
+    paths = chapters(chapters_dir)
     if only:
         paths = [p for p in paths if any(p.name.startswith(o) for o in only)]
     if not paths:
-        raise BookError(f"no chapters/NN_*.md in {CHAPTERS_DIR} (filter: {only})")
+        raise BookError(f"no NN_*.md chapters in {chapters_dir} (filter: {only})")
 
     with tempfile.TemporaryDirectory(prefix="book_src_") as tmp:
         docs = Path(tmp) / "docs"
@@ -495,13 +514,14 @@ def build(out: Path, jobs: int = 2, only: list[str] | None = None, log=print) ->
                     (docs / figure_dir / name).parent.mkdir(parents=True, exist_ok=True)
                     (docs / figure_dir / name).write_bytes(data)
                 page, figures = notebook_to_page(nb, path.stem, figure_dir)
+                _copy_static_images(path, docs)
                 page = add_exercise_note(rewrite_links(page, "site", figures), chapter_id, "site")
                 (docs / f"{path.stem}.md").write_text(page)
                 for cell in nb.cells:  # the notebook's own prose: links to sibling notebooks
                     if cell.cell_type == "markdown":
                         cell.source = rewrite_links(cell.source, "notebook", {})
                         cell.source = add_exercise_note(cell.source, chapter_id, "notebook")
-                        cell.metadata.pop("book", None)
+                    cell.metadata.pop("book", None)
                 nbformat.write(nb, docs / "notebooks" / f"{path.stem}.ipynb")
                 entries.append((path.stem, chapter_title(path), figure_dir))
         (docs / "index.md").write_text(front_page(entries))
@@ -529,6 +549,17 @@ def build(out: Path, jobs: int = 2, only: list[str] | None = None, log=print) ->
     return timings
 
 
+def _copy_static_images(chapter: Path, docs: Path) -> None:
+    """Pictures kept in git that a chapter shows (``![..](figures/x.png)`` beside it)."""
+    home = chapter.parent.resolve()
+    for bang, _, href in LINK.findall(chapter.read_text()):
+        source = (home / href.split("#")[0]).resolve()
+        if bang and source.is_file() and source.is_relative_to(home):
+            dest = docs / source.relative_to(home)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest)
+
+
 def _missing(module: str) -> bool:
     import importlib.util
 
@@ -542,10 +573,16 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--only", nargs="*", help="only chapters whose file name starts so, e.g. 02"
     )
+    parser.add_argument(
+        "--chapters",
+        type=Path,
+        default=CHAPTERS_DIR,
+        help="folder of NN_slug.md (default chapters/)",
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
-        timings = build(args.out, jobs=args.jobs, only=args.only)
+        timings = build(args.out, jobs=args.jobs, only=args.only, chapters_dir=args.chapters)
     except BookError as e:
         print(f"build_book: {e}", file=sys.stderr)
         return 1
