@@ -93,6 +93,11 @@ EXTRA_CSS = """\
 /* what a cell printed, right under the cell */
 .book-output pre > code { background: var(--md-default-bg-color); }
 .book-output { border-left: 3px solid var(--md-accent-fg-color); margin-top: -0.6em; }
+.book-output::before {
+  content: "output"; display: block; padding: 0.3em 0 0 1.2em;
+  font-size: 0.6rem; color: var(--md-default-fg-color--light);
+}
+.book-output pre { margin-top: 0; }
 .book-figure img { max-width: 100%; }
 """
 
