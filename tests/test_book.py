@@ -291,6 +291,15 @@ def test_a_small_book_end_to_end(tmp_path):
     assert (out / "01_first.html").read_text() == page and not (out / "03_broken.html").exists()
 
 
+def test_a_picture_that_is_not_there_stops_the_build(tmp_path):
+    chapters = tmp_path / "chapters"
+    chapters.mkdir()
+    (chapters / "01_one.md").write_text("# 1. One\n\n![gone](gone.png)\n\n```python\nx = 1\n```\n")
+    with pytest.raises(build_book.BookError, match=r"(?s)mkdocs: .*gone\.png"):
+        build_book.build(tmp_path / "site", jobs=1, chapters_dir=chapters, log=lambda *a: None)
+    assert not (tmp_path / "site").exists()
+
+
 def test_out_folder_that_is_not_a_book_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(build_book.BookError, match="not an earlier build"):

@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import base64
 import concurrent.futures
+import logging
 import os
 import re
 import shutil
@@ -492,6 +493,7 @@ def build(
     import nbformat
     from mkdocs.commands.build import build as mkdocs_build
     from mkdocs.config import load_config
+    from mkdocs.exceptions import MkDocsException
 
     out = out.resolve()
     _check_out(out)
@@ -541,8 +543,16 @@ def build(
         config_file = Path(tmp) / "mkdocs.yml"
         config_file.write_text(mkdocs_config(docs, staging, entries))
         log("  mkdocs: writing the site")
+        # mkdocs reports broken links and the like as warnings, which strict mode makes fatal
+        handler = _ListHandler()
+        logging.getLogger("mkdocs").addHandler(handler)
         try:
-            mkdocs_build(load_config(str(config_file), strict=True))
+            try:
+                mkdocs_build(load_config(str(config_file), strict=True))
+            except MkDocsException as e:
+                raise BookError(f"mkdocs: {e}\n" + "\n".join(handler.messages)) from None
+            finally:
+                logging.getLogger("mkdocs").removeHandler(handler)
             (staging / MARKER).write_text(
                 "written by tools/build_book.py; replaced by the next build\n"
             )
@@ -552,6 +562,15 @@ def build(
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return timings
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(f"  {record.levelname.lower()}: {record.getMessage()}")
 
 
 def _copy_static_images(chapter: Path, docs: Path) -> None:
