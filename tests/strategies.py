@@ -91,3 +91,17 @@ def matmul_shapes(draw, max_batch_dims=2, max_side=4):
     a = draw(st.sampled_from([(k,), batch_a + (n, k)]))
     b = draw(st.sampled_from([(k,), batch_b + (k, m)]))
     return a, b
+
+
+def conv1d_sizes(max_padding=2, max_dilation=2):
+    """Keyword strategies for ``@given(**conv1d_sizes(...))``: batch ``n``, ``c_in``, ``c_out``,
+    ``kernel_size``, ``stride``, ``padding`` and ``dilation`` of a small 1-D convolution."""
+    return dict(
+        n=st.integers(1, 2),
+        c_in=st.integers(1, 3),
+        c_out=st.integers(1, 3),
+        kernel_size=st.integers(1, 4),
+        stride=st.integers(1, 3),
+        padding=st.integers(0, max_padding),
+        dilation=st.integers(1, max_dilation),
+    )

@@ -156,12 +156,14 @@ def test_backward_twice_is_an_error_unless_retained(device):
     np.testing.assert_allclose(x.grad.numpy(), 2 * first)
 
 
+def _loss_and_weak_intermediate(n):
+    """``loss = sum(tanh(x)^2)`` and a weak reference to ``tanh(x)``, held only by the graph."""
+    h = tg.randn(n, requires_grad=True).tanh()
+    return (h * h).sum(), weakref.ref(h)
+
+
 def test_graph_is_freed_after_backward(device):
-    x = tg.randn(50, requires_grad=True)
-    h = x.tanh()
-    ref = weakref.ref(h)
-    loss = (h * h).sum()
-    del h
+    loss, ref = _loss_and_weak_intermediate(50)
     gc.collect()
     assert ref() is not None  # the graph holds the intermediate until backward
     loss.backward()
@@ -171,11 +173,7 @@ def test_graph_is_freed_after_backward(device):
 
 
 def test_retained_graph_keeps_intermediates(device):
-    x = tg.randn(5, requires_grad=True)
-    h = x.tanh()
-    ref = weakref.ref(h)
-    loss = (h * h).sum()
-    del h
+    loss, ref = _loss_and_weak_intermediate(5)
     loss.backward(retain_graph=True)
     gc.collect()
     assert ref() is not None

@@ -52,24 +52,20 @@ def _available(case: str) -> bool:
     return True
 
 
+def run_benchmarks(*args, timeout=120) -> subprocess.CompletedProcess:
+    """``python benchmarks/run.py *args``, its output captured."""
+    cmd = [sys.executable, str(RUN), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+# a smoke run: tiny shapes, two steps after one warm-up step, on this run's device
+TINY = ["--tiny", "--steps", "2", "--warmup", "1", "--device"]
+TINY.append(os.environ.get("TINYGRAD_EDU_DEVICE") or "cpu")
+
+
 @pytest.fixture(scope="module")
 def smoke_run():
-    device = os.environ.get("TINYGRAD_EDU_DEVICE") or "cpu"
-    cmd = [
-        sys.executable,
-        str(RUN),
-        "--tiny",
-        "--steps",
-        "2",
-        "--warmup",
-        "1",
-        "--no-torch",
-        "--json",
-        "--device",
-        device,
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    return proc
+    return run_benchmarks(*TINY, "--no-torch", "--json")
 
 
 def test_runs_and_prints_json_last(smoke_run):
@@ -112,32 +108,13 @@ def test_b3_reports_flop_rate_and_memory(smoke_run):
 
 
 def test_bad_case_name_is_a_clear_error():
-    proc = subprocess.run(
-        [sys.executable, str(RUN), "--cases", "B9"], capture_output=True, text=True, timeout=60
-    )
+    proc = run_benchmarks("--cases", "B9", timeout=60)
     assert proc.returncode != 0
     assert "unknown case(s) ['B9']" in proc.stderr
 
 
 def test_profile_mode_lists_the_engine_functions():
-    device = os.environ.get("TINYGRAD_EDU_DEVICE") or "cpu"
-    cmd = [
-        sys.executable,
-        str(RUN),
-        "--profile",
-        "--cases",
-        "B5",
-        "--tiny",
-        "--steps",
-        "2",
-        "--warmup",
-        "1",
-        "--top",
-        "5",
-        "--device",
-        device,
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    proc = run_benchmarks("--profile", "--cases", "B5", "--top", "5", *TINY)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "==== B5: 2 steps under cProfile" in proc.stdout
     assert "sorted by tottime" in proc.stdout and "sorted by cumtime" in proc.stdout

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import leaf
 
 import tinygrad_edu as tg
 from tinygrad_edu.testing import gradcheck
@@ -61,12 +62,6 @@ EXERCISES: dict[str, list[str]] = {
 # in the learner copy; the cases of the Functions in REGISTRY_SAMPLE must keep passing there.
 STUBBED_FUNCTIONS: dict[str, list[str]] = make_exercises.REGISTRY_CASES
 REGISTRY_SAMPLE = ["Add", "Mul", "MatMul", "Sum", "Reshape", "Transpose", "Exp", "Log"]
-
-
-def leaf(*shape, low=-1.0, high=1.0, seed=0):
-    """A float64 leaf tensor with values drawn uniformly from [low, high)."""
-    rng = np.random.default_rng(seed)
-    return tg.tensor(rng.uniform(low, high, size=shape), dtype="float64", requires_grad=True)
 
 
 # =================================================================================================

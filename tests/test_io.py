@@ -145,6 +145,8 @@ class _Tiny(Module):
 
 
 def _train(model, opt, steps, seed):
+    """``steps`` steps on random batches from ``np.random.default_rng(seed)`` (a seed, or a
+    Generator that goes on where it is); returns the losses and the generator's state."""
     rng = np.random.default_rng(seed)
     losses = []
     for _ in range(steps):
@@ -168,21 +170,8 @@ def test_model_and_optimizer_checkpoint_resumes_exactly(tmp_path):
     tg.manual_seed(0)
     m1 = _Tiny()
     o1 = optim.AdamW(m1.parameters(), lr=0.05)
-    rng = np.random.default_rng(1)
-    losses = []
-    for _ in range(3):
-        x = tg.tensor(rng.standard_normal((4, 3)).astype(np.float32))
-        y = tg.tensor(rng.standard_normal((4, 2)).astype(np.float32))
-        o1.zero_grad()
-        loss = ((m1(x) - y) ** 2).mean()
-        loss.backward()
-        o1.step()
-        losses.append(loss.item())
-    ckpt = {
-        "model": m1.state_dict(),
-        "optimizer": o1.state_dict(),
-        "data_rng": rng.bit_generator.state,
-    }
+    losses, data_rng = _train(m1, o1, 3, seed=1)
+    ckpt = {"model": m1.state_dict(), "optimizer": o1.state_dict(), "data_rng": data_rng}
     tg.save(ckpt, tmp_path / "resume.npz")
 
     tg.manual_seed(99)  # a different init: everything must come from the checkpoint
@@ -193,14 +182,7 @@ def test_model_and_optimizer_checkpoint_resumes_exactly(tmp_path):
     o2.load_state_dict(loaded["optimizer"])
     rng2 = np.random.default_rng()
     rng2.bit_generator.state = loaded["data_rng"]
-    for _ in range(3):
-        x = tg.tensor(rng2.standard_normal((4, 3)).astype(np.float32))
-        y = tg.tensor(rng2.standard_normal((4, 2)).astype(np.float32))
-        o2.zero_grad()
-        loss = ((m2(x) - y) ** 2).mean()
-        loss.backward()
-        o2.step()
-        losses.append(loss.item())
+    losses += _train(m2, o2, 3, seed=rng2)[0]
     assert losses == full_losses
     for (name, p), (_, q) in zip(model.named_parameters(), m2.named_parameters(), strict=True):
         np.testing.assert_array_equal(p.numpy(), q.numpy(), err_msg=name)

@@ -1,9 +1,10 @@
 """The layers of ``tinygrad_edu.nn`` (except RNN/LSTM: test_rnn.py) and ``Module``'s features.
 
 Every layer is checked three ways: its forward against a plain-NumPy reference written as loops
-(explicit sums, a loop over positions, a loop over queries and heads), its backward with a float64
-gradient check with respect to the input *and every parameter*, and its bookkeeping (parameter
-names and shapes as PyTorch's, initialisation, repr, errors that name the layer and both sizes).
+(``references.py``: explicit sums, a loop over positions, a loop over queries and heads), its
+backward with a float64 gradient check with respect to the input *and every parameter*
+(``gradcheck_module``), and its bookkeeping (parameter names and shapes as PyTorch's,
+initialisation, repr, errors that name the layer and both sizes).
 Two toy problems show the pieces learn: an MLP on XOR and a Transformer block on a copy task.
 """
 
@@ -14,43 +15,20 @@ import math
 import numpy as np
 import pytest
 import references
+from helpers import leaf, leaf64, npy, other_device, t64
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import conv1d_sizes
 
 import tinygrad_edu as tg
 import tinygrad_edu.functional as F
 from tinygrad_edu import nn
 from tinygrad_edu.nn import init
-from tinygrad_edu.testing import gradcheck
+from tinygrad_edu.testing import gradcheck_module
 
 # ================================================================================================
 # Helpers
 # ================================================================================================
-
-
-def t64(a, requires_grad=False):
-    """A float64 tensor from a NumPy array (follows the default device)."""
-    return tg.tensor(np.asarray(a, dtype=np.float64), requires_grad=requires_grad)
-
-
-def rand64(*shape, seed=0, low=-1.0, high=1.0, requires_grad=True):
-    rng = np.random.default_rng(seed)
-    return t64(rng.uniform(low, high, size=shape), requires_grad=requires_grad)
-
-
-def npy(module_attr):
-    """A parameter as a float64 NumPy array."""
-    return module_attr.numpy().astype(np.float64)
-
-
-def gradcheck_module(module, *inputs, name, **kwargs):
-    """Gradient check of ``module(*inputs, **kwargs)`` with respect to every input that requires
-    grad and every parameter. The Parameters are listed as extra inputs: gradcheck perturbs their
-    ``.data`` in place, which is exactly what the module reads."""
-    params = module.parameters()
-    assert params, "a module without parameters needs no parameter check"
-    n = len(inputs)
-    return gradcheck(lambda *args: module(*args[:n], **kwargs), list(inputs) + params, name=name)
 
 
 def shift_biases(module, seed=1):
@@ -59,75 +37,6 @@ def shift_biases(module, seed=1):
     for name, p in module.named_parameters():
         if name.endswith("bias"):
             p.data = t64(rng.uniform(-0.5, 0.5, size=p.shape)).astype(p.dtype).data
-
-
-def other_device(device: str) -> str:
-    return "strict" if device == "cpu" else "cpu"
-
-
-# ---- NumPy references --------------------------------------------------------------------------
-
-
-def ref_linear(x, W, b=None):
-    """``y[..., o] = sum_k x[..., k] W[o, k] + b[o]``, as explicit sums over k."""
-    lead = x.shape[:-1]
-    x2 = x.reshape(-1, x.shape[-1])
-    out = np.zeros((x2.shape[0], W.shape[0]))
-    for i in range(x2.shape[0]):
-        for o in range(W.shape[0]):
-            s = 0.0
-            for k in range(W.shape[1]):
-                s += x2[i, k] * W[o, k]
-            out[i, o] = s + (0.0 if b is None else b[o])
-    return out.reshape(lead + (W.shape[0],))
-
-
-def ref_mha(m, query, key, value, keep=None):
-    """Attention of module ``m`` with a loop over batch, head and query.
-
-    ``keep(b, i, j)`` says whether query i may attend key j. Returns the output (B, L, E) and the
-    weights (B, H, L, S). A query with no allowed key gets zero weights (the library's choice).
-    """
-
-    def proj(x, lin):
-        return ref_linear(x, npy(lin.weight), None if lin.bias is None else npy(lin.bias))
-
-    q, k, v = proj(query, m.q_proj), proj(key, m.k_proj), proj(value, m.v_proj)
-    B, L, E = q.shape
-    S = k.shape[1]
-    H, D = m.num_heads, E // m.num_heads
-    heads = np.zeros((B, L, E))
-    weights = np.zeros((B, H, L, S))
-    for b in range(B):
-        for h in range(H):
-            cols = slice(h * D, (h + 1) * D)
-            for i in range(L):
-                allowed = [j for j in range(S) if keep is None or keep(b, i, j)]
-                if not allowed:
-                    continue
-                scores = {j: float(q[b, i, cols] @ k[b, j, cols]) / math.sqrt(D) for j in allowed}
-                top = max(scores.values())
-                z = sum(math.exp(s - top) for s in scores.values())
-                for j in allowed:
-                    w = math.exp(scores[j] - top) / z
-                    weights[b, h, i, j] = w
-                    heads[b, i, cols] += w * v[b, j, cols]
-    return proj(heads, m.out_proj), weights
-
-
-def ref_block(blk, x):
-    """The pre-norm block from the references above (causal, no dropout)."""
-    ln = blk.ln1
-    bias1 = None if ln.bias is None else npy(ln.bias)
-    h = references.layer_norm(x, 1, npy(ln.weight), bias1)
-    attn, _ = ref_mha(blk.attn, h, h, h, keep=lambda b, i, j: j <= i)
-    x = x + attn
-    bias2 = None if blk.ln2.bias is None else npy(blk.ln2.bias)
-    h = references.layer_norm(x, 1, npy(blk.ln2.weight), bias2)
-    fc1, fc2 = blk.mlp[0], blk.mlp[2]
-    h = ref_linear(h, npy(fc1.weight), None if fc1.bias is None else npy(fc1.bias))
-    h = ref_linear(references.gelu(h), npy(fc2.weight), None if fc2.bias is None else npy(fc2.bias))
-    return x + h
 
 
 def shapes(module) -> dict:
@@ -225,12 +134,14 @@ class TestLinear:
         out = layer(t64(x))
         b = npy(layer.bias) if bias else None
         assert out.shape == lead + (4,)
-        np.testing.assert_allclose(out.numpy(), ref_linear(x, npy(layer.weight), b), atol=1e-12)
+        np.testing.assert_allclose(
+            out.numpy(), references.linear(x, npy(layer.weight), b), atol=1e-12
+        )
 
     @pytest.mark.parametrize("bias", [True, False])
     def test_gradcheck_input_and_parameters(self, bias):
         layer = nn.Linear(4, 3, bias=bias).astype("float64")
-        assert gradcheck_module(layer, rand64(2, 5, 4), name="Linear")
+        assert gradcheck_module(layer, leaf(2, 5, 4), name="Linear")
 
     def test_parameters_as_pytorch(self):
         layer = nn.Linear(4, 2)
@@ -300,7 +211,7 @@ def test_activation_forward_backward_repr(module, ref, text):
     rng = np.random.default_rng(0)
     x = rng.uniform(0.1, 3.0, size=(3, 4)) * np.where(rng.random((3, 4)) < 0.5, -1, 1)  # no kink
     np.testing.assert_allclose(module(t64(x)).numpy(), ref(x), rtol=1e-12, atol=1e-14)
-    assert gradcheck(module, [t64(x, requires_grad=True)], name=text)
+    assert gradcheck_module(module, leaf64(x), name=text)
     assert repr(module) == text
     assert module.parameters() == []
 
@@ -599,13 +510,7 @@ class TestConv1d:
         np.testing.assert_allclose(out, ref, atol=1e-12)
 
     @given(
-        n=st.integers(1, 2),
-        c_in=st.integers(1, 3),
-        c_out=st.integers(1, 3),
-        kernel_size=st.integers(1, 4),
-        stride=st.integers(1, 3),
-        padding=st.integers(0, 2),
-        dilation=st.integers(1, 2),
+        **conv1d_sizes(max_padding=2, max_dilation=2),
         extra=st.integers(0, 5),
         layout=st.sampled_from(["contiguous", "transposed"]),
     )
@@ -631,7 +536,7 @@ class TestConv1d:
 
     def test_gradcheck_input_and_parameters(self):
         conv = nn.Conv1d(2, 3, 3, stride=2, padding=1, dilation=2).astype("float64")
-        assert gradcheck_module(conv, rand64(2, 2, 8), name="Conv1d")
+        assert gradcheck_module(conv, leaf(2, 2, 8), name="Conv1d")
 
     def test_parameters_init_and_repr_as_pytorch(self):
         conv = nn.Conv1d(16, 32, 5)
@@ -714,7 +619,7 @@ class TestLayerNorm:
     def test_gradcheck_input_and_parameters(self):
         ln = nn.LayerNorm(5).astype("float64")
         shift_biases(ln)
-        assert gradcheck_module(ln, rand64(2, 3, 5), name="LayerNorm")
+        assert gradcheck_module(ln, leaf(2, 3, 5), name="LayerNorm")
 
     def test_parameters_init_and_repr_as_pytorch(self):
         ln = nn.LayerNorm(8)
@@ -769,12 +674,8 @@ class TestDropout:
 
     def test_gradcheck_with_a_fixed_mask(self):
         drop = nn.Dropout(p=0.4)
-
-        def fn(x):
-            tg.manual_seed(3)  # the same mask at every evaluation
-            return drop(x)
-
-        assert gradcheck(fn, [rand64(3, 4)], name="Dropout")
+        tg.manual_seed(3)  # gradcheck_module draws the same mask at every evaluation
+        assert gradcheck_module(drop, leaf(3, 4), name="Dropout")
 
     def test_repr_and_bad_p(self):
         assert repr(nn.Dropout(0.1)) == "Dropout(p=0.1, inplace=False)"
@@ -802,7 +703,7 @@ class TestMultiHeadAttention:
         m = make_mha(8, 2)
         x = np.random.default_rng(0).standard_normal((2, 5, 8))
         out = m(t64(x), need_weights=need_weights)
-        ref, ref_w = ref_mha(m, x, x, x)
+        ref, ref_w = references.multi_head_attention(m, x, x, x)
         if need_weights:
             out, weights = out
             np.testing.assert_allclose(weights.numpy(), ref_w, atol=1e-12)
@@ -818,7 +719,9 @@ class TestMultiHeadAttention:
         if need_weights:
             out = out[0]
         assert out.shape == (2, 3, 6)
-        np.testing.assert_allclose(out.numpy(), ref_mha(m, q, k, v)[0], atol=1e-12)
+        np.testing.assert_allclose(
+            out.numpy(), references.multi_head_attention(m, q, k, v)[0], atol=1e-12
+        )
 
     @pytest.mark.parametrize("need_weights", [False, True])
     def test_causal_and_padding_masks_equal_the_loop(self, need_weights):
@@ -830,7 +733,9 @@ class TestMultiHeadAttention:
         out = m(t64(x), key_padding_mask=tg.tensor(pad), need_weights=need_weights)
         if need_weights:
             out = out[0]
-        ref, _ = ref_mha(m, x, x, x, keep=lambda b, i, j: j <= i and not pad[b, j])
+        ref, _ = references.multi_head_attention(
+            m, x, x, x, keep=lambda b, i, j: j <= i and not pad[b, j]
+        )
         np.testing.assert_allclose(out.numpy(), ref, atol=1e-12)
         assert np.isfinite(out.numpy()).all()
 
@@ -841,7 +746,7 @@ class TestMultiHeadAttention:
         banned[:, 2] = True
         banned[3, 0] = True
         out = m(t64(x), attn_mask=tg.tensor(banned))
-        ref, _ = ref_mha(m, x, x, x, keep=lambda b, i, j: not banned[i, j])
+        ref, _ = references.multi_head_attention(m, x, x, x, keep=lambda b, i, j: not banned[i, j])
         np.testing.assert_allclose(out.numpy(), ref, atol=1e-12)
 
     def test_causal_future_tokens_do_not_change_earlier_outputs(self):
@@ -875,21 +780,17 @@ class TestMultiHeadAttention:
     def test_gradcheck_input_and_parameters_causal_with_padding(self):
         m = make_mha(4, 2, causal=True)
         pad = tg.tensor(np.array([[False, False, False, True], [False, False, False, False]]))
-        assert gradcheck_module(m, rand64(2, 4, 4), key_padding_mask=pad, name="MHA self")
+        assert gradcheck_module(m, leaf(2, 4, 4), kwargs={"key_padding_mask": pad}, name="MHA self")
 
     def test_gradcheck_cross_attention_query_key_value_and_parameters(self):
         m = make_mha(4, 2, kdim=3, vdim=2)
-        q, k, v = rand64(2, 3, 4, seed=1), rand64(2, 5, 3, seed=2), rand64(2, 5, 2, seed=3)
+        q, k, v = leaf(2, 3, 4, seed=1), leaf(2, 5, 3, seed=2), leaf(2, 5, 2, seed=3)
         assert gradcheck_module(m, q, k, v, name="MHA cross")
 
     def test_gradcheck_through_the_weights_path(self):
         m = make_mha(4, 2, bias=False)
-        params = m.parameters()
-        assert gradcheck(
-            lambda x, *ps: m(x, need_weights=True, is_causal=True),
-            [rand64(1, 3, 4)] + params,
-            name="MHA need_weights",
-        )
+        kwargs = {"need_weights": True, "is_causal": True}
+        assert gradcheck_module(m, leaf(1, 3, 4), kwargs=kwargs, name="MHA need_weights")
 
     def test_dropout_on_weights_only_in_training(self):
         m = make_mha(8, 2, dropout=0.5)
@@ -1008,12 +909,14 @@ class TestTransformerBlock:
     def test_forward_equals_the_reference(self, bias):
         blk = make_block(bias=bias)
         x = np.random.default_rng(0).standard_normal((2, 5, 8))
-        np.testing.assert_allclose(blk(t64(x)).numpy(), ref_block(blk, x), atol=1e-11)
+        np.testing.assert_allclose(
+            blk(t64(x)).numpy(), references.transformer_block(blk, x), atol=1e-11
+        )
 
     def test_gradcheck_input_and_every_parameter(self):
         blk = make_block(4, 2, 8)  # small: the check differentiates ~200 numbers two ways
         assert len(blk.parameters()) == len(BLOCK_KEYS)
-        assert gradcheck_module(blk, rand64(2, 3, 4), name="TransformerBlock")
+        assert gradcheck_module(blk, leaf(2, 3, 4), name="TransformerBlock")
 
     def test_causal_by_default(self):
         blk = make_block()

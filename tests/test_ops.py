@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import matches_numpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import (
@@ -31,15 +32,6 @@ pytestmark = pytest.mark.ch02
 GRAD = settings(max_examples=12)  # gradchecks cost one forward per input element
 
 
-def close(t: tg.Tensor, expected, rtol=1e-12, atol=1e-12):
-    """``t`` has NumPy's shape, dtype and values."""
-    expected = np.asarray(expected)
-    got = t.numpy()
-    assert got.shape == expected.shape, f"shape {got.shape}, NumPy gives {expected.shape}"
-    assert got.dtype == expected.dtype, f"dtype {got.dtype}, NumPy gives {expected.dtype}"
-    np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol, equal_nan=True)
-
-
 # ---- elementwise binary ops: broadcasting, scalars, zero-size dims, layouts ---------------------
 
 BINARY = {
@@ -59,7 +51,7 @@ def test_binary_matches_numpy(name, data, pair, la, lb):
     op, ref, dom_a, dom_b = BINARY[name]
     a = data.draw(arrays(pair[0], *dom_a))
     b = data.draw(arrays(pair[1], *dom_b))
-    close(op(as_tensor(a, la), as_tensor(b, lb)), ref(a, b), rtol=1e-10)
+    matches_numpy(op(as_tensor(a, la), as_tensor(b, lb)), ref(a, b), rtol=1e-10)
 
 
 @pytest.mark.parametrize("name", sorted(BINARY))
@@ -72,7 +64,7 @@ def test_binary_with_python_number_keeps_dtype(name, data, shape, number, left):
     t = as_tensor(a)
     out = op(number, t) if left else op(t, number)
     expected = ref(np.float32(number), a) if left else ref(a, np.float32(number))
-    close(out, np.asarray(expected, dtype=np.float32), rtol=1e-5, atol=1e-6)
+    matches_numpy(out, np.asarray(expected, dtype=np.float32), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", sorted(BINARY))
@@ -88,7 +80,7 @@ def test_binary_shapes_broadcast_or_clear_error(name, pair):
         ):
             op(as_tensor(a), as_tensor(b))
         return
-    close(op(as_tensor(a), as_tensor(b)), expected)
+    matches_numpy(op(as_tensor(a), as_tensor(b)), expected)
 
 
 @given(data=st.data(), pair=broadcast_pairs(min_side=0))
@@ -96,12 +88,12 @@ def test_comparisons_match_numpy(data, pair):
     a = as_tensor(data.draw(arrays(pair[0])))
     b = as_tensor(data.draw(arrays(pair[1])))
     an, bn = a.numpy(), b.numpy()
-    close(a < b, an < bn)
-    close(a <= b, an <= bn)
-    close(a > b, an > bn)
-    close(a >= b, an >= bn)
-    close(a == b, an == bn)
-    close(a != b, an != bn)
+    matches_numpy(a < b, an < bn)
+    matches_numpy(a <= b, an <= bn)
+    matches_numpy(a > b, an > bn)
+    matches_numpy(a >= b, an >= bn)
+    matches_numpy(a == b, an == bn)
+    matches_numpy(a != b, an != bn)
 
 
 @given(data=st.data(), shapes3=broadcast_pairs(min_side=0), cond_shape=shapes(0, 2, 1, 4))
@@ -115,7 +107,7 @@ def test_where_matches_numpy(data, shapes3, cond_shape):
         with pytest.raises(ValueError, match=r"where: shapes"):
             ops.where(as_tensor(cond), as_tensor(a), as_tensor(b))
         return
-    close(ops.where(as_tensor(cond), as_tensor(a), as_tensor(b)), expected)
+    matches_numpy(ops.where(as_tensor(cond), as_tensor(a), as_tensor(b)), expected)
 
 
 def hnp_bool(shape):
@@ -146,7 +138,7 @@ def test_unary_matches_numpy(name, dtype, data, shape, layout):
     op, ref, low, high = UNARY[name]
     a = data.draw(arrays(shape, low, high, dtype=dtype))
     rtol = 1e-12 if dtype == np.float64 else 1e-6
-    close(op(as_tensor(a, layout)), np.asarray(ref(a), dtype=dtype), rtol=rtol, atol=rtol)
+    matches_numpy(op(as_tensor(a, layout)), np.asarray(ref(a), dtype=dtype), rtol=rtol, atol=rtol)
 
 
 def test_sigmoid_and_tanh_are_finite_at_extremes(device):
@@ -164,7 +156,7 @@ def test_sigmoid_and_tanh_are_finite_at_extremes(device):
 def test_matmul_matches_numpy(data, pair, la, lb):
     a = data.draw(arrays(pair[0]))
     b = data.draw(arrays(pair[1]))
-    close(as_tensor(a, la) @ as_tensor(b, lb), a @ b, rtol=1e-10, atol=1e-12)
+    matches_numpy(as_tensor(a, la) @ as_tensor(b, lb), a @ b, rtol=1e-10, atol=1e-12)
 
 
 @given(a_shape=shapes(1, 3, 1, 4), b_shape=shapes(1, 3, 1, 4))
@@ -176,7 +168,7 @@ def test_matmul_matches_numpy_or_clear_error(a_shape, b_shape):
         with pytest.raises(ValueError, match=r"matmul: .*\(.*\) and \(.*\)"):
             as_tensor(a) @ as_tensor(b)
         return
-    close(as_tensor(a) @ as_tensor(b), expected)
+    matches_numpy(as_tensor(a) @ as_tensor(b), expected)
 
 
 # ---- reductions ---------------------------------------------------------------------------------
@@ -196,19 +188,21 @@ def test_reductions_match_numpy(name, data, shape, layout, keepdims):
     op, ref = REDUCTIONS[name]
     a = data.draw(arrays(shape))
     axis = data.draw(axes_for(len(shape)))
-    close(op(as_tensor(a, layout), axis, keepdims), ref(a, axis=axis, keepdims=keepdims),
+    matches_numpy(op(as_tensor(a, layout), axis, keepdims), ref(a, axis=axis, keepdims=keepdims),
           rtol=1e-10, atol=1e-12)  # fmt: skip
 
 
 @given(shape=shapes(1, 3, 0, 3).filter(lambda s: 0 in s), keepdims=st.booleans())
 def test_reductions_over_zero_size(shape, keepdims):
     a = np.ones(shape)
-    close(ops.sum(as_tensor(a), None, keepdims), np.sum(a, keepdims=keepdims))
+    matches_numpy(ops.sum(as_tensor(a), None, keepdims), np.sum(a, keepdims=keepdims))
     with pytest.raises(ValueError, match=r"max: zero-size axis .* shape \(.*\)"):
         ops.max(as_tensor(a), None, keepdims)
     for axis, size in enumerate(shape):
         if size:  # reducing over a non-empty axis is fine, even with an empty one elsewhere
-            close(ops.max(as_tensor(a), axis, keepdims), np.max(a, axis=axis, keepdims=keepdims))
+            matches_numpy(
+                ops.max(as_tensor(a), axis, keepdims), np.max(a, axis=axis, keepdims=keepdims)
+            )
 
 
 @pytest.mark.parametrize("op", [ops.sum, ops.max, ops.mean])
@@ -223,8 +217,8 @@ def test_reduction_axis_out_of_range_is_clear(op, device):
 def test_argmax_argmin_match_numpy(data, shape):
     a = data.draw(arrays(shape))
     axis = data.draw(st.sampled_from([None, *range(-len(shape), len(shape))]))
-    close(ops.argmax(as_tensor(a), axis), np.argmax(a, axis=axis))
-    close(ops.argmin(as_tensor(a), axis), np.argmin(a, axis=axis))
+    matches_numpy(ops.argmax(as_tensor(a), axis), np.argmax(a, axis=axis))
+    matches_numpy(ops.argmin(as_tensor(a), axis), np.argmin(a, axis=axis))
 
 
 # ---- shape ops ----------------------------------------------------------------------------------
@@ -234,8 +228,8 @@ def test_argmax_argmin_match_numpy(data, shape):
 def test_reshape_matches_numpy(data, shape, layout):
     a = data.draw(arrays(shape))
     target = data.draw(st.sampled_from([(-1,), (a.size,), (1, a.size), (a.size, 1, 1)]))
-    close(as_tensor(a, layout).reshape(target), a.reshape(target))
-    close(as_tensor(a, layout).flatten(), a.reshape(-1))
+    matches_numpy(as_tensor(a, layout).reshape(target), a.reshape(target))
+    matches_numpy(as_tensor(a, layout).flatten(), a.reshape(-1))
 
 
 @given(in_shape=shapes(0, 3, 1, 4), out_shape=shapes(0, 3, 1, 4))
@@ -245,32 +239,32 @@ def test_reshape_matches_numpy_or_clear_error(in_shape, out_shape):
         with pytest.raises(ValueError, match=r"reshape: cannot reshape .* shape \(.*\) .* into \("):
             as_tensor(a).reshape(out_shape)
     else:
-        close(as_tensor(a).reshape(out_shape), a.reshape(out_shape))
+        matches_numpy(as_tensor(a).reshape(out_shape), a.reshape(out_shape))
 
 
 @given(data=st.data(), shape=shapes(min_side=0), layout=layouts())
 def test_transpose_matches_numpy(data, shape, layout):
     a = data.draw(arrays(shape))
     axes = tuple(data.draw(st.permutations(range(a.ndim))))
-    close(as_tensor(a, layout).transpose(axes), np.transpose(a, axes))
-    close(as_tensor(a, layout).T, a.T)
+    matches_numpy(as_tensor(a, layout).transpose(axes), np.transpose(a, axes))
+    matches_numpy(as_tensor(a, layout).T, a.T)
     if a.ndim >= 2:
-        close(as_tensor(a, layout).mT, np.swapaxes(a, -1, -2))
+        matches_numpy(as_tensor(a, layout).mT, np.swapaxes(a, -1, -2))
 
 
 @given(pair=broadcast_pairs(min_side=0))
 def test_broadcast_to_matches_numpy(pair):
     a = np.arange(float(np.prod(pair[0]))).reshape(pair[0])
     target = np.broadcast_shapes(*pair)
-    close(as_tensor(a).broadcast_to(target), np.broadcast_to(a, target))
+    matches_numpy(as_tensor(a).broadcast_to(target), np.broadcast_to(a, target))
 
 
 @given(data=st.data(), shape=shapes(1, 3, 1, 4))
 def test_squeeze_unsqueeze_match_numpy(data, shape):
     a = data.draw(arrays(shape))
     axis = data.draw(st.integers(-a.ndim - 1, a.ndim))
-    close(as_tensor(a).unsqueeze(axis), np.expand_dims(a, axis))
-    close(as_tensor(a).squeeze(), np.squeeze(a))
+    matches_numpy(as_tensor(a).unsqueeze(axis), np.expand_dims(a, axis))
+    matches_numpy(as_tensor(a).squeeze(), np.squeeze(a))
 
 
 @given(data=st.data(), shape=shapes(1, 3, 0, 4), n=st.integers(1, 3), layout=layouts())
@@ -282,21 +276,21 @@ def test_concat_stack_split_match_numpy(data, shape, n, layout):
         s[axis] = data.draw(st.integers(0, 3))
         pieces.append(data.draw(arrays(tuple(s))))
     tensors = [as_tensor(p, layout) for p in pieces]
-    close(ops.concat(tensors, axis=axis), np.concatenate(pieces, axis=axis))
+    matches_numpy(ops.concat(tensors, axis=axis), np.concatenate(pieces, axis=axis))
     same = [as_tensor(pieces[0], layout)] * n
-    close(ops.stack(same, axis=axis), np.stack([pieces[0]] * n, axis=axis))
+    matches_numpy(ops.stack(same, axis=axis), np.stack([pieces[0]] * n, axis=axis))
     joined = np.concatenate(pieces, axis=axis)
     cuts = list(np.cumsum([p.shape[axis] for p in pieces])[:-1])
     for got, want in zip(ops.split(as_tensor(joined), cuts, axis), np.split(joined, cuts, axis),
                          strict=True):  # fmt: skip
-        close(got, want)
+        matches_numpy(got, want)
 
 
 @given(data=st.data(), shape=shapes(2, 3, 1, 5), k=st.integers(-2, 2))
 def test_tril_triu_match_numpy(data, shape, k):
     a = data.draw(arrays(shape))
-    close(ops.tril(as_tensor(a), k), np.tril(a, k))
-    close(ops.triu(as_tensor(a), k), np.triu(a, k))
+    matches_numpy(ops.tril(as_tensor(a), k), np.tril(a, k))
+    matches_numpy(ops.triu(as_tensor(a), k), np.triu(a, k))
 
 
 # ---- indexing -----------------------------------------------------------------------------------
@@ -354,7 +348,7 @@ def _to_tensor_key(key):
 def test_getitem_matches_numpy(data, shape, layout):
     a = data.draw(arrays(shape))
     key = data.draw(index_keys(shape))
-    close(as_tensor(a, layout)[_to_tensor_key(key)], a[key])
+    matches_numpy(as_tensor(a, layout)[_to_tensor_key(key)], a[key])
 
 
 @given(data=st.data(), shape=shapes(1, 3, 1, 4), n_keys=st.integers(1, 4), use_array=st.booleans())
@@ -377,7 +371,7 @@ def test_getitem_matches_numpy_or_clear_error(data, shape, n_keys, use_array):
         with pytest.raises(IndexError, match=r"index: indexing a tensor of shape \("):
             as_tensor(a)[_to_tensor_key(key)]
         return
-    close(as_tensor(a)[_to_tensor_key(key)], expected)
+    matches_numpy(as_tensor(a)[_to_tensor_key(key)], expected)
 
 
 @settings(max_examples=15)

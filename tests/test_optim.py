@@ -1,9 +1,10 @@
 """Optimizers, schedules and gradient clipping against plain-NumPy versions of the published rules.
 
-Each reference below is written from PyTorch's documented pseudo-code (``torch.optim.SGD``,
-``Adam``, ``AdamW``), in float64, independently of ``tinygrad_edu/optim.py``: the bias correction
-is applied to ``m`` and ``v`` as in the papers (``m_hat = m / (1 - beta1^t)``), while the library
-folds it into a step size, so agreement checks the algebra too.
+Each reference (``references.sgd``, ``references.adam``) is written from PyTorch's documented
+pseudo-code (``torch.optim.SGD``, ``Adam``, ``AdamW``), in float64, independently of
+``tinygrad_edu/optim.py``: the bias correction is applied to ``m`` and ``v`` as in the papers
+(``m_hat = m / (1 - beta1^t)``), while the library folds it into a step size, so agreement checks
+the algebra too.
 """
 
 from __future__ import annotations
@@ -12,60 +13,12 @@ import math
 
 import numpy as np
 import pytest
+import references
 
 import tinygrad_edu as tg
 from tinygrad_edu import backend, optim
 
 pytestmark = pytest.mark.ch04
-
-
-# =================================================================================================
-# Plain-NumPy references (PyTorch's documented algorithms)
-# =================================================================================================
-
-
-def ref_sgd(w, grads, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
-    """Parameter after each step of SGD, from ``torch.optim.SGD``'s documented algorithm."""
-    w = w.copy()
-    b = None
-    out = []
-    for t, g in enumerate(grads, start=1):
-        if weight_decay != 0:
-            g = g + weight_decay * w
-        if momentum != 0:
-            b = g.copy() if t == 1 else momentum * b + (1 - dampening) * g
-            g = g + momentum * b if nesterov else b
-        w = w - lr * g
-        out.append(w.copy())
-    return out
-
-
-def ref_adam(
-    w, grads, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, decoupled=False
-):
-    """Parameter after each step of Adam (``decoupled=True``: AdamW), from PyTorch's docs."""
-    b1, b2 = betas
-    w = w.copy()
-    m = np.zeros_like(w)
-    v = np.zeros_like(w)
-    v_max = np.zeros_like(w)
-    out = []
-    for t, g in enumerate(grads, start=1):
-        if decoupled:
-            w = w - lr * weight_decay * w
-        elif weight_decay != 0:
-            g = g + weight_decay * w
-        m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g**2
-        m_hat = m / (1 - b1**t)
-        if amsgrad:
-            v_max = np.maximum(v_max, v)
-            v_hat = v_max / (1 - b2**t)
-        else:
-            v_hat = v / (1 - b2**t)
-        w = w - lr * m_hat / (np.sqrt(v_hat) + eps)
-        out.append(w.copy())
-    return out
 
 
 def draw(shape, n, seed=0, dtype=np.float64):
@@ -121,7 +74,7 @@ def test_sgd_follows_its_update_rule(name):
     w0 = draw((3, 4), 1, seed=1)[0]
     grads = draw((3, 4), 6, seed=2)
     got = run(lambda ps: optim.SGD(ps, **kw), w0, grads)
-    assert_trajectory(got, ref_sgd(w0, grads, **kw))
+    assert_trajectory(got, references.sgd(w0, grads, **kw))
 
 
 @pytest.mark.parametrize("name", list(ADAM_CASES))
@@ -130,7 +83,7 @@ def test_adam_follows_its_update_rule(name):
     w0 = draw((5,), 1, seed=3)[0]
     grads = draw((5,), 7, seed=4)
     got = run(lambda ps: optim.Adam(ps, **kw), w0, grads)
-    assert_trajectory(got, ref_adam(w0, grads, **kw))
+    assert_trajectory(got, references.adam(w0, grads, **kw))
 
 
 @pytest.mark.parametrize("name", list(ADAM_CASES))
@@ -140,7 +93,7 @@ def test_adamw_follows_its_update_rule(name):
     w0 = draw((2, 3), 1, seed=5)[0]
     grads = draw((2, 3), 7, seed=6)
     got = run(lambda ps: optim.AdamW(ps, **kw), w0, grads)
-    assert_trajectory(got, ref_adam(w0, grads, decoupled=True, **kw))
+    assert_trajectory(got, references.adam(w0, grads, decoupled=True, **kw))
 
 
 def test_adam_and_adamw_differ_with_weight_decay():
@@ -281,7 +234,7 @@ def test_state_follows_the_parameter_to_another_device_and_dtype(device):
     assert w.device == other
     for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
         assert backend.device_of(opt.state[w][key]) == other
-    want = ref_adam(w0, grads, lr=0.1, amsgrad=True)[-1]
+    want = references.adam(w0, grads, lr=0.1, amsgrad=True)[-1]
     np.testing.assert_allclose(w.numpy(), want, rtol=1e-12)
     # cast to float32: the state is cast too, and the step runs in float32
     w.data = backend.asarray(w.data, dtype="float32", device=other)
@@ -309,10 +262,10 @@ def test_parameter_groups_have_their_own_options():
     for t in range(4):
         a.grad, b.grad, c.grad = tg.tensor(ga[t]), tg.tensor(gb[t]), tg.tensor(gc[t])
         opt.step()
-    np.testing.assert_allclose(a.numpy(), ref_sgd(wa, ga, lr=0.5)[-1], rtol=1e-12)
-    want_b = ref_sgd(wb, gb, lr=0.01, momentum=0.9, weight_decay=0.1)[-1]
+    np.testing.assert_allclose(a.numpy(), references.sgd(wa, ga, lr=0.5)[-1], rtol=1e-12)
+    want_b = references.sgd(wb, gb, lr=0.01, momentum=0.9, weight_decay=0.1)[-1]
     np.testing.assert_allclose(b.numpy(), want_b, rtol=1e-12)
-    want_c = ref_sgd(wc, gc, lr=0.2, momentum=0.5, nesterov=True)[-1]
+    want_c = references.sgd(wc, gc, lr=0.2, momentum=0.5, nesterov=True)[-1]
     np.testing.assert_allclose(c.numpy(), want_c, rtol=1e-12)
 
 

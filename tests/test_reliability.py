@@ -28,20 +28,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import references
+from helpers import npy
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import shapes
 
 import tinygrad_edu as tg
 from tinygrad_edu import data, nn
+from tinygrad_edu.testing import gradcheck_module
 
 pytestmark = pytest.mark.ch03
 
 LAYER_ERRORS = (ValueError, TypeError, IndexError)
-
-
-def host(t) -> np.ndarray:
-    return t.numpy().astype(np.float64)
 
 
 def random_params(layer, seed=0):
@@ -53,7 +51,8 @@ def random_params(layer, seed=0):
 
 
 def check_layer(layer, x: np.ndarray, reference, valid: bool, *, dtype="float64"):
-    """Run ``layer`` on ``x``: the reference's result and sane gradients, or a clear error."""
+    """Run ``layer`` on ``x``: the reference's result and right gradients (``gradcheck_module``:
+    the input and every parameter), or a clear error."""
     name = type(layer).__name__
     xt = tg.tensor(x, dtype=dtype) if dtype else tg.tensor(x)
     if not valid:
@@ -65,7 +64,7 @@ def check_layer(layer, x: np.ndarray, reference, valid: bool, *, dtype="float64"
     y = layer(xt)
     expected = reference(x)
     assert y.shape == expected.shape, (name, x.shape, y.shape, expected.shape)
-    np.testing.assert_allclose(host(y), expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(npy(y), expected, rtol=1e-9, atol=1e-12)
     # a random upstream gradient, so that the backward of every output element counts
     g = np.random.default_rng(1).standard_normal(y.shape)
     (y * tg.tensor(g, dtype=y.dtype)).sum().backward()
@@ -74,6 +73,8 @@ def check_layer(layer, x: np.ndarray, reference, valid: bool, *, dtype="float64"
         assert np.isfinite(p.grad.numpy()).all()
         if y.size == 0:  # an empty batch contributes nothing
             assert not p.grad.numpy().any()
+    xt.requires_grad_(xt.dtype == "float64")  # integer ids (Embedding) get no gradient
+    assert gradcheck_module(layer, xt, name=f"{name} on input shape {x.shape}")
 
 
 # ---- Linear -------------------------------------------------------------------------------------
@@ -83,7 +84,7 @@ def check_layer(layer, x: np.ndarray, reference, valid: bool, *, dtype="float64"
 def test_linear_fuzzed(n_in, n_out, shape):
     layer = nn.Linear(n_in, n_out).astype("float64")
     random_params(layer)
-    W, b = host(layer.weight), host(layer.bias)
+    W, b = npy(layer.weight), npy(layer.bias)
     x = np.random.default_rng(2).standard_normal(shape)
     valid = len(shape) >= 1 and shape[-1] == n_in
     check_layer(layer, x, lambda a: a @ W.T + b, valid)
@@ -96,7 +97,7 @@ def test_linear_fuzzed(n_in, n_out, shape):
 def test_layer_norm_fuzzed(n, shape):
     layer = nn.LayerNorm(n).astype("float64")
     random_params(layer)
-    w, b = host(layer.weight), host(layer.bias)
+    w, b = npy(layer.weight), npy(layer.bias)
 
     def reference(a):
         mu = a.mean(-1, keepdims=True) if a.size else np.zeros(a.shape[:-1] + (1,))
@@ -119,7 +120,7 @@ def test_layer_norm_fuzzed(n, shape):
 def test_embedding_fuzzed(num, dim, shape, offset):
     """Ids of any shape (0-d and empty included); out-of-range ids are a clear error."""
     layer = nn.Embedding(num, dim).astype("float64")
-    W = host(layer.weight)
+    W = npy(layer.weight)
     ids = np.random.default_rng(4).integers(0, num, size=shape)
     if offset and ids.size:
         flat = ids.reshape(-1)
@@ -148,7 +149,7 @@ def test_embedding_float_ids_name_the_layer():
 def test_conv1d_fuzzed(c_in, c_out, k, shape):
     layer = nn.Conv1d(c_in, c_out, k).astype("float64")
     random_params(layer)
-    W, b = host(layer.weight), host(layer.bias)
+    W, b = npy(layer.weight), npy(layer.bias)
     x = np.random.default_rng(5).standard_normal(shape)
     valid = len(shape) in (2, 3) and shape[-2] == c_in and shape[-1] >= k
     if len(shape) == 2:
@@ -160,12 +161,11 @@ def test_conv1d_fuzzed(c_in, c_out, k, shape):
 
 # ---- elementwise modules ------------------------------------------------------------------------
 
-_erf = np.vectorize(math.erf, otypes=[np.float64])
 ELEMENTWISE = {
     "ReLU": (nn.ReLU, lambda a: np.maximum(a, 0.0)),
-    "GELU": (nn.GELU, lambda a: 0.5 * a * (1.0 + _erf(a / math.sqrt(2.0)))),
+    "GELU": (nn.GELU, references.gelu),
     "Tanh": (nn.Tanh, np.tanh),
-    "Sigmoid": (nn.Sigmoid, lambda a: 1.0 / (1.0 + np.exp(-a))),
+    "Sigmoid": (nn.Sigmoid, references.sigmoid),
     "Dropout (eval)": (lambda: nn.Dropout(0.5).eval(), lambda a: a),
 }
 
@@ -176,11 +176,13 @@ def test_elementwise_modules_fuzzed(name, shape):
     make, reference = ELEMENTWISE[name]
     x = np.random.default_rng(6).standard_normal(shape)
     xt = tg.tensor(x, dtype="float64", requires_grad=True)
-    y = make()(xt)
+    layer = make()
+    y = layer(xt)
     assert y.shape == shape
-    np.testing.assert_allclose(host(y), reference(x), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(npy(y), reference(x), rtol=1e-9, atol=1e-12)
     y.sum().backward()
     assert xt.grad.shape == shape and np.isfinite(xt.grad.numpy()).all()
+    assert gradcheck_module(layer, xt, name=f"{name} on input shape {shape}")
 
 
 # ---- attention and the Transformer block --------------------------------------------------------

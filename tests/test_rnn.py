@@ -1,8 +1,9 @@
 """Tests for ``tinygrad_edu/nn/rnn.py``: RNN (chapter 7) and LSTM (chapter 8).
 
-Every layer is compared with a plain-NumPy step-by-step loop written here from PyTorch's documented
-equations, gradient-checked in float64 with respect to its input, initial state and every
-parameter, and fed bad input that must raise errors naming the layer and the sizes.
+Every layer is compared with a plain-NumPy step-by-step loop written from PyTorch's documented
+equations (``references.rnn_layers``), gradient-checked in float64 (``gradcheck_module``) with
+respect to its input, initial state and every parameter, and fed bad input that must raise errors
+naming the layer and the sizes.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import math
 
 import numpy as np
 import pytest
+import references
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,7 +25,7 @@ from tinygrad_edu.nn.rnn import (
     lstm_cell,
     lstm_cell_composed,
 )
-from tinygrad_edu.testing import gradcheck, gradgradcheck
+from tinygrad_edu.testing import gradcheck_module, gradgradcheck
 
 ch07 = pytest.mark.ch07
 ch08 = pytest.mark.ch08
@@ -36,52 +38,8 @@ KINDS = [
 
 
 # =================================================================================================
-# The NumPy reference: PyTorch's documented equations, one step at a time, in float64.
+# Helpers (the NumPy reference, one step at a time in float64: references.rnn_layers)
 # =================================================================================================
-
-
-def _np_sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def ref_cell(kind, params, x, h, c=None, suffix=""):
-    """One step of ``kind`` with parameters ``params[name + suffix]`` (missing biases are 0)."""
-    w_ih, w_hh = params["weight_ih" + suffix], params["weight_hh" + suffix]
-    b_ih = params.get("bias_ih" + suffix, 0.0)
-    b_hh = params.get("bias_hh" + suffix, 0.0)
-    a = x @ w_ih.T + b_ih + h @ w_hh.T + b_hh
-    if kind == "rnn_tanh":
-        return np.tanh(a), None
-    if kind == "rnn_relu":
-        return np.maximum(a, 0.0), None
-    H = h.shape[-1]
-    i = _np_sigmoid(a[..., 0:H])
-    f = _np_sigmoid(a[..., H : 2 * H])
-    g = np.tanh(a[..., 2 * H : 3 * H])
-    o = _np_sigmoid(a[..., 3 * H : 4 * H])
-    c = f * c + i * g
-    return o * np.tanh(c), c
-
-
-def ref_layers(kind, params, x, h0, c0, num_layers, batch_first):
-    """The multi-layer loop: returns (output, h_n, c_n) as NumPy float64 arrays."""
-    x = np.asarray(x, dtype=np.float64)
-    if batch_first:
-        x = x.transpose(1, 0, 2)  # (B, T, in) -> (T, B, in)
-    T = x.shape[0]
-    h_n, c_n = [], []
-    layer_in = x
-    for layer in range(num_layers):
-        h, c = h0[layer], (c0[layer] if c0 is not None else None)
-        outs = []
-        for t in range(T):
-            h, c = ref_cell(kind, params, layer_in[t], h, c, suffix=f"_l{layer}")
-            outs.append(h)
-        layer_in = np.stack(outs)
-        h_n.append(h)
-        c_n.append(c)
-    output = layer_in.transpose(1, 0, 2) if batch_first else layer_in
-    return output, np.stack(h_n), (np.stack(c_n) if c0 is not None else None)
 
 
 def _params(module):
@@ -132,7 +90,7 @@ def test_forward_matches_numpy_loop(kind, num_layers, batch_first, bias, initial
         None if c0 is None else tg.tensor(c0),
     )
     zeros = np.zeros((num_layers, B, H))
-    ref_out, ref_h, ref_c = ref_layers(
+    ref_out, ref_h, ref_c = references.rnn_layers(
         kind,
         _params(layer),
         x,
@@ -163,7 +121,7 @@ def test_unbatched_input_like_pytorch(kind, fused):
     h0 = rng.standard_normal((2, H)).astype(np.float32)
     output, h_n, c_n = run_layer(kind, layer, tg.tensor(x), tg.tensor(h0), tg.tensor(h0))
     assert output.shape == (T, H) and h_n.shape == (2, H)
-    ref_out, ref_h, _ = ref_layers(
+    ref_out, ref_h, _ = references.rnn_layers(
         kind, _params(layer), x[:, None], h0[:, None], h0[:, None], 2, False
     )
     np.testing.assert_allclose(output.numpy(), ref_out[:, 0], rtol=1e-5, atol=1e-6)
@@ -188,15 +146,15 @@ def test_cells_match_numpy_step(kind, bias):
     params = _params(cell)
     if kind == "lstm":
         h1, c1 = cell(tg.tensor(x), (tg.tensor(h), tg.tensor(c)))
-        ref_h, ref_c = ref_cell(kind, params, x, h, c)
+        ref_h, ref_c = references.rnn_cell(kind, params, x, h, c)
         np.testing.assert_allclose(c1.numpy(), ref_c, rtol=1e-5, atol=1e-6)
         h_zero, _ = cell(tg.tensor(x))  # hx=None means zeros
-        ref_zero, _ = ref_cell(kind, params, x, 0 * h, 0 * c)
+        ref_zero, _ = references.rnn_cell(kind, params, x, 0 * h, 0 * c)
     else:
         h1 = cell(tg.tensor(x), tg.tensor(h))
-        ref_h, _ = ref_cell(kind, params, x, h)
+        ref_h, _ = references.rnn_cell(kind, params, x, h)
         h_zero = cell(tg.tensor(x))
-        ref_zero, _ = ref_cell(kind, params, x, 0 * h)
+        ref_zero, _ = references.rnn_cell(kind, params, x, 0 * h)
     np.testing.assert_allclose(h1.numpy(), ref_h, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(h_zero.numpy(), ref_zero, rtol=1e-5, atol=1e-6)
     # unbatched: (in,) -> (H,)
@@ -271,15 +229,9 @@ def _gradcheck_layer(kind, num_layers, batch_first, bias, fused, seed):
     x = tg.tensor(rng.standard_normal(shape), dtype="float64", requires_grad=True)
     h0 = tg.tensor(rng.standard_normal((num_layers, B, H)), dtype="float64", requires_grad=True)
     c0 = tg.tensor(rng.standard_normal((num_layers, B, H)), dtype="float64", requires_grad=True)
-    params = layer.parameters()
-    assert len(params) == num_layers * (4 if bias else 2)
-
-    def fn(x, h0, c0, *params):
-        output, h_n, c_n = run_layer(kind, layer, x, h0, c0)
-        return (output, h_n, c_n) if kind == "lstm" else (output, h_n)
-
-    inputs = [x, h0, c0] if kind == "lstm" else [x, h0, c0.detach()]
-    assert gradcheck(fn, inputs + params, name=f"{kind} fused={fused}")
+    assert len(layer.parameters()) == num_layers * (4 if bias else 2)
+    state = (h0, c0) if kind == "lstm" else h0
+    assert gradcheck_module(layer, x, state, name=f"{kind} fused={fused}")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -304,13 +256,7 @@ def test_gradcheck_unbatched(kind, fused):
         tg.tensor(rng.standard_normal(s), dtype="float64", requires_grad=True)
         for s in [(4, 2), (2, 3), (2, 3)]
     )
-
-    def fn(x, h0, c0, *params):
-        output, h_n, c_n = run_layer(kind, layer, x, h0, c0)
-        return (output, h_n, c_n) if kind == "lstm" else (output, h_n)
-
-    inputs = [x, h0, c0] if kind == "lstm" else [x, h0, c0.detach()]
-    assert gradcheck(fn, inputs + layer.parameters())
+    assert gradcheck_module(layer, x, (h0, c0) if kind == "lstm" else h0)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -327,11 +273,7 @@ def test_gradcheck_cells(kind):
             tg.tensor(rng.standard_normal(s), dtype="float64", requires_grad=True)
             for s in [(2, 3), (2, 2), (2, 2)]
         )
-        if kind == "lstm":
-            fn, inputs = (lambda x, h, c, *p, cell=cell: cell(x, (h, c))), [x, h, c]
-        else:
-            fn, inputs = (lambda x, h, *p, cell=cell: cell(x, h)), [x, h]
-        assert gradcheck(fn, inputs + cell.parameters())
+        assert gradcheck_module(cell, x, (h, c) if kind == "lstm" else h)
 
 
 # =================================================================================================
@@ -610,7 +552,7 @@ def test_random_shapes_match_numpy_loop(kind, T, B, n_in, H, num_layers, batch_f
     x = rng.standard_normal((B, T, n_in) if batch_first else (T, B, n_in)).astype(np.float32)
     h0 = rng.standard_normal((num_layers, B, H)).astype(np.float32)
     output, h_n, c_n = run_layer(kind, layer, tg.tensor(x), tg.tensor(h0), tg.tensor(h0))
-    ref_out, ref_h, ref_c = ref_layers(
+    ref_out, ref_h, ref_c = references.rnn_layers(
         kind, _params(layer), x, h0, h0 if kind == "lstm" else None, num_layers, batch_first
     )
     assert output.shape == ref_out.shape and h_n.shape == ref_h.shape

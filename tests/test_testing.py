@@ -1,14 +1,22 @@
-"""The gradient checker itself: it passes right rules and catches wrong ones (chapter 2)."""
+"""The gradient checkers themselves: they pass right rules and catch wrong ones (chapter 2)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import leaf
 
 import tinygrad_edu as tg
+from tinygrad_edu import nn
 from tinygrad_edu.autograd import Function
 from tinygrad_edu.ops import _const
-from tinygrad_edu.testing import GradcheckError, gradcheck, gradgradcheck, numerical_grad
+from tinygrad_edu.testing import (
+    GradcheckError,
+    gradcheck,
+    gradcheck_module,
+    gradgradcheck,
+    numerical_grad,
+)
 
 pytestmark = pytest.mark.ch02
 
@@ -42,13 +50,38 @@ class _WrongTanh(Function):
         return grad_out * _const(1.0 - self.out)  # should be 1 - out**2
 
 
-def x64(*shape, seed=0):
-    tg.manual_seed(seed)
-    return tg.randn(*shape, dtype="float64", requires_grad=True)
+class _ScaleForgetsTheInput(Function):
+    """``x * w`` (w broadcast over the rows) whose weight gradient forgets the factor x."""
+
+    def forward(self, x, w):
+        return x * w
+
+    def backward(self, grad_out):
+        x, w = self.inputs
+        return grad_out * w, grad_out.sum(axis=0)  # the weight's should be (grad_out * x).sum(0)
+
+
+class _Scale(nn.Module):
+    """A layer with one parameter, ``weight``, whose backward is wrong."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.weight = nn.Parameter(tg.randn(n, dtype="float64"))
+
+    def forward(self, x):
+        return _ScaleForgetsTheInput.apply(x, self.weight)
+
+
+class _PairInput(nn.Module):
+    """Takes ``(x, (a, b))`` like an LSTM takes its state; the gradient of ``b`` is wrong."""
+
+    def forward(self, x, state):
+        a, b = state
+        return x * a, _Reverse.apply(b)  # a tuple output: both parts are checked
 
 
 def test_gradcheck_passes_a_right_rule(device):
-    assert gradcheck(lambda x: (x * x).tanh(), [x64(3, 2)])
+    assert gradcheck(lambda x: (x * x).tanh(), [leaf(3, 2)])
 
 
 def test_gradcheck_reports_op_input_index_and_values(device):
@@ -57,11 +90,11 @@ def test_gradcheck_reports_op_input_index_and_values(device):
         match=r"tanh: gradient of input 0 \(shape \(4,\)\) is wrong at index \(\d+,\): "
         r"backward gives .*, central differences give .*elements differ",
     ):
-        gradcheck(_WrongTanh.apply, [x64(4)], name="tanh")
+        gradcheck(_WrongTanh.apply, [leaf(4)], name="tanh")
 
 
 def test_random_upstream_catches_what_sum_hides(device):
-    x = x64(5)
+    x = leaf(5)
     _Reverse.apply(x).sum().backward()  # the out.sum() check: looks right
     np.testing.assert_array_equal(x.grad.numpy(), np.ones(5))
     with pytest.raises(GradcheckError, match="reverse: gradient of input 0"):
@@ -69,11 +102,11 @@ def test_random_upstream_catches_what_sum_hides(device):
 
 
 def test_gradgradcheck_passes_a_right_rule(device):
-    assert gradgradcheck(lambda x, y: (x * y).exp() @ y.T, [x64(2, 3), x64(2, 3, seed=1)])
+    assert gradgradcheck(lambda x, y: (x * y).exp() @ y.T, [leaf(2, 3), leaf(2, 3, seed=1)])
 
 
 def test_gradgradcheck_catches_a_constant_backward(device):
-    x = x64(3)
+    x = leaf(3)
     assert gradcheck(_SquareConstBackward.apply, [x])  # the first derivative is right
     with pytest.raises(GradcheckError, match="second derivative of input 0"):
         gradgradcheck(_SquareConstBackward.apply, [x], name="square")
@@ -86,7 +119,7 @@ def test_gradcheck_refuses_float32(device):
 
 
 def test_gradcheck_skips_inputs_without_grad_and_handles_tuples(device):
-    x, c = x64(2, 3), tg.randn(2, 3, dtype="float64")
+    x, c = leaf(2, 3), tg.randn(2, 3, dtype="float64")
     assert gradcheck(lambda x, c: (x * c, x.exp()), [x, c])
 
 
@@ -105,8 +138,77 @@ def test_numerical_grad_of_a_square(device):
 
 
 def test_gradcheck_leaves_inputs_and_grads_clean(device):
-    x = x64(3)
+    x = leaf(3)
     before = x.numpy().copy()
     gradcheck(lambda x: x.sigmoid(), [x])
     np.testing.assert_array_equal(x.numpy(), before)
     assert x.device == device
+
+
+# ---- gradcheck_module ----------------------------------------------------------------------------
+
+
+def test_gradcheck_module_passes_a_layer_and_its_parameters(device):
+    tg.manual_seed(0)
+    layer = nn.Linear(3, 2).astype("float64")
+    assert gradcheck_module(layer, leaf(4, 3))
+
+
+def test_gradcheck_module_catches_a_wrong_parameter_gradient(device):
+    layer = _Scale(3)
+    x = leaf(2, 3)
+    assert gradcheck(lambda x: _ScaleForgetsTheInput.apply(x, layer.weight.detach()), [x])
+    with pytest.raises(
+        GradcheckError,
+        match=r"^Scale: gradient of parameter 'weight' \(shape \(3,\)\) is wrong at index "
+        r"\(\d\,\): backward gives -?\d.*, central differences give -?\d.*elements differ",
+    ):
+        gradcheck_module(layer, x, name="Scale")
+
+
+def test_gradcheck_module_names_an_input_inside_a_tuple(device):
+    x, a, b = leaf(3), leaf(3, seed=1), leaf(3, seed=2)
+    with pytest.raises(GradcheckError, match=r"^_PairInput: gradient of input 1\[1\] \(shape"):
+        gradcheck_module(_PairInput(), x, (a, b))
+    assert gradcheck_module(_PairInput(), x, (a, b.detach()))  # x and a are right
+
+
+def test_gradcheck_module_checks_an_lstm_with_its_state(device):
+    tg.manual_seed(0)
+    lstm = nn.LSTM(2, 3).astype("float64")
+    x, h0, c0 = leaf(2, 1, 2), leaf(1, 1, 3, seed=1), leaf(1, 1, 3, seed=2)
+    assert gradcheck_module(lstm, x, (h0, c0))  # output (output, (h_n, c_n)): nested
+
+
+def test_gradcheck_module_passes_module_kwargs(device):
+    tg.manual_seed(0)
+    attn = nn.MultiHeadAttention(4, 2).astype("float64")
+    x = leaf(1, 3, 4)
+    kwargs = {"need_weights": True, "is_causal": True}
+    assert gradcheck_module(attn, x, kwargs=kwargs)  # output (out, weights): both checked
+
+
+def test_gradcheck_module_gives_a_random_layer_the_same_draws(device):
+    drop = nn.Dropout(p=0.5)  # training mode: a new mask at every call, but not inside the check
+    tg.manual_seed(1)
+    state = tg.backend.get_rng_state()
+    assert gradcheck_module(drop, leaf(4, 5))
+    assert tg.backend.get_rng_state() == state  # the generator is left as it was found
+
+
+def test_gradcheck_module_refuses_a_float32_layer(device):
+    with pytest.raises(
+        TypeError,
+        match=r"gradcheck_module: parameter 'weight' has dtype float32; .*float64.*astype",
+    ):
+        gradcheck_module(nn.Linear(3, 2), leaf(4, 3))
+
+
+def test_gradcheck_module_leaves_inputs_and_parameters_as_they_were(device):
+    layer = nn.Conv1d(2, 3, 3).astype("float64")
+    x = leaf(1, 2, 5)
+    before = [t.numpy().copy() for t in [x] + layer.parameters()]
+    assert gradcheck_module(layer, x)
+    for t, b in zip([x] + layer.parameters(), before, strict=True):
+        np.testing.assert_array_equal(t.numpy(), b)
+        assert t.device == device

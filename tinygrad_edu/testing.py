@@ -12,6 +12,9 @@ whatever the backward rule does.
 >>> x = tg.randn(3, 4, dtype="float64", requires_grad=True)
 >>> gradcheck(lambda x: x.tanh() * x, [x])
 True
+
+``gradcheck_module(module, *inputs)`` does the same for a layer: its output with respect to its
+inputs *and every parameter*, with failures named by the parameter's name.
 """
 
 from __future__ import annotations
@@ -31,13 +34,35 @@ def _as_tuple(out):
     return out if isinstance(out, (tuple, list)) else (out,)
 
 
-def _require_float64(inputs):
-    for i, t in enumerate(inputs):
+def _input_labels(inputs):
+    return [f"input {i}" for i in range(len(inputs))]
+
+
+def _require_float64(inputs, labels, caller="gradcheck", hint=""):
+    for label, t in zip(labels, inputs, strict=True):
         if isinstance(t, Tensor) and t.requires_grad and t.dtype != "float64":
             raise TypeError(
-                f"gradcheck: input {i} has dtype {t.dtype}; gradient checks need float64 "
-                "(float32 round-off is larger than the errors being looked for)"
+                f"{caller}: {label} has dtype {t.dtype}; gradient checks need float64 "
+                f"(float32 round-off is larger than the errors being looked for){hint}"
             )
+
+
+def _clear_grads(inputs):
+    for t in inputs:
+        if isinstance(t, Tensor):
+            t.grad = None
+
+
+def _weighted_sum(tensors, weights):
+    """``sum_k (tensors[k] * weights[k]).sum()`` as one Tensor, skipping ``None`` entries
+    (``None`` when nothing is left)."""
+    total = None
+    for t, w in zip(tensors, weights, strict=False):
+        if t is None or w is None:
+            continue
+        term = (t * Tensor(w, dtype=t.dtype, device=t.device)).sum()
+        total = term if total is None else total + term
+    return total
 
 
 def numerical_grad(fn, inputs, upstream, eps=1e-6):
@@ -82,16 +107,9 @@ def _upstream(outputs, seed):
 
 def analytic_grad(fn, inputs, upstream, create_graph=False):
     """Gradients from backward, with ``upstream`` as the output gradient."""
-    for t in inputs:
-        if isinstance(t, Tensor):
-            t.grad = None
+    _clear_grads(inputs)
     outputs = _as_tuple(fn(*inputs))
-    total = None
-    for o, v in zip(outputs, upstream, strict=False):
-        if not o.requires_grad:
-            continue
-        term = (o * Tensor(v, dtype=o.dtype, device=o.device)).sum()
-        total = term if total is None else total + term
+    total = _weighted_sum([o if o.requires_grad else None for o in outputs], upstream)
     if total is None:
         raise GradcheckError("gradcheck: no output requires grad; nothing to check")
     total.backward(create_graph=create_graph)
@@ -114,16 +132,85 @@ def gradcheck(fn, inputs, eps=1e-6, rtol=1e-5, atol=1e-6, seed=0, name=None) -> 
     ``GradcheckError`` naming the op, the input, the element index and both values.
     """
     inputs = list(inputs)
-    _require_float64(inputs)
-    name = name or getattr(fn, "__name__", "fn")
+    labels = _input_labels(inputs)
+    _require_float64(inputs, labels)
+    return _check(fn, inputs, labels, name or getattr(fn, "__name__", "fn"), eps, rtol, atol, seed)
+
+
+def _check(fn, inputs, labels, name, eps, rtol, atol, seed) -> bool:
+    """The first-derivative check shared by ``gradcheck`` and ``gradcheck_module``."""
     with no_grad():
         outputs = fn(*inputs)
     upstream = _upstream(outputs, seed)
     analytic = analytic_grad(fn, inputs, upstream)
     with no_grad():
         numeric = numerical_grad(fn, inputs, upstream, eps)
-    _compare(name, "gradient", inputs, analytic, numeric, rtol, atol)
+    _compare(name, "gradient", labels, inputs, analytic, numeric, rtol, atol)
     return True
+
+
+def gradcheck_module(
+    module, *inputs, kwargs=None, eps=1e-6, rtol=1e-5, atol=1e-6, seed=0, name=None
+) -> bool:
+    """Check ``backward`` of ``module(*inputs, **kwargs)`` with respect to every input that
+    requires grad *and every parameter*, against float64 central differences.
+
+    The check is ``gradcheck``'s (a random upstream gradient, element by element). The module's
+    parameters and the inputs that require grad must be float64: ``module.astype("float64")``.
+    An input may be a Tensor, a tuple of Tensors (an LSTM's ``(h_0, c_0)``) or anything else
+    (a mask, integer ids: passed as it is); the output may be a Tensor or (nested) tuples of
+    Tensors, ``None`` entries skipped. A module that draws random numbers (Dropout in training
+    mode) draws the same ones at every evaluation: the library's random generator is put back to
+    its state at the call before each forward, and left in that state at the end.
+
+    Returns True or raises ``GradcheckError`` naming the module, the parameter (its name in
+    ``named_parameters()``) or the input, the element index and both values.
+
+    >>> import tinygrad_edu as tg
+    >>> from tinygrad_edu import nn
+    >>> layer = nn.Linear(3, 2).astype("float64")
+    >>> x = tg.randn(4, 3, dtype="float64", requires_grad=True)
+    >>> gradcheck_module(layer, x)
+    True
+    """
+    kwargs = {} if kwargs is None else dict(kwargs)
+    checked, labels, seen = [], [], set()
+    named = [pair for i, x in enumerate(inputs) for pair in _tensors_in(x, f"input {i}")]
+    named += [(f"parameter '{n}'", p) for n, p in module.named_parameters()]
+    for label, t in named:
+        if id(t) not in seen:  # the same tensor twice (self-attention's query = key) once
+            seen.add(id(t))
+            checked.append(t)
+            labels.append(label)
+    _require_float64(
+        checked, labels, "gradcheck_module", hint='; call module.astype("float64") first'
+    )
+    state = backend.get_rng_state()
+
+    def fn(*_):  # checked tensors are perturbed in place: the module reads them where they are
+        backend.set_rng_state(state)
+        return _flat_outputs(module(*inputs, **kwargs))
+
+    try:
+        return _check(fn, checked, labels, name or type(module).__name__, eps, rtol, atol, seed)
+    finally:
+        backend.set_rng_state(state)
+
+
+def _tensors_in(x, label):
+    """The Tensors in an input (a Tensor, or nested tuples/lists of them), as (label, Tensor)."""
+    if isinstance(x, Tensor):
+        return [(label, x)]
+    if isinstance(x, (tuple, list)):
+        return [pair for j, item in enumerate(x) for pair in _tensors_in(item, f"{label}[{j}]")]
+    return []
+
+
+def _flat_outputs(out):
+    """A module's output (a Tensor or nested tuples of Tensors and None) as a flat tuple."""
+    if isinstance(out, (tuple, list)):
+        return tuple(t for item in out for t in _flat_outputs(item))
+    return () if out is None else (out,)
 
 
 def gradgradcheck(fn, inputs, eps=1e-6, rtol=1e-4, atol=1e-5, seed=0, name=None) -> bool:
@@ -131,7 +218,8 @@ def gradgradcheck(fn, inputs, eps=1e-6, rtol=1e-4, atol=1e-5, seed=0, name=None)
     from ``backward(create_graph=True)`` against central differences of the first gradient.
     """
     inputs = list(inputs)
-    _require_float64(inputs)
+    labels = _input_labels(inputs)
+    _require_float64(inputs, labels)
     name = name or getattr(fn, "__name__", "fn")
     with no_grad():
         outputs = fn(*inputs)
@@ -143,33 +231,17 @@ def gradgradcheck(fn, inputs, eps=1e-6, rtol=1e-4, atol=1e-5, seed=0, name=None)
     ]
 
     def first_grad_dot(*xs):
-        for t in xs:
-            if isinstance(t, Tensor):
-                t.grad = None
-        outs = _as_tuple(fn(*xs))
-        total = None
-        for o, v in zip(outs, upstream, strict=False):
-            term = (o * Tensor(v, dtype=o.dtype, device=o.device)).sum()
-            total = term if total is None else total + term
-        total.backward(create_graph=True)
-        acc = None
-        for t, w in zip(xs, weights, strict=False):
-            if w is None or t.grad is None:
-                continue
-            term = (t.grad * Tensor(w, dtype=t.grad.dtype, device=t.device)).sum()
-            acc = term if acc is None else acc + term
+        _clear_grads(xs)
+        _weighted_sum(_as_tuple(fn(*xs)), upstream).backward(create_graph=True)
+        acc = _weighted_sum([getattr(t, "grad", None) for t in xs], weights)
         if acc is None:
             raise GradcheckError(f"gradgradcheck: {name} has no differentiable first gradient")
         return acc
 
     # analytic second derivative: differentiate the recorded first gradient once more
-    for t in inputs:
-        if isinstance(t, Tensor):
-            t.grad = None
+    _clear_grads(inputs)
     s = first_grad_dot(*inputs)
-    for t in inputs:
-        if isinstance(t, Tensor):
-            t.grad = None
+    _clear_grads(inputs)
     if not s.requires_grad:
         analytic = [
             None if w is None else np.zeros(t.shape) for t, w in zip(inputs, weights, strict=False)
@@ -181,15 +253,13 @@ def gradgradcheck(fn, inputs, eps=1e-6, rtol=1e-4, atol=1e-5, seed=0, name=None)
             for t, w in zip(inputs, weights, strict=False)
         ]
     numeric = numerical_grad(lambda *xs: first_grad_dot(*xs).detach(), inputs, [np.ones(())], eps)
-    for t in inputs:
-        if isinstance(t, Tensor):
-            t.grad = None
-    _compare(name, "second derivative", inputs, analytic, numeric, rtol, atol)
+    _clear_grads(inputs)
+    _compare(name, "second derivative", labels, inputs, analytic, numeric, rtol, atol)
     return True
 
 
-def _compare(name, what, inputs, analytic, numeric, rtol, atol):
-    for i, (t, a, n) in enumerate(zip(inputs, analytic, numeric, strict=False)):
+def _compare(name, what, labels, inputs, analytic, numeric, rtol, atol):
+    for label, t, a, n in zip(labels, inputs, analytic, numeric, strict=False):
         if n is None:
             continue
         a = np.asarray(a, dtype=np.float64).reshape(n.shape)
@@ -197,7 +267,7 @@ def _compare(name, what, inputs, analytic, numeric, rtol, atol):
         if bad.any():
             idx = tuple(int(j) for j in np.argwhere(bad)[0])
             raise GradcheckError(
-                f"{name}: {what} of input {i} (shape {t.shape}) is wrong at index {idx}: "
+                f"{name}: {what} of {label} (shape {t.shape}) is wrong at index {idx}: "
                 f"backward gives {a[idx]:.8g}, central differences give {n[idx]:.8g} "
                 f"({int(bad.sum())} of {bad.size} elements differ; rtol={rtol}, atol={atol})"
             )

@@ -10,10 +10,9 @@ additive (differentiable) masks, a fully masked row and broadcast batch axes.
 from __future__ import annotations
 
 import numpy as np
+from helpers import ints, leaf, leaves, mask
 
 import tinygrad_edu.functional as F
-
-from . import ints, leaf, leaves, mask
 
 _T = [0, 2, -100, 1, 2]  # one ignored target (ignore_index=-100)
 

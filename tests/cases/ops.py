@@ -9,11 +9,12 @@ relu/abs/max/min/maximum/minimum/clip get inputs kept away from their kinks.
 from __future__ import annotations
 
 import numpy as np
+from helpers import ints, leaf, leaves, mask
 
 import tinygrad_edu as tg
 from tinygrad_edu import ops
 
-from . import away_from_zero, distinct, ints, leaf, leaves, mask
+from . import away_from_zero, distinct
 
 
 def grid(*shape, offset=0.0, seed=0):

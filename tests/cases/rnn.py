@@ -8,13 +8,15 @@ with ``gradgradcheck``. The whole-sequence Functions are checked with respect to
 
 from __future__ import annotations
 
+from helpers import leaves
+
 from tinygrad_edu.nn.rnn import (
     LSTMCellFunction,
     LSTMSequenceFunction,
     RNNSequenceFunction,
 )
 
-from . import away_from_zero, leaves
+from . import away_from_zero
 
 
 def _cell(a, c):
