@@ -56,6 +56,8 @@ if not (CHROMIUM and CHROMEDRIVER):
 
 import nbformat  # noqa: E402
 
+pytestmark = pytest.mark.slow  # the module builds the whole book once (about a minute)
+
 sys.path.insert(0, str(ROOT / "tools"))
 import build_book  # noqa: E402
 
