@@ -7,7 +7,10 @@
 Training prints a progress bar (loss, ms/step, tokens/s), ``step N: train loss ..., val loss ...``
 every ``--eval-interval`` steps and at the end, and a generated sample. It writes ``best.npz``
 (best validation loss; what ``sample`` loads), ``last.npz`` (what ``--resume`` continues) and
-``loss.png`` under ``--out-dir``. Ctrl-C saves ``last.npz`` and exits.
+``loss.png`` under ``--out-dir``. Ctrl-C (SIGINT) or SIGTERM saves ``last.npz`` and exits with
+status 130 or 143, as a shell reports a process those signals ended; a second signal never cuts a
+save short. An ``--out-dir`` that already holds a run is continued only with ``--resume`` and
+replaced only with ``--overwrite``.
 
 Expected result of the default run (seed 1337, measured on a 2-core CPU): ``step 2000: train loss
 1.650, val loss 1.820``; PyTorch eager running the same recipe and seed gives val loss 1.817. The
@@ -20,9 +23,13 @@ Every field of the model's configuration (``GPTConfig``) and of the training con
 ``tinygrad_edu.data.load_corpus`` describes: ``--data PATH``, ``$TINYGRAD_EDU_DATA``, the cache,
 one download, or offline the corpus bundled with the package.
 
-Bad input (a missing or empty data file, a corpus shorter than a block, an unreadable checkpoint or
-one from another configuration, a prompt character the model has never seen) ends with a one-line
-``error: ...`` on stderr and exit status 2.
+Bad input ends with a one-line ``error: ...`` on stderr and exit status 2, before any step is
+trained: an unknown flag or a value out of range (a learning rate that is NaN, infinite or
+negative, a beta outside [0, 1) ...), a missing, empty or too short data file, an unreadable
+checkpoint or one from another model or configuration, an ``--out-dir`` that is a file, cannot be
+written or has too little free space, a prompt character the model has never seen. A run that
+fails on its way (the disk fills up, the loss becomes NaN) stops with a one-line ``error: ...``
+and exit status 1; the last checkpoint it wrote is intact and finite.
 """
 
 from __future__ import annotations
@@ -36,7 +43,11 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import difflib  # noqa: E402
+import math  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
+import threading  # noqa: E402
 from dataclasses import fields  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -44,7 +55,17 @@ import tinygrad_edu as tg  # noqa: E402
 from tinygrad_edu import backend, data  # noqa: E402
 from tinygrad_edu.io import CheckpointError  # noqa: E402
 from tinygrad_edu.models import GPT, GPTConfig, build_model  # noqa: E402
-from tinygrad_edu.train import TrainConfig, load_checkpoint, restore_model, train  # noqa: E402
+from tinygrad_edu.train import (  # noqa: E402
+    RUN_FILES,
+    NonFiniteLossError,
+    SaveError,
+    TrainConfig,
+    check_out_dir,
+    load_checkpoint,
+    restore_model,
+    space_needed,
+    train,
+)
 
 # Config fields that are not flags of their own: set from the data, or by a dedicated flag.
 NOT_FLAGS = {"vocab_size", "out_dir", "device", "seed", "progress"}
@@ -54,52 +75,209 @@ class UsageError(Exception):
     """Bad input from the command line: printed as one line, exit status 2."""
 
 
+# -------------------------------------------------------------------------------------------------
+# Flags: each value is checked as it is parsed, so a bad one is refused before anything runs
+# -------------------------------------------------------------------------------------------------
+
+
+def _checked(kind, expected: str, ok):
+    """An argparse ``type``: parse with ``kind`` (int or float), then require ``ok(value)``."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or (kind is float and not math.isfinite(value)) or not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    parse.__name__ = expected  # what argparse would name in its own messages
+    return parse
+
+
+POSITIVE_INT = _checked(int, "an integer >= 1", lambda v: v >= 1)
+NON_NEGATIVE_INT = _checked(int, "an integer >= 0", lambda v: v >= 0)
+POSITIVE = _checked(float, "a finite number > 0", lambda v: v > 0)
+NON_NEGATIVE = _checked(float, "a finite number >= 0", lambda v: v >= 0)
+FRACTION = _checked(float, "a number in [0, 1)", lambda v: 0 <= v < 1)
+
+# Every config field's flag: (what it accepts, help). tests/test_cli.py checks that each field of
+# GPTConfig and TrainConfig has one, and that --help shows each default once.
+FIELD_FLAGS = {
+    # GPTConfig
+    "block_size": (POSITIVE_INT, "context length in characters"),
+    "n_layer": (POSITIVE_INT, "Transformer blocks"),
+    "n_head": (POSITIVE_INT, "attention heads per block (must divide --n-embd)"),
+    "n_embd": (POSITIVE_INT, "width of the residual stream"),
+    "dropout": (FRACTION, "dropout probability"),
+    "bias": (None, "biases in Linear and LayerNorm layers"),
+    # TrainConfig
+    "steps": (
+        POSITIVE_INT,
+        "optimizer updates in total (with --resume, more continue a finished run)",
+    ),
+    "batch_size": (POSITIVE_INT, "windows per batch"),
+    "learning_rate": (POSITIVE, "peak learning rate, reached after the warm-up"),
+    "min_lr": (NON_NEGATIVE, "learning rate the cosine decays to"),
+    "warmup_steps": (NON_NEGATIVE_INT, "steps of linear warm-up (fewer than --steps)"),
+    "lr_decay_steps": (POSITIVE_INT, "steps of cosine decay (default: --steps)"),
+    "beta1": (FRACTION, "Adam's averaging rate of the gradient"),
+    "beta2": (FRACTION, "Adam's averaging rate of the squared gradient"),
+    "weight_decay": (NON_NEGATIVE, "AdamW's decoupled weight decay, on matrices"),
+    "grad_clip": (NON_NEGATIVE, "clip the gradient's global norm to this (0: off)"),
+    "eval_interval": (POSITIVE_INT, "evaluate and save every this many steps"),
+    "eval_iters": (POSITIVE_INT, "batches per split in an evaluation"),
+    "plot": (None, "redraw OUT_DIR/loss.png after every evaluation"),
+}
+
+
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
 def _add_config_flags(group, config_cls) -> None:
-    """One flag per dataclass field, typed like its default; default None means 'not given'."""
+    """One flag per dataclass field; default None means 'not given' (the config's default, or
+    with --resume the run's own value, applies)."""
     for f in fields(config_cls):
         if f.name in NOT_FLAGS:
             continue
-        default = f.default
-        if isinstance(default, bool):
+        kind, text = FIELD_FLAGS[f.name]
+        shown = "" if f.name == "lr_decay_steps" else f" (default: {f.default})"
+        if kind is None:  # a bool: --bias / --no-bias
             group.add_argument(
                 _flag(f.name),
                 action=argparse.BooleanOptionalAction,
                 default=None,
-                help=f"default: {default}",
+                help=text + shown,
             )
         else:
-            kind = float if isinstance(default, float) else int
-            group.add_argument(_flag(f.name), type=kind, default=None, help=f"default: {default}")
+            metavar = "X" if isinstance(f.default, float) else "N"
+            group.add_argument(
+                _flag(f.name), type=kind, default=None, metavar=metavar, help=text + shown
+            )
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with every error on one line and unknown flags named with a suggestion.
+
+    ``allow_abbrev=False``: argparse would otherwise take ``--lr 500`` for ``--lr-decay-steps 500``.
+    """
+
+    def __init__(self, **kw):
+        super().__init__(allow_abbrev=False, **kw)
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see --help)\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        known = self._option_string_actions
+        tokens = []
+        for token in sys.argv[1:] if args is None else args:
+            if "--" in tokens or not token.startswith("-") or len(token) == 1:
+                tokens.append(token)  # a value, a mode, or anything after "--"
+                continue
+            name = token.split("=", 1)[0]
+            previous = known.get(tokens[-1]) if tokens else None
+            if name not in known and previous is not None and previous.nargs is None:
+                tokens[-1] += "=" + token  # a value starting with "-" ("-1", "-inf", "-x")
+                continue
+            if name not in known and token != "--" and not _is_number(token):
+                self.error(f"unknown flag {name}{self._suggest(name)}")
+            tokens.append(token)
+        return super().parse_known_args(tokens, namespace)
+
+    def _suggest(self, name: str) -> str:
+        flags = [s for s in self._option_string_actions if s.startswith("--")]
+        typed = name.lstrip("-")
+        initials = [f for f in flags if "".join(w[:1] for w in f[2:].split("-")) == typed]
+        prefixed = [f for f in flags if f.startswith(name)]
+        close = difflib.get_close_matches(name, flags, n=3, cutoff=0.7)
+        candidates = list(dict.fromkeys(initials + prefixed + close))[:3]
+        return f"; did you mean {' or '.join(candidates)}?" if candidates else ""
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         description="Train a character-level Transformer (default) or sample from a checkpoint.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("mode", nargs="?", choices=("train", "sample"), default="train")
-    p.add_argument("--out-dir", default="out-char-transformer", help="checkpoints and loss.png")
+    p.add_argument(
+        "mode",
+        nargs="?",
+        choices=("train", "sample"),
+        default="train",
+        help="train a model (default) or sample from OUT_DIR/best.npz",
+    )
+    p.add_argument(
+        "--out-dir",
+        default="out-char-transformer",
+        help="directory of best.npz, last.npz and loss.png (default: out-char-transformer)",
+    )
     p.add_argument(
         "--device",
         choices=("cpu", "cuda"),
         default=None,
-        help="default: $TINYGRAD_EDU_DEVICE or cpu",
+        help="where to compute (default: $TINYGRAD_EDU_DEVICE, else cpu)",
     )
-    p.add_argument("--seed", type=int, default=1337, help="seeds weights, batches and sampling")
-    p.add_argument("--data", default=None, help="a UTF-8 text file to train on")
-    p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.npz")
+    p.add_argument(
+        "--seed",
+        type=NON_NEGATIVE_INT,
+        default=1337,
+        metavar="N",
+        help="seeds weights, batches and sampling (default: 1337)",
+    )
+    p.add_argument(
+        "--data",
+        default=None,
+        metavar="PATH",
+        help="a UTF-8 text file to train on (default: $TINYGRAD_EDU_DATA, else tiny Shakespeare)",
+    )
+    runs = p.add_mutually_exclusive_group()
+    runs.add_argument(
+        "--resume", action="store_true", help="continue the run in OUT_DIR from its last.npz"
+    )
+    runs.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run in OUT_DIR (without it, an existing run is refused)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _add_config_flags(p.add_argument_group("model (GPTConfig)"), GPTConfig)
-    _add_config_flags(p.add_argument_group("training (TrainConfig)"), TrainConfig)
+    kept = "with --resume, a flag not given keeps the run's own value"
+    _add_config_flags(p.add_argument_group("model (GPTConfig)", kept), GPTConfig)
+    _add_config_flags(p.add_argument_group("training (TrainConfig)", kept), TrainConfig)
     s = p.add_argument_group("sampling")
-    s.add_argument("--prompt", default="\n", help="text to continue (sample mode)")
-    s.add_argument("--max-new-tokens", type=int, default=500)
-    s.add_argument("--temperature", type=float, default=0.8)
-    s.add_argument("--top-k", type=int, default=None)
+    s.add_argument(
+        "--prompt", default="\n", help="text to continue, sample mode (default: a newline)"
+    )
+    s.add_argument(
+        "--max-new-tokens",
+        type=NON_NEGATIVE_INT,
+        default=500,
+        metavar="N",
+        help="characters to generate (default: 500)",
+    )
+    s.add_argument(
+        "--temperature",
+        type=POSITIVE,
+        default=0.8,
+        metavar="X",
+        help="below 1 sharpens the distribution, above 1 flattens it (default: 0.8)",
+    )
+    s.add_argument(
+        "--top-k",
+        type=POSITIVE_INT,
+        default=None,
+        metavar="K",
+        help="draw only from the K likeliest characters; 1 is greedy (default: all)",
+    )
     return p
 
 
@@ -118,16 +296,30 @@ def _build(cls, values: dict):
         raise UsageError(str(e)) from None
 
 
-def run_train(args) -> None:
+def run_train(args) -> int:
+    out_dir = Path(args.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out-dir {str(out_dir)!r} is a file, not a directory; pass a directory")
+    existing = [name for name in RUN_FILES[:2] if (out_dir / name).is_file()]
+    if existing and not (args.resume or args.overwrite):
+        raise UsageError(
+            f"--out-dir {str(out_dir)!r} already holds a run ({', '.join(existing)}); continue it "
+            "with --resume, replace it with --overwrite, or pass another --out-dir"
+        )
     text = data.load_corpus(args.data)
     tokenizer = data.CharTokenizer(text)
     train_ids, val_ids = data.train_val_split(tokenizer.encode(text))
-    out_dir = Path(args.out_dir)
 
     model_values = {"vocab_size": tokenizer.vocab_size}
     train_values = {}
     if args.resume:  # the run's own settings, unless a flag overrides one (e.g. more --steps)
-        ckpt = load_checkpoint(out_dir / "last.npz")
+        path = out_dir / "last.npz"
+        ckpt = load_checkpoint(path)
+        if ckpt["model_type"] != GPT.__name__:
+            raise CheckpointError(
+                f"{str(path)!r} holds a {ckpt['model_type']} model ({_settings(ckpt)}), and this "
+                "example trains a GPT; pass the --out-dir of a GPT run, or another --out-dir"
+            )
         model_values.update(ckpt["model_config"])
         train_values.update(ckpt["train_config"])
     model_values.update(_given(args, GPTConfig))
@@ -135,6 +327,7 @@ def run_train(args) -> None:
     train_values.update(
         out_dir=str(out_dir), device=args.device, seed=args.seed, progress=not args.no_progress
     )
+    _check_schedule(train_values)
     model_config = _build(GPTConfig, model_values)
     train_config = _build(TrainConfig, train_values)
     data.check_length(train_ids, model_config.block_size, "training split (first 90%)")
@@ -142,33 +335,55 @@ def run_train(args) -> None:
 
     tg.manual_seed(train_config.seed)  # the initial weights depend on the seed only
     model = GPT(model_config)
+    try:  # fail before the first step, not at the first checkpoint
+        check_out_dir(out_dir, space_needed(model))
+    except SaveError as e:
+        raise UsageError(f"--out-dir: {e}") from None
+    if args.overwrite:
+        for name in RUN_FILES:
+            (out_dir / name).unlink(missing_ok=True)
     print(f"model: {model.num_parameters():,} parameters, {model_config}")
     result = train(model, train_ids, val_ids, train_config, tokenizer, resume=args.resume)
     if result.interrupted:
-        return
-    print(f"best val loss {result.best_val_loss:.3f}; checkpoints and loss.png in {out_dir}")
+        return 128 + result.signal  # as a shell reports a process ended by that signal
+    written = "checkpoints and loss.png" if train_config.plot else "checkpoints"
+    print(f"best val loss {result.best_val_loss:.3f}; {written} in {out_dir}")
     prompt = "\n" if "\n" in tokenizer.stoi else tokenizer.chars[0]
     print("--- sample ---")
     print(_sample(model, tokenizer, prompt, args, train_config.device))
+    return 0
+
+
+def _settings(ckpt) -> str:
+    return ", ".join(f"{k}={v}" for k, v in ckpt["model_config"].items())
+
+
+def _check_schedule(values: dict) -> None:
+    """The warm-up must end before the decay does; say which flag to change."""
+    steps = values.get("steps", TrainConfig.steps)
+    warmup = values.get("warmup_steps", TrainConfig.warmup_steps)
+    decay = values.get("lr_decay_steps") or steps
+    if warmup >= decay:
+        which = (
+            f"--lr-decay-steps ({decay})" if values.get("lr_decay_steps") else f"--steps ({steps})"
+        )
+        raise UsageError(
+            f"--warmup-steps ({warmup}) must be smaller than {which}, or the learning rate never "
+            f"leaves its warm-up; pass e.g. --warmup-steps {decay // 10}"
+        )
 
 
 def _sample(model, tokenizer, prompt: str, args, device) -> str:
     ids = tokenizer.encode(prompt)
     if not ids:
         raise UsageError("the prompt is empty; pass at least one character with --prompt")
-    if args.temperature <= 0:
-        raise UsageError(
-            f"--temperature must be > 0, got {args.temperature}; use --top-k 1 for greedy decoding"
-        )
-    if args.top_k is not None and args.top_k < 1:
-        raise UsageError(f"--top-k must be >= 1, got {args.top_k}")
     tg.manual_seed(args.seed)
     idx = tg.tensor([ids], dtype="int64", device=device)  # (1, T0)
     out = model.generate(idx, args.max_new_tokens, args.temperature, args.top_k)
     return tokenizer.decode(out[0])
 
 
-def run_sample(args) -> None:
+def run_sample(args) -> int:
     out_dir = Path(args.out_dir)
     path = out_dir / "best.npz"
     if not path.is_file() and (out_dir / "last.npz").is_file():
@@ -185,23 +400,42 @@ def run_sample(args) -> None:
     model.to(device)
     tokenizer = ckpt["tokenizer"]
     print(_sample(model, tokenizer, args.prompt, args, device))
+    return 0
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM outside the training loop (which handles it itself)."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
 
 
 def main(argv=None) -> int:
-    args = make_parser().parse_args(argv)
+    try:
+        args = make_parser().parse_args(argv)
+    except SystemExit as e:  # --help (0) or a usage error (2), already printed
+        return e.code
+    previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:
         backend.get_device(args.device)  # fail fast: no data loaded, no model built on a bad device
-        if args.mode == "sample":
-            run_sample(args)
-        else:
-            run_train(args)
+        return run_sample(args) if args.mode == "sample" else run_train(args)
     except (UsageError, data.DataError, CheckpointError, backend.DeviceError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # Ctrl-C outside the training loop (which handles its own)
-        print("interrupted", file=sys.stderr)
-        return 130
-    return 0
+    except (SaveError, NonFiniteLossError) as e:  # the run itself failed: nothing is lost
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as e:  # outside the training loop, which saves and returns
+        print("terminated" if isinstance(e, Terminated) else "interrupted", file=sys.stderr)
+        return 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":

@@ -142,6 +142,8 @@ def cache_dir() -> Path:
 def read_text(path) -> str:
     """Read a UTF-8 text file, with a one-line error for a missing, unreadable or empty file."""
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise DataError(f"data file {str(path)!r} is a directory; pass a text file inside it")
     if not path.is_file():
         raise DataError(f"data file {str(path)!r} does not exist; pass an existing text file")
     try:

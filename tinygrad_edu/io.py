@@ -32,9 +32,12 @@ Arrays on any device are saved from the host; ``load`` returns NumPy arrays and
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
+import signal
 import tempfile
+import threading
 import zipfile
 
 import numpy as np  # files live on the host: NumPy is the file format here, not a compute backend
@@ -45,7 +48,14 @@ FORMAT = "tinygrad_edu.checkpoint"
 VERSION = 1
 META_KEY = "__tinygrad_edu__"  # the .npz entry that holds the JSON document
 
-__all__ = ["save", "load", "CheckpointError", "atomic_write"]
+__all__ = [
+    "save",
+    "load",
+    "CheckpointError",
+    "atomic_write",
+    "deferred_signals",
+    "remove_stale_temporaries",
+]
 
 
 class CheckpointError(ValueError):
@@ -78,9 +88,11 @@ def atomic_write(path, who: str = "atomic_write"):
     The data goes to a temporary file in the same directory (a rename is only atomic within one
     file system); when the block ends without an error, the file is flushed to disk (``fsync``)
     and renamed over ``path`` with ``os.replace``. On an error or Ctrl-C the temporary file is
-    removed and ``path`` is untouched. A process killed with SIGKILL leaves the temporary file
-    (``.<name>.<random>.tmp``) behind, and ``path`` still untouched. Used for checkpoints and
-    figures.
+    removed and ``path`` is untouched. SIGINT (Ctrl-C) and SIGTERM arriving while the file is
+    written are held back until it is complete (``deferred_signals``), so a second Ctrl-C never
+    cuts a save short. A process killed with SIGKILL leaves the temporary file
+    (``.<name>.<random>.tmp``) behind, and ``path`` still untouched;
+    ``remove_stale_temporaries(path)`` deletes such leftovers. Used for checkpoints and figures.
 
     >>> import os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "hello.txt")
@@ -89,6 +101,13 @@ def atomic_write(path, who: str = "atomic_write"):
     >>> open(path, "rb").read()
     b'hello'
     """
+    with deferred_signals():  # a Ctrl-C or SIGTERM waits until the file is complete
+        with _atomic_write(path, who) as f:
+            yield f
+
+
+@contextlib.contextmanager
+def _atomic_write(path, who: str):
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
@@ -112,6 +131,50 @@ def atomic_write(path, who: str = "atomic_write"):
             os.unlink(tmp)
         raise
     _fsync_directory(directory)  # make the rename itself durable
+
+
+@contextlib.contextmanager
+def deferred_signals(signums=(signal.SIGINT, signal.SIGTERM)):
+    """Hold SIGINT and SIGTERM back while the block runs, then deliver them.
+
+    Inside the block a signal is only noted; when the block ends, the previous handlers are put
+    back and each noted signal is raised again, so it has its usual effect (``KeyboardInterrupt``
+    for Ctrl-C, the training loop's stop request, or the end of the process for an unhandled
+    SIGTERM) once the work in the block is complete. Python runs signal handlers in the main
+    thread only, so elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = {}
+    try:
+        for signum in signums:
+            handler = signal.getsignal(signum)
+            if handler is None or handler is signal.SIG_IGN:  # not ours to change, or ignored
+                continue
+            previous[signum] = signal.signal(signum, lambda s, frame: received.append(s))
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(received):  # each kind once, in the order they came
+            signal.raise_signal(signum)
+
+
+def remove_stale_temporaries(path) -> list[str]:
+    """Delete the temporary files that killed writes of ``path`` left (``.<name>.*.tmp`` beside
+    it, see ``atomic_write``); return their paths. Call it when no other process writes ``path``.
+    """
+    directory, name = os.path.split(os.fspath(path))
+    pattern = os.path.join(glob.escape(directory or os.curdir), glob.escape(f".{name}.") + "*.tmp")
+    stale = sorted(glob.glob(pattern))
+    removed = []
+    for tmp in stale:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+            removed.append(tmp)
+    return removed
 
 
 def _write_npz(f, arrays: dict, meta: str) -> None:
