@@ -731,8 +731,9 @@ def child_b3(impl: str, cfg: dict, steps: int, warmup: int, threads: int, layout
         rss_import = current_rss_mib()
         step, _ = torch_b3(cfg, torch, None, layout)
     else:
-        import tinygrad_edu  # noqa: F401
+        import tinygrad_edu
 
+        tinygrad_edu.backend.keep_freed_memory()  # as the training loop does (see backend.py)
         rss_import = current_rss_mib()
         step, _ = ours_b3(cfg)
     times = interleaved({impl: step}, steps, warmup, block=steps)[impl]  # seconds per step
@@ -865,7 +866,9 @@ def main(argv=None) -> int:
     if args.steps < 1 or args.warmup < 0:
         p.error("--steps must be at least 1 and --warmup at least 0")
 
-    import tinygrad_edu  # noqa: F401  (loads NumPy and its BLAS, so the BLAS info is complete)
+    import tinygrad_edu  # loads NumPy and its BLAS, so the BLAS info is complete
+
+    tinygrad_edu.backend.keep_freed_memory()  # as the training loop does (see backend.py)
 
     if args.profile:
         for case in cases:

@@ -252,3 +252,211 @@ def test_custom_function(device):
     from tinygrad_edu.autograd import REGISTRY
 
     assert "_Cube" not in REGISTRY
+
+
+# ---- Functions with several outputs -------------------------------------------------------------
+
+
+class _ProductAndRatio(tg.autograd.Function):
+    """Two outputs from two inputs: ``(a * b, a / b)``. Leading underscore: not registered."""
+
+    calls = 0
+
+    def forward(self, a, b):
+        return a * b, a / b
+
+    def backward(self, grad_p, grad_r):
+        type(self).calls += 1
+        a, b = self.inputs
+        return grad_p * b + grad_r / b, grad_p * a - grad_r * a / (b * b)
+
+
+def _two_inputs():
+    a = tg.tensor([[0.5, -1.5, 2.0], [1.0, 0.3, -0.7]], dtype="float64", requires_grad=True)
+    b = tg.tensor([[1.2, 0.8, -2.0], [1.5, -0.9, 2.5]], dtype="float64", requires_grad=True)
+    return a, b
+
+
+def test_function_with_two_outputs_returns_a_tuple_and_passes_gradcheck(device):
+    from tinygrad_edu.testing import gradcheck
+
+    a, b = _two_inputs()
+    p, r = _ProductAndRatio.apply(a, b)
+    np.testing.assert_allclose(p.numpy(), a.numpy() * b.numpy())
+    np.testing.assert_allclose(r.numpy(), a.numpy() / b.numpy())
+    assert p.requires_grad and r.requires_grad and p._ctx is r._ctx
+    gradcheck(lambda a, b: _ProductAndRatio.apply(a, b), [a, b])  # a random gradient for each
+
+
+def test_unused_output_gets_a_zero_gradient(device):
+    a, b = _two_inputs()
+    _ProductAndRatio.calls = 0
+    p, _r = _ProductAndRatio.apply(a, b)  # r never reaches the loss
+    p.sum().backward()
+    assert _ProductAndRatio.calls == 1
+    np.testing.assert_allclose(a.grad.numpy(), b.numpy())
+    np.testing.assert_allclose(b.grad.numpy(), a.numpy())
+    a.grad = b.grad = None
+    _p, r = _ProductAndRatio.apply(a, b)  # and the other way round
+    r.sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), 1 / b.numpy())
+    np.testing.assert_allclose(b.grad.numpy(), -a.numpy() / b.numpy() ** 2)
+
+
+def test_both_outputs_feeding_one_loss_run_backward_once(device):
+    """p and r reach the loss through paths of different lengths; the op's backward waits for
+    both gradients and runs once, and a and b get the gradient of the composed expression."""
+    a, b = _two_inputs()
+    _ProductAndRatio.calls = 0
+    p, r = _ProductAndRatio.apply(a, b)
+    loss = (p * r).sum() + (r.exp() * 2.0).sum() + p.sum()
+    loss.backward()
+    assert _ProductAndRatio.calls == 1
+    ga, gb = a.grad.numpy(), b.grad.numpy()
+    a2 = tg.tensor(a.numpy(), requires_grad=True)
+    b2 = tg.tensor(b.numpy(), requires_grad=True)
+    p2, r2 = a2 * b2, a2 / b2
+    ((p2 * r2).sum() + (r2.exp() * 2.0).sum() + p2.sum()).backward()
+    np.testing.assert_allclose(ga, a2.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(gb, b2.grad.numpy(), rtol=1e-12)
+
+
+def test_two_output_function_second_derivatives(device):
+    a, b = _two_inputs()
+    gradgradcheck(lambda a, b: _ProductAndRatio.apply(a, b), [a, b])
+    p, r = _ProductAndRatio.apply(a, b)
+    (p * r).sum().backward(create_graph=True)  # p * r = a^2: d/da = 2a, d2/da2 = 2
+    np.testing.assert_allclose(a.grad.numpy(), 2 * a.numpy(), rtol=1e-12)
+    ga = a.grad
+    assert ga.requires_grad
+    a.grad = b.grad = None
+    ga.sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), np.full((2, 3), 2.0), rtol=1e-12)
+
+
+def test_two_output_function_graph_rules(device):
+    a, b = _two_inputs()
+    with tg.no_grad():
+        p, r = _ProductAndRatio.apply(a, b)
+    assert not p.requires_grad and not r.requires_grad and p._ctx is None
+    p, r = _ProductAndRatio.apply(a, b)
+    p.sum().backward()
+    with pytest.raises(RuntimeError, match="second time.*_ProductAndRatio"):
+        r.sum().backward()
+    p, r = _ProductAndRatio.apply(a, b)
+    p.sum().backward(retain_graph=True)
+    a.grad = None
+    r.sum().backward()  # retained: the other output can still go back
+    np.testing.assert_allclose(a.grad.numpy(), 1 / b.numpy())
+
+
+def test_two_output_function_under_detect_anomaly(device):
+    a = tg.tensor([1.0, 2.0], requires_grad=True)
+    b = tg.tensor([0.0, 1.0], requires_grad=True)
+    with tg.detect_anomaly(), np.errstate(divide="ignore", invalid="ignore"):
+        with pytest.raises(tg.AnomalyError, match="_ProductAndRatio forward"):
+            _ProductAndRatio.apply(a, b)
+
+
+def test_two_output_chain_of_ten_thousand_ops(device):
+    """Several-output ops in a long chain: the walk stays iterative."""
+    x = tg.tensor(1.0, dtype="float64", requires_grad=True)
+    one = tg.tensor(1.0, dtype="float64")
+    y = x
+    for _ in range(5_000):
+        p, _ = _ProductAndRatio.apply(y, one)
+        y = p * 1.0001
+    y.backward()
+    np.testing.assert_allclose(x.grad.item(), 1.0001**5_000, rtol=1e-9)
+
+
+# ---- every gradient a backward returns is checked -----------------------------------------------
+
+
+class _AddForgetsUnbroadcast(tg.autograd.Function):
+    """``a + b`` whose backward forgets to sum the broadcast input's gradient back."""
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, grad_out):
+        return grad_out, grad_out
+
+
+class _ReturnsWhatItIsTold(tg.autograd.Function):
+    """Identity whose backward returns ``make(grad_out)``: a way to return anything."""
+
+    def forward(self, a, make):
+        self.make = make
+        return a
+
+    def backward(self, grad_out):
+        return self.make(grad_out), None
+
+
+def test_gradient_of_the_wrong_shape_names_op_input_and_shapes(device):
+    a = tg.zeros(3, 4, requires_grad=True)
+    b = tg.zeros(3, 1, requires_grad=True)
+    out = _AddForgetsUnbroadcast.apply(a, b)
+    with pytest.raises(ValueError) as e:
+        out.sum().backward()
+    assert str(e.value).startswith(
+        "_AddForgetsUnbroadcast.backward returned a gradient of shape (3, 4) for input 1 of "
+        "shape (3, 1); "
+    )
+    assert "unbroadcast" in str(e.value)
+
+
+def test_gradient_of_an_integer_dtype_is_an_error(device):
+    x = tg.ones(2, 3, requires_grad=True)
+    y = _ReturnsWhatItIsTold.apply(x, lambda g: g.astype("int64"))
+    with pytest.raises(
+        TypeError,
+        match=r"returned a gradient of dtype int64 for input 0 of "
+        r"dtype float32 \(shape \(2, 3\)\)",
+    ):
+        y.sum().backward()
+
+
+def test_gradient_of_another_float_dtype_is_cast_to_the_input_dtype(device):
+    x = tg.ones(2, 3, requires_grad=True)
+    y = _ReturnsWhatItIsTold.apply(x, lambda g: g.astype("float64") * 2.0)
+    (y * 1.5).sum().backward()
+    assert x.grad.dtype == "float32"
+    np.testing.assert_allclose(x.grad.numpy(), np.full((2, 3), 3.0))
+
+
+def test_gradient_that_is_not_a_tensor_is_an_error(device):
+    x = tg.ones(2, requires_grad=True)
+    y = _ReturnsWhatItIsTold.apply(x, lambda g: g.numpy())
+    with pytest.raises(
+        TypeError,
+        match=r"_ReturnsWhatItIsTold.backward returned an object of type ndarray for "
+        r"input 0 \(shape \(2,\)\); a backward returns Tensors",
+    ):
+        y.sum().backward()
+
+
+def test_gradient_on_another_device_is_an_error():
+    pytest.importorskip("array_api_strict", reason="needs a second device (array-api-strict)")
+    x = tg.ones(2, 2, requires_grad=True, device="cpu")
+    y = _ReturnsWhatItIsTold.apply(x, lambda g: g.to("strict"))
+    with pytest.raises(
+        tg.DeviceError,
+        match=r"gradient on device 'strict' for input 0 on "
+        r"device 'cpu' \(shape \(2, 2\)\)",
+    ):
+        y.sum().backward()
+
+
+def test_backward_returning_too_few_gradients_is_an_error(device):
+    class _ForgetsOne(tg.autograd.Function):
+        def forward(self, a, b):
+            return a * b
+
+        def backward(self, grad_out):
+            return grad_out * self.inputs[1]  # one gradient for two inputs
+
+    a, b = tg.ones(2, requires_grad=True), tg.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="_ForgetsOne.backward returned 1 gradient\\(s\\) for 2"):
+        _ForgetsOne.apply(a, b).sum().backward()

@@ -3,6 +3,7 @@ errors also chapter 12)."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import types
 
@@ -192,3 +193,42 @@ def test_cupy_without_a_gpu_is_clear(monkeypatch):
     with pytest.raises(tg.DeviceError, match="CuPy is installed but this machine has no GPU"):
         tg.zeros(2, device="cuda:0")
     assert "cuda" not in backend._modules  # nothing half-registered
+
+
+# ---- keeping freed memory: an explicit call, never an import side effect ------------------------
+
+
+def test_importing_the_library_calls_no_mallopt():
+    """Importing tinygrad_edu changes no process-wide allocator setting: no libc is even loaded."""
+    code = (
+        "import ctypes\n"
+        "calls = []\n"
+        "real = ctypes.CDLL\n"
+        "ctypes.CDLL = lambda *a, **k: calls.append(a) or real(*a, **k)\n"
+        "import tinygrad_edu, tinygrad_edu.train, tinygrad_edu.models\n"
+        "assert calls == [], calls\n"
+        "assert tinygrad_edu.backend._freed_memory_kept is None\n"
+        "print('ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
+def test_keep_freed_memory_is_explicit_and_idempotent(monkeypatch):
+    monkeypatch.setattr(backend, "_freed_memory_kept", None)
+    calls = []
+    monkeypatch.setattr(backend, "_mallopt_keep_freed", lambda: calls.append(1) or True)
+    assert backend.keep_freed_memory() is True
+    assert backend.keep_freed_memory() is True
+    assert calls == [1]  # the allocator is tuned once, whatever the number of calls
+
+
+def test_keep_freed_memory_is_a_no_op_without_glibc_or_when_opted_out(monkeypatch):
+    monkeypatch.setattr(backend.sys, "platform", "darwin")
+    assert backend._mallopt_keep_freed() is False
+    monkeypatch.setattr(backend.sys, "platform", "linux")
+    monkeypatch.setenv("TINYGRAD_EDU_MALLOPT", "0")
+    assert backend._mallopt_keep_freed() is False
+    monkeypatch.delenv("TINYGRAD_EDU_MALLOPT")
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")  # the user's own glibc setting stands
+    assert backend._mallopt_keep_freed() is False

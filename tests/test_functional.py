@@ -1,11 +1,11 @@
-"""Tests for ``tinygrad_edu/functional.py``.
+"""Tests for ``tinygrad_edu/functional/`` (the recurrent kernels: ``test_rnn.py``).
 
 Every forward is compared with a plain-NumPy reference (a loop over positions for conv1d, a loop
 over queries for attention, PyTorch's documented formulas for the losses); every differentiable
-input is gradient-checked in float64; each fused rule equals its composed version built from the
-primitives of ``ops.py`` (forward and gradients) and stays finite at logits of +-1e4; float32 stays
-float32; bad input gets a clear error. The per-Function gradcheck/gradgradcheck cases live in
-``tests/cases/functional.py``.
+input is gradient-checked in float64; each fused rule equals its composed version from the
+library (``F.*_composed``, built from the primitives of ``ops.py``) in forward and gradients and
+stays finite at logits of +-1e4; float32 stays float32; bad input gets a clear error. The
+per-Function gradcheck/gradgradcheck cases live in ``tests/cases/functional.py``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ ch09, ch10 = pytest.mark.ch09, pytest.mark.ch10
 
 
 # =================================================================================================
-# Helpers: gradients, composed versions of the fused ops (tensors: helpers.py, NumPy: references.py)
+# Helpers: gradients (tensors: helpers.py, NumPy: references.py, composed ops: F.*_composed)
 # =================================================================================================
 
 
@@ -40,57 +40,6 @@ def grads_of(fn, inputs, upstream):
     out = fn(*inputs)
     out.backward(tg.tensor(np.asarray(upstream, dtype=out.numpy().dtype)))
     return [x.grad.numpy() for x in inputs]
-
-
-# ---- composed versions of the fused ops, from the primitives of ops.py -----------------------
-
-
-def composed_softmax(x, axis=-1):
-    e = (x - x.max(axis=axis, keepdims=True).detach()).exp()
-    return e / e.sum(axis=axis, keepdims=True)
-
-
-def composed_log_softmax(x, axis=-1):
-    z = x - x.max(axis=axis, keepdims=True).detach()
-    return z - z.exp().sum(axis=axis, keepdims=True).log()
-
-
-def composed_cross_entropy(x, target, ignore_index=-100, reduction="mean", label_smoothing=0.0):
-    """(N, C) logits only: log-softmax, a one-hot pick, smoothing, masking, reduction."""
-    C = x.shape[1]
-    tgt = target.numpy()
-    valid = tgt != ignore_index
-    onehot = np.eye(C)[np.where(valid, tgt, 0)] * valid[:, None]
-    logp = composed_log_softmax(x, axis=1)
-    nll = -(logp * tg.tensor(onehot.astype(x.numpy().dtype))).sum(axis=1)
-    smooth = -logp.mean(axis=1) * tg.tensor(valid.astype(x.numpy().dtype))
-    loss = nll * (1.0 - label_smoothing) + smooth * label_smoothing
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return loss.sum()
-    return loss.sum() / float(valid.sum())
-
-
-def composed_layer_norm(x, k, w=None, b=None, eps=1e-5):
-    axes = tuple(range(x.ndim - k, x.ndim))
-    xc = x - x.mean(axis=axes, keepdims=True)
-    y = xc / ((xc * xc).mean(axis=axes, keepdims=True) + eps).sqrt()
-    if w is not None:
-        y = y * w
-    if b is not None:
-        y = y + b
-    return y
-
-
-def composed_attention(q, k, v, keep=None, additive=None, scale=None):
-    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-    s = (q @ k.mT) * scale
-    if additive is not None:
-        s = s + additive
-    if keep is not None:
-        s = s.masked_fill(~keep, -1e30)  # keep: a NumPy boolean array, True = may attend
-    return composed_softmax(s, -1) @ v
 
 
 # =================================================================================================
@@ -158,7 +107,7 @@ def test_normal_cdf_is_accurate_to_float64_roundoff():
     # Phi's condition number at x is about 1 + x^2 (rounding x by 1e-16 moves Phi(-37) by 1e-13),
     # so the bound is 1e-15 (1 + x^2): 1e-15 near 0, 6.5e-14 at |x| = 8, 1.4e-12 at x = -37.
     x = np.concatenate([np.linspace(-37.0, 8.0, 4001), [0.0, 1e-300, -1e-300]])
-    got = F.NormalCDF.apply(t64(x)).numpy()
+    got = F.NormalCDFFunction.apply(t64(x)).numpy()
     ref = references.normal_cdf(x)
     rel = np.abs(got - ref) / ref / (1.0 + x * x)
     assert rel.max() < 1e-15, f"relative error {rel.max():.2e} (1 + x^2) at x = {x[rel.argmax()]}"
@@ -182,7 +131,7 @@ def test_gelu_exact_matches_erf_and_gradchecks():
 def test_float32_normal_cdf_and_gelu_are_accurate_to_a_few_ulps():
     x = np.linspace(-12.0, 12.0, 24001)
     ref_cdf = references.normal_cdf(x)
-    cdf = F.NormalCDF.apply(t32(x)).numpy()
+    cdf = F.NormalCDFFunction.apply(t32(x)).numpy()
     assert cdf.dtype == np.float32
     assert np.abs(cdf - ref_cdf).max() < 2.5e-7
     y = F.gelu(t32(x)).numpy()
@@ -201,6 +150,15 @@ def test_gelu_float32_and_errors():
         assert y.dtype == "float32" and x.grad.dtype == "float32"
     with pytest.raises(ValueError, match="gelu: approximate must be 'none' or 'tanh', got 'erf'"):
         F.gelu(x, approximate="erf")
+
+
+@ch10
+def test_fused_gelu_equals_composed():
+    rng = np.random.default_rng(7)
+    a, g = rng.standard_normal((4, 5)) * 3, rng.standard_normal((4, 5))
+    x = leaf64(a)
+    close(F.gelu(x).numpy(), F.gelu_composed(x).numpy(), rtol=1e-14, atol=1e-15)
+    close(grads_of(F.gelu, [x], g)[0], grads_of(F.gelu_composed, [x], g)[0])
 
 
 # =================================================================================================
@@ -232,7 +190,10 @@ def test_softmax_and_log_softmax_gradcheck_any_shape(shape, data):
 def test_fused_softmax_equals_composed(axis):
     rng = np.random.default_rng(1)
     a, g = rng.standard_normal((3, 4, 5)) * 3, rng.standard_normal((3, 4, 5))
-    for fused, composed in ((F.softmax, composed_softmax), (F.log_softmax, composed_log_softmax)):
+    for fused, composed in (
+        (F.softmax, F.softmax_composed),
+        (F.log_softmax, F.log_softmax_composed),
+    ):
         x = leaf64(a)
         close(fused(x, axis).numpy(), composed(x, axis).numpy())
         close(grads_of(lambda x, f=fused: f(x, axis), [x], g)[0],
@@ -353,9 +314,9 @@ def test_fused_cross_entropy_equals_composed(reduction, label_smoothing):
     kw = dict(reduction=reduction, label_smoothing=label_smoothing)
     xt = leaf64(x)
     close(F.cross_entropy(xt, ints(target), **kw).numpy(),
-          composed_cross_entropy(xt, ints(target), **kw).numpy())  # fmt: skip
+          F.cross_entropy_composed(xt, ints(target), **kw).numpy())  # fmt: skip
     fused = grads_of(lambda a: F.cross_entropy(a, ints(target), **kw), [xt], g)[0]
-    close(fused, grads_of(lambda a: composed_cross_entropy(a, ints(target), **kw), [xt], g)[0])
+    close(fused, grads_of(lambda a: F.cross_entropy_composed(a, ints(target), **kw), [xt], g)[0])
 
 
 @ch04
@@ -715,22 +676,34 @@ def test_fused_attention_equals_composed():
     q, k, v = _qkv(rng, (2, 2, 4, 3), (2, 2, 6, 3), (2, 2, 6, 5))
     keep = rng.random((4, 6)) > 0.5
     keep[:, 1] = True
+    keep[2] = False  # query 2 may attend to nothing: zeros and zero gradients on both sides
     additive = rng.standard_normal((2, 1, 4, 6))
     g = rng.standard_normal((2, 2, 4, 5))
-    for kw, ckw in (
-        ({}, {}),
-        ({"attn_mask": tg.tensor(keep)}, {"keep": keep}),
-        ({"attn_mask": t64(additive), "scale": 0.2}, {"additive": t64(additive),
-                                                            "scale": 0.2}),
-    ):  # fmt: skip
-        ins = [leaf64(q), leaf64(k), leaf64(v)]
-        fused = grads_of(lambda a, b, c, kw=kw: F.scaled_dot_product_attention(a, b, c, **kw),
-                         ins, g)  # fmt: skip
-        composed = grads_of(lambda a, b, c, kw=ckw: composed_attention(a, b, c, **kw), ins, g)
-        close(F.scaled_dot_product_attention(*ins, **kw).numpy(),
-              composed_attention(*ins, **ckw).numpy())  # fmt: skip
-        for a, b in zip(fused, composed, strict=True):
-            close(a, b)
+    for kw in (
+        {},
+        {"attn_mask": tg.tensor(keep)},
+        {"attn_mask": t64(additive), "scale": 0.2},
+        {"is_causal": True},
+        {"is_causal": True, "dropout_p": 0.3},  # the same seed draws the same dropout mask
+    ):
+        results = []
+        for attention in (F.scaled_dot_product_attention, F.scaled_dot_product_attention_composed):
+
+            def fn(a, b, c, attention=attention, kw=kw):
+                tg.manual_seed(3)
+                return attention(a, b, c, **kw)
+
+            ins = [leaf64(q), leaf64(k), leaf64(v)]
+            results.append([fn(*ins).numpy()] + grads_of(fn, ins, g))
+        for fused, composed in zip(*results, strict=True):
+            close(fused, composed)
+    # an additive mask is an input too: its gradient agrees
+    m = [leaf64(additive), leaf64(additive)]
+    for mask, attention in zip(
+        m, (F.scaled_dot_product_attention, F.scaled_dot_product_attention_composed), strict=True
+    ):
+        attention(leaf64(q), leaf64(k), leaf64(v), attn_mask=mask).backward(t64(g))
+    close(m[0].grad.numpy(), m[1].grad.numpy())
 
 
 @ch09
@@ -834,7 +807,7 @@ def test_layer_norm_matches_numpy_and_composed(normalized_shape, affine):
     k = len(normalized_shape)
     ins = [leaf64(x)] + ([leaf64(w), leaf64(b)] if affine else [])
     fused = lambda *a: F.layer_norm(a[0], normalized_shape, *a[1:])  # noqa: E731
-    composed = lambda *a: composed_layer_norm(a[0], k, *a[1:])  # noqa: E731
+    composed = lambda *a: F.layer_norm_composed(a[0], normalized_shape, *a[1:])  # noqa: E731
     close(fused(*ins).numpy(), references.layer_norm(x, k, w, b))
     g = rng.standard_normal(x.shape)
     for a, c in zip(grads_of(fused, ins, g), grads_of(composed, ins, g), strict=True):

@@ -174,8 +174,8 @@ def test_index_add_routes_to_cupyx_scatter_add(cuda, monkeypatch):
     # an embedding's backward: a one-hot matmul for small tables, scatter-add for big ones
     emb = nn.Embedding(6, 3).to("cuda")
     ids = tg.tensor([[1, 1, 4]], device="cuda")
-    for limit, scatter_calls in [(F.Embedding.ONEHOT_LIMIT, 0), (0, 1)]:
-        monkeypatch.setattr(F.Embedding, "ONEHOT_LIMIT", limit)
+    for limit, scatter_calls in [(F.EmbeddingFunction.ONEHOT_LIMIT, 0), (0, 1)]:
+        monkeypatch.setattr(F.EmbeddingFunction, "ONEHOT_LIMIT", limit)
         cuda.cupyx.CALLS.clear()
         emb.zero_grad()
         emb(ids).sum().backward()

@@ -1,4 +1,5 @@
-"""Tests for ``tinygrad_edu/nn/rnn.py``: RNN (chapter 7) and LSTM (chapter 8).
+"""Tests for ``tinygrad_edu/nn/rnn.py`` and its kernels in ``tinygrad_edu/functional/recurrent.py``:
+RNN (chapter 7) and LSTM (chapter 8).
 
 Every layer is compared with a plain-NumPy step-by-step loop written from PyTorch's documented
 equations (``references.rnn_layers``), gradient-checked in float64 (``gradcheck_module``) with
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 import tinygrad_edu as tg
 from tinygrad_edu import functional as F
 from tinygrad_edu import nn, optim
-from tinygrad_edu.nn.rnn import (
+from tinygrad_edu.functional import (
     LSTMCellFunction,
     LSTMSequenceFunction,
     lstm_cell,
@@ -328,9 +329,9 @@ def test_fused_cell_gradgradcheck():
 def test_sequence_function_refuses_second_derivatives():
     x_proj = tg.randn(2, 1, 8, dtype="float64", requires_grad=True)
     h0, c0, w = tg.zeros(1, 2, dtype="float64"), tg.zeros(1, 2, dtype="float64"), tg.randn(8, 2)
-    out = LSTMSequenceFunction.apply(x_proj, h0, c0, w.astype("float64"))
+    hs, c_T = LSTMSequenceFunction.apply(x_proj, h0, c0, w.astype("float64"))
     with pytest.raises(RuntimeError, match="LSTMSequenceFunction.*create_graph"):
-        out.sum().backward(create_graph=True)
+        (hs.sum() + c_T.sum()).backward(create_graph=True)
 
 
 # =================================================================================================
@@ -411,8 +412,8 @@ def test_layer_preactivations_of_1e3_stay_finite(kind, fused):
 def test_wrong_input_size_names_layer_and_both_sizes(kind):
     layer = make_layer(kind, 4, 3)
     name = "LSTM" if kind == "lstm" else "RNN"
-    msg = rf"{name}: input_size is 4 but the input's last dimension is 6 "
-    msg += r"\(input shape \(5, 2, 6\)\)"
+    msg = rf"{name}\(4, 3\): expected input with last dimension 4 \(input_size\), "
+    msg += r"got shape \(5, 2, 6\)"
     with pytest.raises(ValueError, match=msg):
         layer(tg.randn(5, 2, 6))
 
@@ -421,7 +422,8 @@ def test_wrong_input_size_names_layer_and_both_sizes(kind):
 def test_wrong_rank_is_an_error(kind):
     name = "LSTM" if kind == "lstm" else "RNN"
     layer = make_layer(kind, 4, 3, batch_first=True)
-    msg = rf"{name}: expected input of 3 dimensions \(batch, seq_len"
+    msg = rf"{name}\(4, 3, batch_first=True\): expected 3-D \(batch, seq_len, input_size\) or "
+    msg += r"2-D \(seq_len, input_size\) input, got shape \(1, 5, 2, 4\)"
     with pytest.raises(ValueError, match=msg):
         layer(tg.randn(1, 5, 2, 4))
     with pytest.raises(ValueError, match=r"got shape \(4,\)"):
@@ -433,14 +435,16 @@ def test_wrong_initial_state_shape_names_both_shapes(kind):
     name = "LSTM" if kind == "lstm" else "RNN"
     layer = make_layer(kind, 4, 3, num_layers=2)
     x = tg.randn(5, 2, 4)
-    msg = rf"{name}: expected h_0 of shape \(2, 2, 3\) \(num_layers, batch, hidden_size\), "
-    msg += r"got \(1, 2, 3\)"
+    msg = rf"{name}\(4, 3, num_layers=2\): expected h_0 of shape \(2, 2, 3\) "
+    msg += r"\(num_layers, batch, hidden_size\), got shape \(1, 2, 3\)"
     with pytest.raises(ValueError, match=msg):
         run_layer(kind, layer, x, tg.zeros(1, 2, 3), tg.zeros(2, 2, 3))
     if kind == "lstm":
-        with pytest.raises(ValueError, match=r"LSTM: expected c_0 of shape \(2, 2, 3\).*\(2, 3\)"):
+        with pytest.raises(
+            ValueError, match=r"LSTM\(.*\): expected c_0 of shape \(2, 2, 3\).*\(2, 3\)"
+        ):
             layer(x, (tg.zeros(2, 2, 3), tg.zeros(2, 3)))
-        with pytest.raises(TypeError, match=r"LSTM: hx must be a tuple \(h_0, c_0\)"):
+        with pytest.raises(TypeError, match=r"LSTM\(.*\): expected hx to be a tuple \(h_0, c_0\)"):
             layer(x, tg.zeros(2, 2, 3))
 
 
@@ -448,12 +452,17 @@ def test_wrong_initial_state_shape_names_both_shapes(kind):
 def test_wrong_dtypes_are_errors(kind):
     name = "LSTM" if kind == "lstm" else "RNN"
     layer = make_layer(kind, 4, 3)
-    msg = rf"{name}: expected a floating-point input, got dtype int64"
+    msg = rf"{name}\(4, 3\): expected a floating-point input, got dtype int64"
     with pytest.raises(TypeError, match=msg):
         layer(tg.zeros(5, 2, 4, dtype="int64"))
-    with pytest.raises(TypeError, match=rf"{name}: input has dtype float64 but the parameters"):
+    msg = (
+        rf"{name}\(4, 3\): expected input of dtype float32 \(the layer's parameters\), got float64"
+    )
+    with pytest.raises(TypeError, match=msg):
         layer(tg.zeros(5, 2, 4, dtype="float64"))
-    with pytest.raises(ValueError, match=rf"{name}: the input sequence is empty"):
+    with pytest.raises(
+        ValueError, match=rf"{name}\(4, 3\): expected a sequence of at least one step"
+    ):
         layer(tg.zeros(0, 2, 4))
 
 
@@ -463,14 +472,19 @@ def test_cell_bad_input(kind):
         cell, name = nn.LSTMCell(4, 3), "LSTMCell"
     else:
         cell, name = nn.RNNCell(4, 3, nonlinearity=kind.split("_")[1]), "RNNCell"
-    msg = rf"{name}: input_size is 4 but .* is 5 \(input shape \(2, 5\)"
+    msg = (
+        rf"{name}\(4, 3\): expected input with last dimension 4 \(input_size\), got shape \(2, 5\)"
+    )
     with pytest.raises(ValueError, match=msg):
         cell(tg.randn(2, 5))
-    with pytest.raises(ValueError, match=rf"{name}: expected input of 2 dimensions .* \(1, 2, 4\)"):
+    msg = rf"{name}\(4, 3\): expected 2-D \(batch, input_size\) or 1-D \(input_size,\) input, "
+    msg += r"got shape \(1, 2, 4\)"
+    with pytest.raises(ValueError, match=msg):
         cell(tg.randn(1, 2, 4))
     state = tg.zeros(3, 3)
     what = "h" if kind == "lstm" else "hx"
-    msg = rf"{name}: expected {what} of shape \(2, 3\).*got \(3, 3\)"
+    msg = rf"{name}\(4, 3\): expected {what} of shape \(2, 3\) \(batch, hidden_size\), "
+    msg += r"got shape \(3, 3\)"
     with pytest.raises(ValueError, match=msg):
         cell(tg.randn(2, 4), (state, state) if kind == "lstm" else state)
 
@@ -481,7 +495,7 @@ def test_unknown_nonlinearity_and_layer_count():
         nn.RNN(2, 3, nonlinearity="sigmoid")
     with pytest.raises(ValueError, match="RNNCell: unknown nonlinearity 'gelu'"):
         nn.RNNCell(2, 3, nonlinearity="gelu")
-    with pytest.raises(ValueError, match="LSTM: num_layers must be at least 1, got 0"):
+    with pytest.raises(ValueError, match="LSTM: num_layers must be a positive integer, got 0"):
         nn.LSTM(2, 3, num_layers=0)
 
 

@@ -1,5 +1,6 @@
 """Tests of tinygrad_edu.train: schedule, evaluation, checkpoints, exact resume, Ctrl-C."""
 
+import math
 import os
 import re
 import signal
@@ -12,7 +13,13 @@ from tinygrad_edu import backend, data
 from tinygrad_edu import train as train_mod
 from tinygrad_edu.io import CheckpointError
 from tinygrad_edu.models import GPT, GPTConfig
-from tinygrad_edu.train import TrainConfig, estimate_loss, get_lr, load_checkpoint, restore_model
+from tinygrad_edu.train import (
+    TrainConfig,
+    estimate_loss,
+    load_checkpoint,
+    lr_schedule,
+    restore_model,
+)
 
 pytestmark = pytest.mark.ch11
 
@@ -62,16 +69,74 @@ def run(tok, train_ids, val_ids, config, resume=False, callback=None, model=None
 # ---- schedule and config -----------------------------------------------------------------------
 
 
+def _rates(config, steps, start=0):
+    """The rates ``lr_schedule`` gives updates ``start .. steps - 1``, stepped as the loop does."""
+    opt = tg.optim.AdamW([tg.zeros(1, requires_grad=True)], lr=0.5)  # lr: replaced by the peak
+    schedule = lr_schedule(opt, config, start)
+    rates = []
+    for _ in range(start, steps):
+        rates.append(opt.param_groups[0]["lr"])
+        schedule.step()
+    return rates
+
+
+def _warmup_cosine(step, config):
+    """The schedule written out: linear warm-up, cosine decay, then min_lr (the formula the loop
+    used before it took ``optim.WarmupCosineLR``)."""
+    peak, warmup = config.learning_rate, config.warmup_steps
+    decay = config.lr_decay_steps or config.steps
+    if step < warmup:
+        return peak * (step + 1) / (warmup + 1)
+    if step > decay:
+        return config.min_lr
+    r = (step - warmup) / (decay - warmup)
+    return config.min_lr + (peak - config.min_lr) * 0.5 * (1.0 + math.cos(math.pi * r))
+
+
 def test_lr_schedule_warmup_then_cosine():
     c = TrainConfig(learning_rate=1e-3)  # nanoGPT: 1e-3, warm-up 100, cosine to 1e-4 at 2,000
-    lrs = [get_lr(s, c) for s in range(2001)]
+    lrs = _rates(c, 5001)
     assert lrs[0] == pytest.approx(1e-3 / 101)
     assert np.all(np.diff(lrs[:100]) > 0)  # warm-up rises
     assert lrs[100] == pytest.approx(1e-3)
     assert np.all(np.diff(lrs[100:]) <= 0)  # cosine falls
     assert lrs[1050] == pytest.approx(5.5e-4)
-    assert lrs[2000] == pytest.approx(1e-4) and get_lr(5000, c) == pytest.approx(1e-4)
-    assert get_lr(100, TrainConfig()) == pytest.approx(2e-3)  # the default peak
+    assert lrs[2000] == pytest.approx(1e-4) and lrs[5000] == pytest.approx(1e-4)
+    assert lrs == [_warmup_cosine(s, c) for s in range(5001)]  # the same float at every step
+    assert _rates(c, 5001, start=1234) == lrs[1234:]  # started late (resuming): the same rates
+    assert _rates(TrainConfig(), 101)[100] == pytest.approx(2e-3)  # the default peak
+
+
+def test_the_loop_sets_the_scheduled_rate_at_every_update_also_after_resume(corpus, tmp_path):
+    tok, train_ids, val_ids = corpus
+    cfg = make_config(tmp_path, lr_decay_steps=6, min_lr=1e-4)  # steps 7 and 8 run at min_lr
+    expected = [_warmup_cosine(s, cfg) for s in range(cfg.steps)]
+
+    def recording_model(rates, seed=0):
+        model = make_model(tok, seed)
+        configure = model.configure_optimizers
+
+        def configure_and_record(*args, **kw):
+            opt = configure(*args, **kw)
+            update = opt.step
+
+            def step():
+                rates.append([group["lr"] for group in opt.param_groups])
+                update()
+
+            opt.step = step
+            return opt
+
+        model.configure_optimizers = configure_and_record
+        return model
+
+    full, part, rest = [], [], []
+    run(tok, train_ids, val_ids, cfg, model=recording_model(full))
+    assert full == [[lr, lr] for lr in expected]  # both groups (decay, no decay), exactly
+    cfg_b = make_config(tmp_path / "b", lr_decay_steps=6, min_lr=1e-4)
+    run(tok, train_ids, val_ids, cfg_b, callback=_stop_at(3), model=recording_model(part))
+    run(tok, train_ids, val_ids, cfg_b, resume=True, model=recording_model(rest, seed=5))
+    assert part + rest == full
 
 
 def test_train_config_errors():

@@ -1,7 +1,9 @@
 """tinygrad_edu: an educational, NumPy-first deep-learning framework.
 
-Read the package in this order (it is also the order of the book's chapters):
-``backend -> tensor -> autograd -> ops -> functional -> nn -> optim -> data -> models``.
+Read the package in this order (it is also the order of the book's chapters, and the order in
+which the modules import each other):
+``backend -> tensor -> ops -> functional -> nn -> optim -> data -> models``. ``tensor`` is the
+engine (``Tensor``, ``Function``, the backward pass); ``autograd`` only names its autograd half.
 
 >>> import tinygrad_edu as tg
 >>> tg.manual_seed(0)
@@ -14,7 +16,6 @@ True
 # ruff: noqa: F401  (this module re-exports the public API)
 
 from . import backend, functional, optim  # functional: import tinygrad_edu.functional as F
-from .autograd import AnomalyError, detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .backend import DeviceError, manual_seed
 from .io import CheckpointError, load, save
 from .ops import (
@@ -55,10 +56,15 @@ from .ops import (
     where,
 )
 from .tensor import (
+    AnomalyError,
     Tensor,
     arange,
+    detect_anomaly,
+    enable_grad,
     full,
     full_like,
+    is_grad_enabled,
+    no_grad,
     ones,
     ones_like,
     rand,

@@ -30,6 +30,7 @@ Read next: ``tensor.py``.
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 
@@ -213,15 +214,32 @@ def is_integer(dtype) -> bool:
 # Memory. A training step makes many large temporary arrays. By default glibc hands every freed
 # block above 128 KiB straight back to the operating system, so the next step's arrays arrive as
 # fresh pages, each one a page fault: measured, that made a float32 GELU 4x slower and a B3 step
-# 25% slower. Raising the thresholds keeps freed blocks for reuse (what PyTorch's caching
-# allocator does on its own). Linux/glibc only; TINYGRAD_EDU_MALLOPT=0, or setting glibc's own
-# MALLOC_MMAP_THRESHOLD_, leaves malloc alone.
+# 25% slower (benchmarks/README.md). keep_freed_memory() raises glibc's thresholds so that freed
+# blocks are kept for reuse (what PyTorch's caching allocator does on its own). It changes the
+# allocator of the whole process, so importing the library never calls it: the training loop
+# (train.train) and the benchmarks do.
 # ---------------------------------------------------------------------------------------------
 
+_freed_memory_kept: bool | None = None  # None: not asked yet
 
-def _keep_freed_memory() -> bool:
-    import ctypes
-    import sys
+
+def keep_freed_memory() -> bool:
+    """Let glibc's ``malloc`` keep freed blocks for reuse instead of returning them to the OS.
+
+    A process-wide setting (glibc's ``mallopt``: mmap threshold 64 MiB, trim threshold 128 MiB),
+    so it is made only when called, by a training loop or a benchmark, never at import. Calling
+    it again does nothing more. Returns True when the allocator was tuned; False where there is no
+    glibc (macOS, Windows, musl), when ``TINYGRAD_EDU_MALLOPT=0`` is set, or when glibc's own
+    ``MALLOC_MMAP_THRESHOLD_`` is set (then the user's setting stands).
+    """
+    global _freed_memory_kept
+    if _freed_memory_kept is None:
+        _freed_memory_kept = _mallopt_keep_freed()
+    return _freed_memory_kept
+
+
+def _mallopt_keep_freed() -> bool:
+    import ctypes  # only here: most processes never need it
 
     if not sys.platform.startswith("linux") or os.environ.get("TINYGRAD_EDU_MALLOPT") == "0":
         return False
@@ -234,9 +252,6 @@ def _keep_freed_memory() -> bool:
         return bool(ok)
     except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
         return False
-
-
-MALLOC_TUNED = _keep_freed_memory()
 
 
 # ---------------------------------------------------------------------------------------------

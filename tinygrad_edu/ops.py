@@ -8,23 +8,37 @@ function that does it, ``unbroadcast``.
 runs on NumPy, CuPy and array-api-strict). ``backward`` works on Tensors, so that with
 ``create_graph=True`` the gradient is itself differentiable. Where backward needs the forward's
 result (``exp``, ``tanh``, ``sigmoid``, ``sqrt``), it uses the saved array normally and recomputes
-it from the input Tensor when a graph of the backward pass is being recorded.
+it from the input Tensor when a graph of the backward pass is being recorded (``create_graph``),
+so that it can be differentiated again. One path that always recomputes would be simpler, but it
+made forward + backward 1.4-1.7x slower (``benchmarks/backward_paths.py``), so each of these four
+backward methods names its measured times.
 
-The public functions at the bottom (``add``, ``matmul``, ``sum`` ...) check their inputs, so a
-mistake is reported with the op's name and the shapes involved.
+Each public function (``add``, ``matmul``, ``sum`` ...) sits right under its Function. It checks
+its inputs, so a mistake is reported with the op's name and the shapes involved; the checks,
+conversions and type promotion that many ops share live in ``_ops_checks.py``, out of the way of
+the math.
 
-Read next: ``functional.py``.
+Read next: ``functional/`` (its ``__init__.py`` lists the files in reading order).
 """
 
 from __future__ import annotations
 
 import builtins
 import math
-import operator
 
 from . import backend
-from .autograd import Function, is_grad_enabled
-from .tensor import Tensor
+from ._ops_checks import (
+    _axes,
+    _binary,
+    _broadcast_shape,
+    _floating,
+    _normalize_key,
+    _operand,
+    _promote,
+    _reshape_target,
+    _tensor,
+)
+from .tensor import Function, Tensor, is_grad_enabled
 
 
 def _shape(x) -> tuple:
@@ -78,6 +92,10 @@ class Add(Function):
         )
 
 
+def add(a, b) -> Tensor:
+    return _binary(Add, "add", a, b)
+
+
 class Sub(Function):
     """``a - b``; d/da = 1, d/db = -1."""
 
@@ -89,6 +107,10 @@ class Sub(Function):
         sa, sb = self.shapes
         grad_b = unbroadcast(-grad_out, sb) if self.needs_input_grad[1] else None
         return unbroadcast(grad_out, sa), grad_b
+
+
+def sub(a, b) -> Tensor:
+    return _binary(Sub, "sub", a, b)
 
 
 class Mul(Function):
@@ -105,6 +127,10 @@ class Mul(Function):
         return grad_a, grad_b
 
 
+def mul(a, b) -> Tensor:
+    return _binary(Mul, "mul", a, b)
+
+
 class Div(Function):
     """``a / b``; d/da = 1/b, d/db = -a/b^2."""
 
@@ -117,6 +143,11 @@ class Div(Function):
         grad_a = unbroadcast(grad_out / b, _shape(a)) if need_a else None
         grad_b = unbroadcast(-grad_out * a / (b * b), _shape(b)) if need_b else None
         return grad_a, grad_b
+
+
+def div(a, b) -> Tensor:
+    """True division: integer operands become float32 first."""
+    return _binary(Div, "div", a, b, true_div=True)
 
 
 class Pow(Function):
@@ -137,6 +168,10 @@ class Pow(Function):
         return grad_a, grad_b
 
 
+def pow(a, b) -> Tensor:  # noqa: A001 - NumPy's name
+    return _binary(Pow, "pow", a, b)
+
+
 class Neg(Function):
     """``-a``; d/da = -1."""
 
@@ -147,6 +182,15 @@ class Neg(Function):
         return -grad_out
 
 
+def neg(a: Tensor) -> Tensor:
+    return Neg.apply(a)
+
+
+# =================================================================================================
+# Elementwise functions
+# =================================================================================================
+
+
 class Exp(Function):
     """``exp(a)``; d/da = exp(a), the output itself."""
 
@@ -155,8 +199,14 @@ class Exp(Function):
         return self.out
 
     def backward(self, grad_out):
+        # two paths, because the saved output pays: forward + backward on (256, 1024) float32
+        # took 0.91 ms with it and 1.55 ms recomputing exp (benchmarks/backward_paths.py)
         out = exp(self.inputs[0]) if is_grad_enabled() else _const(self.out)
         return grad_out * out
+
+
+def exp(a: Tensor) -> Tensor:
+    return Exp.apply(_floating(a))
 
 
 class Log(Function):
@@ -169,6 +219,10 @@ class Log(Function):
         return grad_out / self.inputs[0]
 
 
+def log(a: Tensor) -> Tensor:
+    return Log.apply(_floating(a))
+
+
 class Sqrt(Function):
     """``sqrt(a)``; d/da = 1 / (2 sqrt(a))."""
 
@@ -177,8 +231,13 @@ class Sqrt(Function):
         return self.out
 
     def backward(self, grad_out):
+        # saved output: 1.24 ms against 1.87 ms recomputed (benchmarks/backward_paths.py)
         out = sqrt(self.inputs[0]) if is_grad_enabled() else _const(self.out)
         return grad_out * 0.5 / out
+
+
+def sqrt(a: Tensor) -> Tensor:
+    return Sqrt.apply(_floating(a))
 
 
 class Tanh(Function):
@@ -189,8 +248,13 @@ class Tanh(Function):
         return self.out
 
     def backward(self, grad_out):
+        # saved output: 1.83 ms against 2.64 ms recomputed (benchmarks/backward_paths.py)
         out = tanh(self.inputs[0]) if is_grad_enabled() else _const(self.out)
         return grad_out * (1.0 - out * out)
+
+
+def tanh(a: Tensor) -> Tensor:
+    return Tanh.apply(_floating(a))
 
 
 class Sigmoid(Function):
@@ -206,8 +270,13 @@ class Sigmoid(Function):
         return self.out
 
     def backward(self, grad_out):
+        # saved output: 4.44 ms against 7.40 ms recomputed (benchmarks/backward_paths.py)
         out = sigmoid(self.inputs[0]) if is_grad_enabled() else _const(self.out)
         return grad_out * out * (1.0 - out)
+
+
+def sigmoid(a: Tensor) -> Tensor:
+    return Sigmoid.apply(_floating(a))
 
 
 class ReLU(Function):
@@ -220,6 +289,10 @@ class ReLU(Function):
 
     def backward(self, grad_out):
         return where(_const(self.mask), grad_out, 0.0)
+
+
+def relu(a: Tensor) -> Tensor:
+    return ReLU.apply(a)
 
 
 class Abs(Function):
@@ -235,6 +308,10 @@ class Abs(Function):
         # --- end exercise ---
 
 
+def abs(a: Tensor) -> Tensor:  # noqa: A001 - NumPy's name
+    return Abs.apply(a)
+
+
 class Maximum(Function):
     """Elementwise ``maximum(a, b)``; the gradient goes to the larger input (half each on a tie)."""
 
@@ -245,6 +322,11 @@ class Maximum(Function):
         return _select_grad(self, grad_out, larger=True)
 
 
+def maximum(a, b) -> Tensor:
+    a = _operand(a, b, "maximum") if not isinstance(a, Tensor) else a
+    return _binary(Maximum, "maximum", a, _operand(b, a, "maximum"))
+
+
 class Minimum(Function):
     """Elementwise ``minimum(a, b)``; the gradient goes to the smaller input (half each on ties)."""
 
@@ -253,6 +335,11 @@ class Minimum(Function):
 
     def backward(self, grad_out):
         return _select_grad(self, grad_out, larger=False)
+
+
+def minimum(a, b) -> Tensor:
+    a = _operand(a, b, "minimum") if not isinstance(a, Tensor) else a
+    return _binary(Minimum, "minimum", a, _operand(b, a, "minimum"))
 
 
 def _xp(a, b):
@@ -296,6 +383,12 @@ class Clip(Function):
         return grad_out * _const(xp.astype(self.inside, grad_out.data.dtype)), None, None
 
 
+def clip(a: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - NumPy's names
+    if min is not None and max is not None and min > max:
+        raise ValueError(f"clip: min ({min}) is larger than max ({max})")
+    return Clip.apply(a, min, max)
+
+
 class Cast(Function):
     """``a.astype(dtype)`` between float dtypes; the gradient is cast back."""
 
@@ -306,6 +399,17 @@ class Cast(Function):
 
     def backward(self, grad_out):
         return grad_out.astype(self.in_dtype), None
+
+
+def astype(a: Tensor, dtype) -> Tensor:
+    name = backend.dtype_name(dtype)
+    if name == a.dtype:
+        return a
+    if backend.is_floating(name) and backend.is_floating(a.dtype):
+        return Cast.apply(a, name)
+    # to or from integers/booleans: not differentiable
+    xp = backend.xp_of(a.data)
+    return _const(xp.astype(a.data, backend.resolve_dtype(name, a.device)))
 
 
 # =================================================================================================
@@ -331,36 +435,36 @@ class MatMul(Function):
         return grad_a, grad_b
 
 
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """Matrix product with NumPy's rules: batch dimensions broadcast; 1-D operands are vectors."""
+    a = _tensor(a, b if isinstance(b, Tensor) else None, "matmul")
+    b = _tensor(b, a, "matmul")
+    a, b = _promote(a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(
+            f"matmul: operands must have at least 1 dimension, got {a.shape} and {b.shape}"
+        )
+    if a.ndim == 1 and b.ndim == 1:  # a dot product: (n,) @ (n,) -> ()
+        return matmul(a.reshape((1, a.shape[0])), b).reshape(())
+    if a.ndim == 1:
+        return matmul(a.reshape((1, a.shape[0])), b).squeeze(-2)
+    if b.ndim == 1:
+        return matmul(a, b.reshape((b.shape[0], 1))).squeeze(-1)
+    if a.shape[-1] != b.shape[-2]:
+        raise ValueError(
+            f"matmul: shapes {a.shape} and {b.shape} are not aligned: the last dimension of the "
+            f"first ({a.shape[-1]}) must equal the second-to-last of the second ({b.shape[-2]})"
+        )
+    if _broadcast_shape(a.shape[:-2], b.shape[:-2]) is None:
+        raise ValueError(
+            f"matmul: batch dimensions of {a.shape} and {b.shape} cannot be broadcast together"
+        )
+    return MatMul.apply(a, b)
+
+
 # =================================================================================================
 # Reductions
 # =================================================================================================
-
-
-def _axes(axis, shape: tuple, op: str) -> tuple:
-    """``axis`` (None, an int or a tuple, negatives allowed) as sorted non-negative axes."""
-    ndim = len(shape)
-    if axis is None:
-        return tuple(range(ndim))
-    given = axis
-    if not isinstance(axis, (tuple, list)):
-        axis = (axis,)
-    out = []
-    for ax in axis:
-        try:
-            ax = operator.index(ax)
-        except TypeError:
-            raise TypeError(
-                f"{op}: axis must be None, an int or a tuple of ints, got {given!r}"
-            ) from None
-        if not -ndim <= ax < ndim:
-            raise ValueError(
-                f"{op}: axis {ax} is out of range for a tensor of shape {shape} "
-                f"({ndim} dimensions: axes {-ndim}..{ndim - 1})"
-            )
-        out.append(ax % ndim)
-    if len(set(out)) != len(out):
-        raise ValueError(f"{op}: axis {axis} repeats an axis of a tensor of shape {shape}")
-    return tuple(sorted(out))
 
 
 def _keepdims_shape(shape, axes) -> tuple:
@@ -378,6 +482,24 @@ class Sum(Function):
     def backward(self, grad_out):
         g = grad_out.reshape(_keepdims_shape(self.in_shape, self.axes))
         return g.broadcast_to(self.in_shape), None, None
+
+
+def sum(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001 - NumPy's name
+    return Sum.apply(a, _axes(axis, a.shape, "sum"), keepdims)
+
+
+def mean(a: Tensor, axis=None, keepdims=False) -> Tensor:
+    axes = _axes(axis, a.shape, "mean")
+    n = math.prod(a.shape[i] for i in axes)
+    return sum(a, axes, keepdims) * (1.0 / n if n else math.nan)
+
+
+def var(a: Tensor, axis=None, keepdims=False, ddof=0) -> Tensor:
+    """Variance, NumPy's ``ddof`` convention (0: divide by N)."""
+    axes = _axes(axis, a.shape, "var")
+    n = math.prod(a.shape[i] for i in axes)
+    d = a - mean(a, axes, keepdims=True)
+    return sum(d * d, axes, keepdims) * (1.0 / (n - ddof) if n > ddof else math.nan)
 
 
 class Max(Function):
@@ -411,10 +533,18 @@ class Max(Function):
         return g * _const(share), None, None
 
 
+def max(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001 - NumPy's name
+    return Max.apply(a, _axes(axis, a.shape, "max"), keepdims)
+
+
 class Min(Max):
     """``min(a, axis, keepdims)``; the gradient goes to the minimal elements (split among ties)."""
 
     largest = False
+
+
+def min(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001 - NumPy's name
+    return Min.apply(a, _axes(axis, a.shape, "min"), keepdims)
 
 
 # =================================================================================================
@@ -433,373 +563,6 @@ class Reshape(Function):
         return grad_out.reshape(self.in_shape), None
 
 
-class Transpose(Function):
-    """Permute axes; the gradient is permuted back with the inverse permutation."""
-
-    def forward(self, a, axes):
-        self.axes = axes
-        return backend.xp_of(a).permute_dims(a, axes)
-
-    def backward(self, grad_out):
-        inverse = tuple(sorted(range(len(self.axes)), key=self.axes.__getitem__))
-        return grad_out.transpose(inverse), None
-
-
-class BroadcastTo(Function):
-    """Stretch size-1 axes (and add leading ones); the gradient is summed back by unbroadcast."""
-
-    def forward(self, a, shape):
-        self.in_shape = _shape(a)
-        return backend.xp_of(a).broadcast_to(a, shape)
-
-    def backward(self, grad_out):
-        return unbroadcast(grad_out, self.in_shape), None
-
-
-class Getitem(Function):
-    """``a[key]`` (ints, slices, None, Ellipsis, integer arrays, boolean masks).
-
-    Backward scatters the gradient into zeros shaped like ``a``; with integer arrays an index may
-    repeat (``a[[0, 0]]``), and its gradients must *add up*, which is why this is a scatter-add.
-    """
-
-    def forward(self, a, key):
-        self.in_shape = _shape(a)
-        self.key = key
-        return backend.getitem(a, key)
-
-    def backward(self, grad_out):
-        return IndexAdd.apply(grad_out, self.in_shape, self.key), None
-
-
-class IndexAdd(Function):
-    """The backward of ``Getitem``: ``zeros(shape)[key] += g``. Its own backward is ``g[key]``."""
-
-    def forward(self, g, shape, key):
-        xp = backend.xp_of(g)
-        self.key = key
-        out = xp.zeros(shape, dtype=g.dtype)
-        return backend.index_add(out, key, g)
-
-    def backward(self, grad_out):
-        return Getitem.apply(grad_out, self.key), None, None
-
-
-class Concat(Function):
-    """Join tensors along an existing axis; the gradient is sliced back into the pieces."""
-
-    def forward(self, *arrays, axis):
-        self.axis = axis
-        self.sizes = [a.shape[axis] for a in arrays]
-        return backend.xp_of(arrays[0]).concat(list(arrays), axis=axis)
-
-    def backward(self, grad_out):
-        grads = []
-        start = 0
-        ax = self.axis % grad_out.ndim
-        for size in self.sizes:
-            index = (slice(None),) * ax + (slice(start, start + size),)
-            grads.append(grad_out[index])
-            start += size
-        return tuple(grads)
-
-
-class Where(Function):
-    """``where(cond, a, b)``: a where cond else b; the gradient follows the same choice."""
-
-    def forward(self, cond, a, b):
-        self.cond = cond
-        return backend.xp_of(cond).where(cond, a, b)
-
-    def backward(self, grad_out):
-        _, a, b = self.inputs
-        c = _const(self.cond)
-        zero = zeros_like(grad_out)
-        grad_a = (
-            unbroadcast(where(c, grad_out, zero), _shape(a)) if self.needs_input_grad[1] else None
-        )
-        grad_b = (
-            unbroadcast(where(c, zero, grad_out), _shape(b)) if self.needs_input_grad[2] else None
-        )
-        return None, grad_a, grad_b
-
-
-# =================================================================================================
-# Public functions: checks and friendly errors, then the Function.
-# =================================================================================================
-
-
-def _tensor(x, like: Tensor | None = None, op: str = "") -> Tensor:
-    """``x`` as a Tensor: arrays and (nested) lists are converted, on ``like``'s device."""
-    if isinstance(x, Tensor):
-        return x
-    if backend.is_array(x) or isinstance(x, list):
-        return Tensor(x, device=like.device if like is not None else None)
-    raise TypeError(f"{op or 'op'}: expected a Tensor, an array or a list, got {type(x).__name__}")
-
-
-def _operand(x, like: Tensor, op: str = "op"):
-    """Python numbers stay constants (keeping the tensor's dtype); arrays, lists become Tensors."""
-    if isinstance(x, Tensor):
-        return x
-    if isinstance(x, (int, float, bool)):
-        return x
-    if backend.is_array(x) or isinstance(x, (list, tuple)):
-        return Tensor(x, device=like.device)
-    raise TypeError(
-        f"{op}: unsupported operand type {type(x).__name__}; expected a Tensor, an array, "
-        "a list or a Python number"
-    )
-
-
-def _binary(cls, name, a, b, true_div=False):
-    """Apply a two-input op after converting and promoting its operands, with clear errors."""
-    # The common case first, because it runs for every operator: a float tensor with a Python
-    # float, or with a tensor of the same dtype, needs no conversion and no promotion.
-    if isinstance(a, Tensor) and _is_float(a.data.dtype):
-        tb = type(b)
-        if tb is float or tb is int:
-            return _apply_binary(cls, name, a, b)
-        # (same array type first: dtypes of two libraries must not be compared)
-        if isinstance(b, Tensor) and type(b.data) is type(a.data) and b.data.dtype == a.data.dtype:
-            return _apply_binary(cls, name, a, b)
-    a = a if isinstance(a, Tensor) else _operand(a, b, name)
-    b = _operand(b, a, name)
-    if true_div:
-        a, b = _floating(a), _floating(b)
-    if isinstance(a, Tensor):
-        if isinstance(b, Tensor):
-            a, b = _promote(a, b)
-        elif type(b) is float:
-            a = _floating(a)
-    elif type(a) is float:
-        b = _floating(b)
-    return _apply_binary(cls, name, a, b)
-
-
-_float_dtypes: dict = {}
-
-
-def _is_float(dtype) -> bool:
-    """Cached ``backend.is_floating`` (this is on every operator's path)."""
-    # keyed by (type, dtype): dtypes of different libraries must not be compared with each other
-    key = (type(dtype), dtype)
-    known = _float_dtypes.get(key)
-    if known is None:
-        known = _float_dtypes[key] = backend.is_floating(dtype)
-    return known
-
-
-def _apply_binary(cls, name, a, b):
-    try:
-        return cls.apply(a, b)
-    except (ValueError, TypeError) as e:
-        sa, sb = (
-            _shape(a.data if isinstance(a, Tensor) else a),
-            _shape(b.data if isinstance(b, Tensor) else b),
-        )
-        if _broadcast_shape(sa, sb) is None:
-            raise ValueError(
-                f"{name}: shapes {sa} and {sb} cannot be broadcast together "
-                "(trailing dimensions must be equal or 1)"
-            ) from e
-        raise type(e)(f"{name}: {e} (shapes {sa} and {sb})") from e
-
-
-def _floating(a):
-    """Integer and boolean tensors become float32 where the result is a float: ``ints * 0.5``,
-    ``ints / 2``, ``exp(ints)`` (PyTorch's rule; NumPy would give float64, and the array API
-    standard leaves it undefined)."""
-    if isinstance(a, Tensor) and not backend.is_floating(a.data.dtype):
-        return astype(a, "float32")
-    return a
-
-
-def _promote(a: Tensor, b: Tensor):
-    """A float tensor meets an integer or boolean one: the integers become that float.
-
-    This is PyTorch's rule, and it keeps float32 float32 (NumPy would give float64 for
-    float32 + int64, and the array API standard leaves mixed kinds undefined).
-    """
-    if type(a.data) is not type(b.data) or a.data.dtype == b.data.dtype:
-        return a, b  # nothing to do (or two devices: the op itself reports that)
-    fa, fb = backend.is_floating(a.dtype), backend.is_floating(b.dtype)
-    if fa and not fb:
-        b = astype(b, a.dtype)
-    elif fb and not fa:
-        a = astype(a, b.dtype)
-    return a, b
-
-
-def _broadcast_shape(sa: tuple, sb: tuple):
-    out = []
-    for x, y in zip(
-        reversed((1,) * (len(sb) - len(sa)) + sa),
-        reversed((1,) * (len(sa) - len(sb)) + sb),
-        strict=False,
-    ):
-        if x != y and x != 1 and y != 1:
-            return None
-        out.append(y if x == 1 else x)  # 1 stretches to the other size, even to 0
-    return tuple(reversed(out))
-
-
-def add(a, b) -> Tensor:
-    return _binary(Add, "add", a, b)
-
-
-def sub(a, b) -> Tensor:
-    return _binary(Sub, "sub", a, b)
-
-
-def mul(a, b) -> Tensor:
-    return _binary(Mul, "mul", a, b)
-
-
-def div(a, b) -> Tensor:
-    """True division: integer operands become float32 first."""
-    return _binary(Div, "div", a, b, true_div=True)
-
-
-def pow(a, b) -> Tensor:  # noqa: A001 - NumPy's name
-    return _binary(Pow, "pow", a, b)
-
-
-def neg(a: Tensor) -> Tensor:
-    return Neg.apply(a)
-
-
-def exp(a: Tensor) -> Tensor:
-    return Exp.apply(_floating(a))
-
-
-def log(a: Tensor) -> Tensor:
-    return Log.apply(_floating(a))
-
-
-def sqrt(a: Tensor) -> Tensor:
-    return Sqrt.apply(_floating(a))
-
-
-def tanh(a: Tensor) -> Tensor:
-    return Tanh.apply(_floating(a))
-
-
-def sigmoid(a: Tensor) -> Tensor:
-    return Sigmoid.apply(_floating(a))
-
-
-def relu(a: Tensor) -> Tensor:
-    return ReLU.apply(a)
-
-
-def abs(a: Tensor) -> Tensor:  # noqa: A001 - NumPy's name
-    return Abs.apply(a)
-
-
-def maximum(a, b) -> Tensor:
-    a = _operand(a, b, "maximum") if not isinstance(a, Tensor) else a
-    return _binary(Maximum, "maximum", a, _operand(b, a, "maximum"))
-
-
-def minimum(a, b) -> Tensor:
-    a = _operand(a, b, "minimum") if not isinstance(a, Tensor) else a
-    return _binary(Minimum, "minimum", a, _operand(b, a, "minimum"))
-
-
-def clip(a: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - NumPy's names
-    if min is not None and max is not None and min > max:
-        raise ValueError(f"clip: min ({min}) is larger than max ({max})")
-    return Clip.apply(a, min, max)
-
-
-def astype(a: Tensor, dtype) -> Tensor:
-    name = backend.dtype_name(dtype)
-    if name == a.dtype:
-        return a
-    if backend.is_floating(name) and backend.is_floating(a.dtype):
-        return Cast.apply(a, name)
-    # to or from integers/booleans: not differentiable
-    xp = backend.xp_of(a.data)
-    return _const(xp.astype(a.data, backend.resolve_dtype(name, a.device)))
-
-
-def matmul(a: Tensor, b: Tensor) -> Tensor:
-    """Matrix product with NumPy's rules: batch dimensions broadcast; 1-D operands are vectors."""
-    a, b = _tensor(a, op="matmul"), _tensor(b, a, "matmul")
-    a, b = _promote(a, b)
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(
-            f"matmul: operands must have at least 1 dimension, got {a.shape} and {b.shape}"
-        )
-    if a.ndim == 1 and b.ndim == 1:  # a dot product: (n,) @ (n,) -> ()
-        return matmul(a.reshape((1, a.shape[0])), b).reshape(())
-    if a.ndim == 1:
-        return matmul(a.reshape((1, a.shape[0])), b).squeeze(-2)
-    if b.ndim == 1:
-        return matmul(a, b.reshape((b.shape[0], 1))).squeeze(-1)
-    if a.shape[-1] != b.shape[-2]:
-        raise ValueError(
-            f"matmul: shapes {a.shape} and {b.shape} are not aligned: the last dimension of the "
-            f"first ({a.shape[-1]}) must equal the second-to-last of the second ({b.shape[-2]})"
-        )
-    if _broadcast_shape(a.shape[:-2], b.shape[:-2]) is None:
-        raise ValueError(
-            f"matmul: batch dimensions of {a.shape} and {b.shape} cannot be broadcast together"
-        )
-    return MatMul.apply(a, b)
-
-
-def sum(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001 - NumPy's name
-    return Sum.apply(a, _axes(axis, a.shape, "sum"), keepdims)
-
-
-def mean(a: Tensor, axis=None, keepdims=False) -> Tensor:
-    axes = _axes(axis, a.shape, "mean")
-    n = math.prod(a.shape[i] for i in axes)
-    return sum(a, axes, keepdims) * (1.0 / n if n else math.nan)
-
-
-def var(a: Tensor, axis=None, keepdims=False, ddof=0) -> Tensor:
-    """Variance, NumPy's ``ddof`` convention (0: divide by N)."""
-    axes = _axes(axis, a.shape, "var")
-    n = math.prod(a.shape[i] for i in axes)
-    d = a - mean(a, axes, keepdims=True)
-    return sum(d * d, axes, keepdims) * (1.0 / (n - ddof) if n > ddof else math.nan)
-
-
-def max(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001 - NumPy's name
-    return Max.apply(a, _axes(axis, a.shape, "max"), keepdims)
-
-
-def min(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001 - NumPy's name
-    return Min.apply(a, _axes(axis, a.shape, "min"), keepdims)
-
-
-def _reshape_target(shape_in: tuple, shape) -> tuple:
-    try:
-        shape = tuple(operator.index(s) for s in shape)
-    except TypeError:
-        raise TypeError(f"reshape: the new shape must hold integers, got {shape}") from None
-    size = math.prod(shape_in)
-    if shape.count(-1) > 1:
-        raise ValueError(f"reshape: only one dimension can be -1, got {shape}")
-    if -1 in shape:
-        known = math.prod(s for s in shape if s != -1)
-        if known == 0 or size % known:
-            raise ValueError(
-                f"reshape: cannot reshape a tensor of shape {shape_in} ({size} elements) "
-                f"into {shape}"
-            )
-        shape = tuple(size // known if s == -1 else s for s in shape)
-    if math.prod(shape) != size or builtins.min(shape, default=0) < 0:
-        raise ValueError(
-            f"reshape: cannot reshape a tensor of shape {shape_in} ({size} elements) into "
-            f"{shape} ({math.prod(shape)} elements)"
-        )
-    return shape
-
-
 def reshape(a: Tensor, *shape) -> Tensor:
     """``reshape(a, (2, 3))`` or ``a.reshape(2, 3)``; one dimension may be -1."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -808,39 +571,6 @@ def reshape(a: Tensor, *shape) -> Tensor:
     if shape == a.shape:
         return a
     return Reshape.apply(a, shape)
-
-
-def transpose(a: Tensor, axes=None) -> Tensor:
-    """Permute axes (reverse them when ``axes`` is None), as ``np.transpose``."""
-    if axes is None:
-        axes = tuple(range(a.ndim - 1, -1, -1))
-    if len(axes) != a.ndim:
-        raise ValueError(
-            f"transpose: axes {tuple(axes)} are not a permutation of the {a.ndim} axes of {a.shape}"
-        )
-    axes = tuple(_axes(ax, a.shape, "transpose")[0] for ax in axes)
-    if sorted(axes) != list(range(a.ndim)):
-        raise ValueError(
-            f"transpose: axes {axes} are not a permutation of the {a.ndim} axes of {a.shape}"
-        )
-    return Transpose.apply(a, axes)
-
-
-def swapaxes(a: Tensor, axis1: int, axis2: int) -> Tensor:
-    """Exchange two axes (``a.mT`` is ``swapaxes(a, -1, -2)``)."""
-    (axis1,), (axis2,) = _axes(axis1, a.shape, "swapaxes"), _axes(axis2, a.shape, "swapaxes")
-    axes = list(range(a.ndim))
-    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
-    return transpose(a, axes)
-
-
-def broadcast_to(a: Tensor, shape) -> Tensor:
-    shape = tuple(shape)
-    if _broadcast_shape(a.shape, shape) != shape:
-        raise ValueError(f"broadcast_to: cannot broadcast a tensor of shape {a.shape} to {shape}")
-    if shape == a.shape:
-        return a
-    return BroadcastTo.apply(a, shape)
 
 
 def squeeze(a: Tensor, axis=None) -> Tensor:
@@ -874,76 +604,81 @@ def flatten(a: Tensor, start_axis: int = 0, end_axis: int = -1) -> Tensor:
     return reshape(a, a.shape[:s] + (math.prod(a.shape[s : e + 1]),) + a.shape[e + 1 :])
 
 
-def _slice_parts(k: slice) -> tuple:
-    return k.start, k.stop, k.step
+class Transpose(Function):
+    """Permute axes; the gradient is permuted back with the inverse permutation."""
+
+    def forward(self, a, axes):
+        self.axes = axes
+        return backend.xp_of(a).permute_dims(a, axes)
+
+    def backward(self, grad_out):
+        inverse = tuple(sorted(range(len(self.axes)), key=self.axes.__getitem__))
+        return grad_out.transpose(inverse), None
 
 
-def _clamp_slice(k: slice, n: int) -> slice:
-    """The same selection as ``k`` on an axis of size ``n``, with bounds inside the axis.
+def transpose(a: Tensor, axes=None) -> Tensor:
+    """Permute axes (reverse them when ``axes`` is None), as ``np.transpose``."""
+    if axes is None:
+        axes = tuple(range(a.ndim - 1, -1, -1))
+    if len(axes) != a.ndim:
+        raise ValueError(
+            f"transpose: axes {tuple(axes)} are not a permutation of the {a.ndim} axes of {a.shape}"
+        )
+    axes = tuple(_axes(ax, a.shape, "transpose")[0] for ax in axes)
+    if sorted(axes) != list(range(a.ndim)):
+        raise ValueError(
+            f"transpose: axes {axes} are not a permutation of the {a.ndim} axes of {a.shape}"
+        )
+    return Transpose.apply(a, axes)
 
-    Python and NumPy clamp ``x[:10]`` on a shorter axis; the array API leaves out-of-bounds
-    slice bounds unspecified (array-api-strict rejects them), so they are clamped here.
+
+def swapaxes(a: Tensor, axis1: int, axis2: int) -> Tensor:
+    """Exchange two axes (``a.mT`` is ``swapaxes(a, -1, -2)``)."""
+    (axis1,), (axis2,) = _axes(axis1, a.shape, "swapaxes"), _axes(axis2, a.shape, "swapaxes")
+    axes = list(range(a.ndim))
+    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+    return transpose(a, axes)
+
+
+class BroadcastTo(Function):
+    """Stretch size-1 axes (and add leading ones); the gradient is summed back by unbroadcast."""
+
+    def forward(self, a, shape):
+        self.in_shape = _shape(a)
+        return backend.xp_of(a).broadcast_to(a, shape)
+
+    def backward(self, grad_out):
+        return unbroadcast(grad_out, self.in_shape), None
+
+
+def broadcast_to(a: Tensor, shape) -> Tensor:
+    shape = tuple(shape)
+    if _broadcast_shape(a.shape, shape) != shape:
+        raise ValueError(f"broadcast_to: cannot broadcast a tensor of shape {a.shape} to {shape}")
+    if shape == a.shape:
+        return a
+    return BroadcastTo.apply(a, shape)
+
+
+# =================================================================================================
+# Indexing and joining
+# =================================================================================================
+
+
+class Getitem(Function):
+    """``a[key]`` (ints, slices, None, Ellipsis, integer arrays, boolean masks).
+
+    Backward scatters the gradient into zeros shaped like ``a``; with integer arrays an index may
+    repeat (``a[[0, 0]]``), and its gradients must *add up*, which is why this is a scatter-add.
     """
-    if k.start is None and k.stop is None:
-        return k
-    start, stop, step = k.indices(n)  # clamped, but -1 means "before the first" for step < 0
-    if step < 0:
-        if start < 0:
-            return slice(0, 0, 1)  # empty
-        return slice(start, None if stop < 0 else stop, step)
-    return slice(start, stop, step)
 
+    def forward(self, a, key):
+        self.in_shape = _shape(a)
+        self.key = key
+        return backend.getitem(a, key)
 
-def _normalize_key(key, shape: tuple, device: str | None = None) -> tuple:
-    """Turn an index into a tuple the array API accepts everywhere: Tensors -> arrays,
-    lists -> int64/bool arrays, slice bounds clamped to the axis, and a trailing ``...`` so that
-    ``x[idx]`` means ``x[idx, ...]``."""
-    if not isinstance(key, tuple):
-        key = (key,)
-    out = []
-    for k in key:
-        if isinstance(k, Tensor):
-            k = k.data
-        elif isinstance(k, list):  # an empty list selects nothing: int64, not NumPy's float64
-            k = backend.asarray(k, dtype=None if k else "int64", device=device)
-        if backend.is_array(k):
-            if device is not None:
-                k = backend.to_device(k, device)
-            name = backend.dtype_name(k.dtype)
-            if not (backend.is_integer(name) or name == "bool"):
-                raise TypeError(
-                    f"index: index arrays must hold integers or booleans, got dtype {name}; "
-                    "convert with .astype('int64')"
-                )
-        elif isinstance(k, slice):
-            if not builtins.all(v is None or hasattr(v, "__index__") for v in _slice_parts(k)):
-                raise TypeError(f"index: slice bounds must be integers or None, got {k}")
-        elif isinstance(k, bool) or not (k is None or k is Ellipsis or hasattr(k, "__index__")):
-            raise TypeError(
-                "index: indices must be integers, slices, None, ... or integer/boolean arrays, "
-                f"got {type(k).__name__} {k!r}"
-            )
-        out.append(k)
-    # the axis of each slice: None takes no axis, a boolean mask k.ndim, "..." the rest
-    used = builtins.sum(
-        (k.ndim if backend.dtype_name(k.dtype) == "bool" else 1)
-        if backend.is_array(k)
-        else (0 if k is None or k is Ellipsis else 1)
-        for k in out
-    )
-    axis = 0
-    for i, k in enumerate(out):
-        if backend.is_array(k):
-            axis += k.ndim if backend.dtype_name(k.dtype) == "bool" else 1
-        elif k is Ellipsis:
-            axis += builtins.max(len(shape) - used, 0)
-        elif k is not None:
-            if isinstance(k, slice) and axis < len(shape):
-                out[i] = _clamp_slice(k, shape[axis])
-            axis += 1
-    if not builtins.any(k is Ellipsis for k in out):
-        out.append(Ellipsis)
-    return tuple(out)
+    def backward(self, grad_out):
+        return IndexAdd.apply(grad_out, self.in_shape, self.key), None
 
 
 def getitem(a: Tensor, key) -> Tensor:
@@ -952,6 +687,73 @@ def getitem(a: Tensor, key) -> Tensor:
         return Getitem.apply(a, key)
     except IndexError as e:
         raise IndexError(f"index: indexing a tensor of shape {a.shape}: {e}") from e
+
+
+def split(a: Tensor, indices_or_sections, axis: int = 0) -> list:
+    """NumPy's ``split``: a number of equal sections, or the indices where to cut."""
+    (ax,) = _axes(axis, a.shape, "split")
+    n = a.shape[ax]
+    if isinstance(indices_or_sections, int):
+        if n % indices_or_sections:
+            raise ValueError(
+                f"split: axis {axis} of size {n} (shape {a.shape}) does not divide into "
+                f"{indices_or_sections} equal sections"
+            )
+        step = n // indices_or_sections
+        cuts = list(range(step, n, step))
+    else:
+        cuts = list(indices_or_sections)
+    bounds = [0] + cuts + [n]
+    pre = (slice(None),) * ax
+    return [
+        getitem(a, pre + (slice(lo, hi),)) for lo, hi in zip(bounds[:-1], bounds[1:], strict=False)
+    ]
+
+
+def setitem(a: Tensor, key, value) -> None:
+    """``a[key] = value``: an in-place write into the data, for tensors outside any graph."""
+    if a.requires_grad and is_grad_enabled():
+        raise RuntimeError(
+            "__setitem__: in-place writes into a tensor that requires grad would corrupt "
+            "its gradient; write under tg.no_grad() or build a new tensor (e.g. with where)"
+        )
+    value = value.data if isinstance(value, Tensor) else value
+    try:
+        a.data[_normalize_key(key, a.shape, a.device)] = value
+    except (IndexError, ValueError, TypeError) as e:
+        raise type(e)(f"__setitem__: writing into a tensor of shape {a.shape}: {e}") from e
+
+
+class IndexAdd(Function):
+    """The backward of ``Getitem``: ``zeros(shape)[key] += g``. Its own backward is ``g[key]``."""
+
+    def forward(self, g, shape, key):
+        xp = backend.xp_of(g)
+        self.key = key
+        out = xp.zeros(shape, dtype=g.dtype)
+        return backend.index_add(out, key, g)
+
+    def backward(self, grad_out):
+        return Getitem.apply(grad_out, self.key), None, None
+
+
+class Concat(Function):
+    """Join tensors along an existing axis; the gradient is sliced back into the pieces."""
+
+    def forward(self, *arrays, axis):
+        self.axis = axis
+        self.sizes = [a.shape[axis] for a in arrays]
+        return backend.xp_of(arrays[0]).concat(list(arrays), axis=axis)
+
+    def backward(self, grad_out):
+        grads = []
+        start = 0
+        ax = self.axis % grad_out.ndim
+        for size in self.sizes:
+            index = (slice(None),) * ax + (slice(start, start + size),)
+            grads.append(grad_out[index])
+            start += size
+        return tuple(grads)
 
 
 def concat(tensors, axis: int = 0) -> Tensor:
@@ -990,25 +792,29 @@ def stack(tensors, axis: int = 0) -> Tensor:
     return concat([unsqueeze(t, axis) for t in tensors], axis=axis)
 
 
-def split(a: Tensor, indices_or_sections, axis: int = 0) -> list:
-    """NumPy's ``split``: a number of equal sections, or the indices where to cut."""
-    (ax,) = _axes(axis, a.shape, "split")
-    n = a.shape[ax]
-    if isinstance(indices_or_sections, int):
-        if n % indices_or_sections:
-            raise ValueError(
-                f"split: axis {axis} of size {n} (shape {a.shape}) does not divide into "
-                f"{indices_or_sections} equal sections"
-            )
-        step = n // indices_or_sections
-        cuts = list(range(step, n, step))
-    else:
-        cuts = list(indices_or_sections)
-    bounds = [0] + cuts + [n]
-    pre = (slice(None),) * ax
-    return [
-        getitem(a, pre + (slice(lo, hi),)) for lo, hi in zip(bounds[:-1], bounds[1:], strict=False)
-    ]
+# =================================================================================================
+# Selection
+# =================================================================================================
+
+
+class Where(Function):
+    """``where(cond, a, b)``: a where cond else b; the gradient follows the same choice."""
+
+    def forward(self, cond, a, b):
+        self.cond = cond
+        return backend.xp_of(cond).where(cond, a, b)
+
+    def backward(self, grad_out):
+        _, a, b = self.inputs
+        c = _const(self.cond)
+        zero = zeros_like(grad_out)
+        grad_a = (
+            unbroadcast(where(c, grad_out, zero), _shape(a)) if self.needs_input_grad[1] else None
+        )
+        grad_b = (
+            unbroadcast(where(c, zero, grad_out), _shape(b)) if self.needs_input_grad[2] else None
+        )
+        return None, grad_a, grad_b
 
 
 def where(cond, a, b) -> Tensor:
@@ -1069,7 +875,9 @@ def zeros_like(a: Tensor) -> Tensor:
     return _const(backend.xp_of(a.data).zeros_like(a.data))
 
 
-# ---- comparisons and other non-differentiable results -------------------------------------------
+# =================================================================================================
+# Comparisons and other results without a gradient
+# =================================================================================================
 
 
 def _data(x):

@@ -1,4 +1,4 @@
-"""Gradient-check cases for the Functions of ``tinygrad_edu/nn/rnn.py``.
+"""Gradient-check cases for the Functions of ``tinygrad_edu/functional/recurrent.py``.
 
 ``LSTMCellFunction`` is checked batched and unbatched, with large pre-activations (saturated gates)
 and with a non-contiguous input; its backward is written with Tensor ops, so it is also checked
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from helpers import leaves
 
-from tinygrad_edu.nn.rnn import (
+from tinygrad_edu.functional import (
     LSTMCellFunction,
     LSTMSequenceFunction,
     RNNSequenceFunction,

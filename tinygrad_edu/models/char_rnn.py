@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from .. import functional as F
 from .. import nn
+from ..optim import AdamW
 from ..tensor import Tensor
 from .char_transformer import generate, param_groups
 
@@ -88,8 +89,6 @@ class CharLSTM(nn.Module):
 
     def configure_optimizers(self, weight_decay: float, learning_rate: float, betas=(0.9, 0.99)):
         """AdamW, decaying the weight matrices and the embedding but not the biases."""
-        from ..optim import AdamW
-
         return AdamW(param_groups(self, weight_decay), lr=learning_rate, betas=tuple(betas))
 
     def generate(self, idx: Tensor, max_new_tokens: int, temperature=1.0, top_k=None) -> Tensor:

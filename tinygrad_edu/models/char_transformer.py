@@ -41,10 +41,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .. import backend, nn
 from .. import functional as F
-from .. import nn
 from ..autograd import no_grad
-from ..ops import triu
+from ..ops import concat, triu
+from ..optim import AdamW
 from ..tensor import Tensor, arange, ones, rand
 
 
@@ -142,11 +143,14 @@ class GPT(nn.Module):
         n = super().num_parameters()
         return n - self.wpe.weight.size if non_embedding else n
 
-    def forward(self, idx: Tensor, targets: Tensor | None = None):
+    def forward(self, idx: Tensor, targets: Tensor | None = None, ignore_index: int = -1):
         """Logits for the next character at every position, and the mean cross-entropy loss
         against ``targets`` (None without targets).
 
         ``idx`` and ``targets``: (B, T) int64 with ``T <= block_size``. Returns logits (B, T, V).
+        Positions whose target is ``ignore_index`` count for nothing; the default -1 is
+        nanoGPT's (PyTorch's ``F.cross_entropy`` defaults to -100: pass ``ignore_index=-100``
+        for targets padded that way).
         """
         B, T = idx.shape
         if T > self.config.block_size:
@@ -166,15 +170,15 @@ class GPT(nn.Module):
             return logits, None
         V = logits.shape[-1]
         # every position is one classification example: (B*T, V) scores against (B*T,) ids
-        loss = F.cross_entropy(logits.reshape(B * T, V), targets.reshape(B * T))
+        loss = F.cross_entropy(
+            logits.reshape(B * T, V), targets.reshape(B * T), ignore_index=ignore_index
+        )
         return logits, loss
 
     def configure_optimizers(self, weight_decay: float, learning_rate: float, betas=(0.9, 0.99)):
         """AdamW with weight decay on every parameter of 2 or more dimensions (the Linear
         weights *and* the token/position embeddings, as nanoGPT does) and none on 1-D ones
         (LayerNorm weights, biases): decaying a gain or a shift towards 0 only hurts."""
-        from ..optim import AdamW
-
         return AdamW(param_groups(self, weight_decay), lr=learning_rate, betas=tuple(betas))
 
     def generate(self, idx: Tensor, max_new_tokens: int, temperature=1.0, top_k=None) -> Tensor:
@@ -238,8 +242,6 @@ def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int | None = No
 def _kth_largest(logits: Tensor, k: int) -> Tensor:
     """The k-th largest value of each row, (B, V) -> (B, 1), by sorting the raw array."""
     # --- exercise 11.1: the k-th largest score ---
-    from .. import backend
-
     xp = backend.xp_of(logits.data)
     V = logits.shape[-1]
     return Tensor(xp.sort(logits.data, axis=-1)[:, V - k : V - k + 1])
@@ -266,13 +268,7 @@ def generate(model, idx: Tensor, max_new_tokens: int, temperature, top_k, block_
                 # 3. temperature, top-k, softmax and one draw per row
                 idx_next = sample_next(logits, temperature, top_k)  # (B, 1)
                 # 4. append it and go again
-                idx = _concat_ids(idx, idx_next)  # (B, T) -> (B, T + 1)
+                idx = concat([idx, idx_next], axis=1)  # (B, T) -> (B, T + 1)
     finally:
         model.train(was_training)
     return idx
-
-
-def _concat_ids(a: Tensor, b: Tensor) -> Tensor:
-    from ..ops import concat
-
-    return concat([a, b], axis=1)

@@ -7,8 +7,16 @@ shape (3, 5)``, which points at the line of the model to fix.
 
 from __future__ import annotations
 
-from ..backend import DeviceError
+from ..backend import DeviceError, is_floating
 from ..tensor import Tensor
+
+
+def check_positive_sizes(layer: str, **sizes) -> None:
+    """Constructor arguments that count something (``hidden_size=0`` is a mistake, not a layer);
+    ``layer`` is the class name, as the layer does not exist yet."""
+    for what, n in sizes.items():
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"{layer}: {what} must be a positive integer, got {n!r}")
 
 
 def layer_name(module) -> str:
@@ -39,6 +47,25 @@ def check_size(module, x: Tensor, axis: int, expected: int, what: str, name: str
         raise ValueError(
             f"{layer_name(module)}: expected {name} with {what.format(expected)}, "
             f"got shape {x.shape}"
+        )
+
+
+def check_shape(module, x: Tensor, expected: tuple, layout: str, name: str = "input") -> None:
+    """The whole shape must be ``expected``; ``layout`` names its axes: ``"(batch, hidden)"``."""
+    if x.shape != expected:
+        raise ValueError(
+            f"{layer_name(module)}: expected {name} of shape {expected} {layout}, "
+            f"got shape {x.shape}"
+        )
+
+
+def check_floating(module, x: Tensor, name: str = "input") -> None:
+    """Layers that compute on vectors need floating-point input (integer ids go through an
+    ``Embedding`` first)."""
+    if not is_floating(x.dtype):
+        raise TypeError(
+            f"{layer_name(module)}: expected a floating-point {name}, got dtype {x.dtype} "
+            f"(shape {x.shape}); token ids go through an Embedding first"
         )
 
 

@@ -2,7 +2,7 @@
 
 Chapter 3 introduces ``ReLU``, ``Tanh`` and ``Sigmoid`` (without a non-linearity between them, a
 stack of ``Linear`` layers collapses into one); chapter 10 uses ``GELU`` in the Transformer's MLP.
-Each module only calls its function in ``functional.py``, where the forward and backward rules are.
+Each module only calls its function in ``functional/``, where the forward and backward rules are.
 
 Read next: ``embedding.py``.
 

@@ -1,0 +1,212 @@
+"""``scaled_dot_product_attention`` (chapter 9), fused, beside its composed version.
+
+``ScaledDotProductAttentionFunction`` keeps only the attention weights ``P`` and writes the
+backward out (the softmax rule applied to ``dP = g v^T``); ``scaled_dot_product_attention_composed``
+is the same computation from ``ops.py`` primitives. The tests check that both agree in value and
+gradient.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import backend, ops
+from ..autograd import Function, is_grad_enabled
+from ..ops import _const, unbroadcast
+from ..tensor import Tensor
+from ._checks import check_float, check_tensor
+from .dropout import dropout
+from .softmax import _softmax_array, softmax, softmax_composed
+
+
+def _attention_scores(q, k, additive, keep, scale, xp):
+    """``q k^T * scale (+ additive)``, masked positions set to -inf; on arrays."""
+    scores = xp.matmul(q, k.mT)  # (..., L, E) @ (..., E, S) -> (..., L, S)
+    scores *= scale
+    if additive is not None:
+        scores = scores + additive
+    if keep is not None:
+        scores = xp.where(keep, scores, -math.inf)
+    return scores
+
+
+def _attention_scores_tensor(q: Tensor, k: Tensor, additive, keep, scale: float) -> Tensor:
+    """``q k^T * scale (+ additive)``, masked positions set to -inf; with Tensor ops."""
+    scores = (q @ k.mT) * scale
+    if additive is not None:
+        scores = scores + additive
+    if keep is not None:
+        scores = ops.where(_const(keep), scores, -math.inf)
+    return scores
+
+
+class ScaledDotProductAttentionFunction(Function):
+    """Fused attention ``out = dropout(softmax(q k^T * scale + mask)) v``.
+
+    Forward keeps only the attention weights ``P`` (..., L, S) (and the dropout mask).
+    Backward, with ``D`` the scaled dropout mask (1 without dropout) and ``g = grad_out``:
+    ``grad_v = (P D)^T g``; ``dP = (g v^T) D``; scores ``dS = P * (dP - sum_j dP * P)`` (the
+    softmax rule); ``grad_q = dS k * scale``, ``grad_k = dS^T q * scale``, ``grad_mask = dS``.
+    Masked positions have ``P = 0``, so they receive no gradient; a fully masked row has ``P = 0``
+    everywhere, giving a zero output and zero gradients.
+    """
+
+    def forward(self, q, k, v, additive, keep, scale, dropout_p):
+        xp = backend.xp_of(q)
+        self.keep, self.scale = keep, scale
+        self.P = _softmax_array(_attention_scores(q, k, additive, keep, scale, xp), -1)
+        self.drop = None
+        P = self.P
+        if dropout_p > 0.0:
+            kept = backend.rand(P.shape, backend.dtype_name(P.dtype), backend.device_of(P))
+            self.drop = xp.astype(kept >= dropout_p, P.dtype) * (1.0 / (1.0 - dropout_p))
+            P = P * self.drop
+        return xp.matmul(P, v)  # (..., L, S) @ (..., S, Ev) -> (..., L, Ev)
+
+    def backward(self, grad_out):
+        q, k, v, additive = self.inputs
+        need_q, need_k, need_v, need_mask = self.needs_input_grad
+        if is_grad_enabled():  # rebuild P with Tensor ops so the rule can be differentiated
+            P = softmax(_attention_scores_tensor(q, k, additive, self.keep, self.scale), -1)
+        else:
+            P = _const(self.P)
+        drop = _const(self.drop) if self.drop is not None else None
+        grad_q = grad_k = grad_v = grad_mask = None
+        if need_v:
+            Pd = P * drop if drop is not None else P
+            grad_v = unbroadcast(Pd.mT @ grad_out, v.shape)  # (..., S, L) @ (..., L, Ev)
+        if need_q or need_k or need_mask:
+            # --- exercise 9.1: attention backward ---
+            dP = grad_out @ v.mT  # (..., L, Ev) @ (..., Ev, S) -> (..., L, S)
+            if drop is not None:
+                dP = dP * drop
+            dS = P * (dP - (dP * P).sum(axis=-1, keepdims=True))
+            if need_mask:
+                grad_mask = unbroadcast(dS, additive.shape)
+            dS = dS * self.scale
+            if need_q:
+                grad_q = unbroadcast(dS @ k, q.shape)  # (..., L, S) @ (..., S, E)
+            if need_k:
+                grad_k = unbroadcast(dS.mT @ q, k.shape)  # (..., S, L) @ (..., L, E)
+            # --- end exercise ---
+        return grad_q, grad_k, grad_v, grad_mask
+
+
+def scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+) -> Tensor:
+    """``softmax(q k^T * scale + mask) v`` with PyTorch's semantics.
+
+    Shapes: ``query`` (..., L, E), ``key`` (..., S, E), ``value`` (..., S, Ev) -> (..., L, Ev);
+    leading axes broadcast. ``scale`` defaults to ``1/sqrt(E)``. ``attn_mask`` broadcasts to
+    (..., L, S): a boolean mask (True = may attend) or a float mask added to the scores.
+    ``is_causal=True`` lets query i attend to keys ``0..i`` (and cannot be combined with a mask).
+    ``dropout_p`` drops attention weights (the caller sets it to 0 in evaluation).
+
+    A query row whose keys are *all* masked out gets an output of zeros and a zero gradient, not
+    NaN (PyTorch returns NaN there).
+
+    >>> import tinygrad_edu as tg
+    >>> q = tg.ones(2, 4, 8)
+    >>> scaled_dot_product_attention(q, q, tg.ones(2, 4, 3), is_causal=True).shape
+    (2, 4, 3)
+    """
+    additive, keep, scale = _attention_args(
+        "scaled_dot_product_attention", query, key, value, attn_mask, dropout_p, is_causal, scale
+    )
+    return ScaledDotProductAttentionFunction.apply(
+        query, key, value, additive, keep=keep, scale=scale, dropout_p=dropout_p
+    )
+
+
+def _attention_args(op, query, key, value, attn_mask, dropout_p, is_causal, scale):
+    """Check the arguments of attention; return the float mask to add to the scores (or None),
+    the boolean mask of allowed positions (an array, or None) and the scale."""
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        check_float(op, name, t)
+        if t.ndim < 2:
+            raise ValueError(f"{op}: {name} must have at least 2 dimensions, got {t.shape}")
+    L, E = query.shape[-2:]
+    S = key.shape[-2]
+    if key.shape[-1] != E:
+        raise ValueError(
+            f"{op}: query of shape {query.shape} and key of shape {key.shape} must have the same "
+            f"last dimension (E)"
+        )
+    if value.shape[-2] != S:
+        raise ValueError(
+            f"{op}: key of shape {key.shape} and value of shape {value.shape} must have the same "
+            "number of positions (S, second-to-last axis)"
+        )
+    if not 0.0 <= dropout_p < 1.0:
+        raise ValueError(f"{op}: dropout_p must be in [0, 1), got {dropout_p}")
+    if is_causal and attn_mask is not None:
+        raise ValueError(f"{op}: pass either attn_mask or is_causal=True, not both")
+    if scale is None:
+        scale = 1.0 / math.sqrt(E)
+    if (
+        ops._broadcast_shape(query.shape[:-2], key.shape[:-2]) is None
+        or ops._broadcast_shape(key.shape[:-2], value.shape[:-2]) is None
+    ):
+        raise ValueError(
+            f"{op}: the leading (batch) axes of query {query.shape}, key {key.shape} and value "
+            f"{value.shape} cannot be broadcast together"
+        )
+    xp = backend.xp_of(query.data)
+    keep = additive = None
+    if is_causal:
+        keep = xp.arange(L)[:, None] >= xp.arange(S)[None, :]  # (L, S), query i sees keys <= i
+    elif attn_mask is not None:
+        check_tensor(op, "attn_mask", attn_mask)
+        batch = ops._broadcast_shape(query.shape[:-2], key.shape[:-2])
+        scores_shape = ops._broadcast_shape(batch, value.shape[:-2]) + (L, S)
+        if ops._broadcast_shape(attn_mask.shape, scores_shape) != scores_shape:
+            raise ValueError(
+                f"{op}: attn_mask of shape {attn_mask.shape} does not broadcast to the scores' "
+                f"shape {scores_shape} (..., L, S)"
+            )
+        if attn_mask.dtype == "bool":
+            keep = attn_mask.data
+        elif backend.is_floating(attn_mask.dtype):
+            # in the scores' dtype: a float64 mask must not turn float32 attention into float64
+            additive = attn_mask.astype(query.dtype)
+        else:
+            raise TypeError(f"{op}: attn_mask must be bool or float, got dtype {attn_mask.dtype}")
+    return additive, keep, scale
+
+
+def scaled_dot_product_attention_composed(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+) -> Tensor:
+    """``scaled_dot_product_attention`` from primitive ops (the reference): scores, masking,
+    ``softmax_composed``, ``dropout``, a matmul. It draws the same dropout mask as the fused
+    version from the same seed.
+
+    >>> import tinygrad_edu as tg
+    >>> q = tg.randn(2, 4, 8)
+    >>> a = scaled_dot_product_attention(q, q, q, is_causal=True)
+    >>> b = scaled_dot_product_attention_composed(q, q, q, is_causal=True)
+    >>> bool(((a - b).abs() < 1e-5).all())
+    True
+    """
+    op = "scaled_dot_product_attention_composed"
+    additive, keep, scale = _attention_args(
+        op, query, key, value, attn_mask, dropout_p, is_causal, scale
+    )
+    scores = _attention_scores_tensor(query, key, additive, keep, scale)  # (..., L, S)
+    P = softmax_composed(scores, -1)
+    if dropout_p > 0.0:
+        P = dropout(P, dropout_p)
+    return P @ value  # (..., L, S) @ (..., S, Ev) -> (..., L, Ev)

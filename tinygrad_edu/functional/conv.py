@@ -1,0 +1,129 @@
+"""``conv1d`` (chapter 6): unfold every receptive field into a row ("im2col"), then one matmul.
+
+``Unfold1dFunction`` and its adjoint ``Fold1dFunction`` are linear maps, each the other's
+backward, so second derivatives work; the matmul and the bias add are ordinary ops.
+"""
+
+from __future__ import annotations
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor
+from ._checks import check_float
+
+
+def _conv_out_len(L, K, stride, padding, dilation):
+    return (L + 2 * padding - dilation * (K - 1) - 1) // stride + 1
+
+
+class Unfold1dFunction(Function):
+    """Gather every receptive field into a row ("im2col"):
+    ``(N, C, L) -> (N, L_out, C*K)``, ``cols[n, i, c*K + k] = xpad[n, c, i*stride + k*dilation]``.
+
+    It is linear, so its backward is its adjoint ``Fold1dFunction`` (scatter the rows back, adding
+    where windows overlap), and ``Fold1dFunction``'s backward is ``Unfold1dFunction`` again: second
+    derivatives work.
+    """
+
+    def forward(self, x, K, stride, padding, dilation):
+        xp = backend.xp_of(x)
+        self.args = (x.shape[1], x.shape[2], K, stride, padding, dilation)
+        N, C, _ = x.shape
+        if padding:
+            z = xp.zeros((N, C, padding), dtype=x.dtype)
+            x = xp.concat([z, x, z], axis=-1)  # portable zero padding
+        w = backend.sliding_windows(x, K, stride, dilation)  # (N, C, L_out, K)
+        w = xp.permute_dims(w, (0, 2, 1, 3))  # -> (N, L_out, C, K)
+        return xp.reshape(w, (N, w.shape[1], C * K))  # -> (N, L_out, C*K), one copy
+
+    def backward(self, grad_out):
+        return (Fold1dFunction.apply(grad_out, *self.args),) + (None,) * 4
+
+
+class Fold1dFunction(Function):
+    """The adjoint of ``Unfold1dFunction``: ``(N, L_out, C*K) -> (N, C, L)``, summing overlapping
+    windows.
+
+    A loop over the K kernel taps (not over positions): tap k of every window lands on the strided
+    slice ``k*dilation :: stride`` of the padded input.
+    """
+
+    def forward(self, cols, C, L, K, stride, padding, dilation):
+        xp = backend.xp_of(cols)
+        self.args = (K, stride, padding, dilation)
+        # --- exercise 6.1: fold, the backward of unfold ---
+        N, L_out, _ = cols.shape
+        cols = xp.reshape(cols, (N, L_out, C, K))
+        out = xp.zeros((N, C, L + 2 * padding), dtype=cols.dtype)
+        span = stride * (L_out - 1) + 1
+        for k in range(K):
+            sl = slice(k * dilation, k * dilation + span, stride)
+            out[:, :, sl] += xp.permute_dims(cols[:, :, :, k], (0, 2, 1))  # (N, C, L_out)
+        return out[:, :, padding : padding + L] if padding else out
+        # --- end exercise ---
+
+    def backward(self, grad_out):
+        return (Unfold1dFunction.apply(grad_out, *self.args),) + (None,) * 6
+
+
+def conv1d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+) -> Tensor:
+    """1-D convolution (cross-correlation, as every framework): input (N, C_in, L), weight
+    (C_out, C_in, K), bias (C_out,) -> (N, C_out, L_out),
+    ``L_out = (L + 2 padding - dilation (K - 1) - 1) // stride + 1``.
+
+    ``y[n, o, i] = b[o] + sum_{c,k} W[o, c, k] * xpad[n, c, i*stride + k*dilation]``, computed as
+    ``unfold(x) @ W.reshape(C_out, C_in*K)^T``: one matmul, no loop over positions.
+    ``padding`` may also be ``"valid"`` (0) or ``"same"`` (stride 1 only).
+
+    >>> import tinygrad_edu as tg
+    >>> conv1d(tg.ones(2, 3, 10), tg.ones(4, 3, 5), padding=2).shape
+    (2, 4, 10)
+    """
+    check_float("conv1d", "input", x)
+    check_float("conv1d", "weight", weight)
+    if weight.ndim != 3:
+        raise ValueError(f"conv1d: weight must be 3-D (C_out, C_in, K), got shape {weight.shape}")
+    if x.ndim != 3:
+        raise ValueError(f"conv1d: input must be 3-D (N, C_in, L), got shape {x.shape}")
+    C_out, C_in, K = weight.shape
+    if x.shape[1] != C_in:
+        raise ValueError(
+            f"conv1d: input of shape {x.shape} has {x.shape[1]} channels but weight of shape "
+            f"{weight.shape} expects {C_in} (weight is (C_out, C_in, K))"
+        )
+    if padding == "valid":
+        padding = 0
+    elif padding == "same":
+        if stride != 1:
+            raise ValueError("conv1d: padding='same' needs stride=1")
+        if dilation * (K - 1) % 2:
+            raise ValueError(
+                f"conv1d: padding='same' needs an even total padding, got dilation*(K-1) = "
+                f"{dilation * (K - 1)}"
+            )
+        padding = dilation * (K - 1) // 2
+    for name, v, lo in (("stride", stride, 1), ("padding", padding, 0), ("dilation", dilation, 1)):
+        if not isinstance(v, int) or v < lo:
+            raise ValueError(f"conv1d: {name} must be an integer >= {lo}, got {v!r}")
+    N, _, L = x.shape
+    L_out = _conv_out_len(L, K, stride, padding, dilation)
+    if L_out < 1:
+        raise ValueError(
+            f"conv1d: input length {L} (padding {padding}) is shorter than the kernel's span "
+            f"{dilation * (K - 1) + 1}"
+        )
+    if bias is not None and bias.shape != (C_out,):
+        raise ValueError(f"conv1d: bias has shape {bias.shape}, expected ({C_out},)")
+    cols = Unfold1dFunction.apply(x, K, stride, padding, dilation)  # (N, L_out, C_in*K)
+    cols = cols.reshape(N * L_out, C_in * K)
+    y = cols @ weight.reshape(C_out, C_in * K).mT  # (N*L_out, C_in*K) @ (C_in*K, C_out)
+    if bias is not None:
+        y = y + bias
+    return y.reshape(N, L_out, C_out).transpose(0, 2, 1)  # -> (N, C_out, L_out)

@@ -1,0 +1,273 @@
+"""Losses (chapter 4): ``nll_loss``, ``cross_entropy`` (fused), ``mse_loss``,
+``binary_cross_entropy_with_logits``, with PyTorch's names, shapes and reductions.
+
+``cross_entropy`` is one fused Function, ``CrossEntropyFunction``: its backward is
+``softmax - onehot``, which stays in [-1, 1] at logits of +-1e4. ``cross_entropy_composed`` is the
+same loss from ``log_softmax_composed`` and ``nll_loss``; the tests check that both agree.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import backend
+from ..autograd import Function, is_grad_enabled
+from ..ops import _const
+from ..tensor import Tensor
+from ._checks import check_float, check_int, check_range, check_reduction, check_tensor
+from .activations import softplus
+from .softmax import log_softmax_composed, softmax
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def _mean_over_targets(loss: Tensor, valid) -> Tensor:
+    """``sum(loss) / count`` with ``count`` the targets not ignored (NaN if none, as PyTorch)."""
+    xp = backend.xp_of(valid)
+    count = int(xp.sum(xp.astype(valid, xp.int64)))
+    return loss.sum() * (1.0 / count if count else math.nan)
+
+
+def _class_last(op: str, logits: Tensor, target: Tensor):
+    """(N, C, d1, ...) logits -> (M, C) and their target (N, d1, ...) -> (M,).
+
+    Returns the 2-D logits, the flat target and the shape of the per-element loss.
+    """
+    if logits.ndim == 0:
+        raise ValueError(f"{op}: input must have a class axis, got shape {logits.shape}")
+    if logits.ndim == 1:  # unbatched: (C,) with a scalar target
+        if target.ndim != 0:
+            raise ValueError(
+                f"{op}: unbatched input of shape {logits.shape} needs a scalar target, "
+                f"got shape {target.shape}"
+            )
+        return logits.reshape(1, -1), target.reshape(1), ()
+    expected = (logits.shape[0],) + logits.shape[2:]
+    if target.shape != expected:
+        raise ValueError(
+            f"{op}: input of shape {logits.shape} (N, C, ...) needs a target of shape {expected}, "
+            f"got {target.shape}"
+        )
+    C = logits.shape[1]
+    if logits.ndim > 2:  # (N, C, d1, ...) -> (N, d1, ..., C): classes last
+        logits = logits.transpose((0,) + tuple(range(2, logits.ndim)) + (1,))
+    return logits.reshape(-1, C), target.reshape(-1), expected
+
+
+def nll_loss(
+    input: Tensor, target: Tensor, ignore_index: int = -100, reduction: str = "mean"
+) -> Tensor:
+    """Negative log-likelihood of integer class targets, given log-probabilities.
+
+    ``loss_i = -input[i, target_i]`` (0 where ``target_i == ignore_index``); ``mean`` divides by
+    the number of targets that are not ignored. Shapes: ``input`` (N, C) or (N, C, d1, ...),
+    ``target`` (N,) or (N, d1, ...).
+
+    >>> import tinygrad_edu as tg
+    >>> nll_loss(tg.tensor([[-1.0, -2.0], [-3.0, -4.0]]), tg.tensor([1, 0])).item()
+    2.5
+    """
+    check_float("nll_loss", "input", input)
+    check_int("nll_loss", "target", target)
+    check_reduction("nll_loss", reduction)
+    logp, t, out_shape = _class_last("nll_loss", input, target)
+    C = logp.shape[1]
+    check_range("nll_loss", t, C, "classes", ignore_index)
+    xp = backend.xp_of(t.data)
+    valid = t.data != ignore_index
+    # a one-hot mask in the input's dtype (never int64, which would upcast float32 to float64)
+    pick = (t.data[:, None] == xp.arange(C, dtype=t.data.dtype)[None, :]) & valid[:, None]
+    loss = -(logp * _const(xp.astype(pick, logp.data.dtype))).sum(axis=1)
+    if reduction == "none":
+        return loss.reshape(out_shape)
+    if reduction == "sum":
+        return loss.sum()
+    return _mean_over_targets(loss, valid)
+
+
+class CrossEntropyFunction(Function):
+    """Fused log-softmax + negative log-likelihood for logits (M, C) and integer targets (M,).
+
+    Forward, per row, with ``z = x - max(x)`` (so ``exp`` never overflows), ``lse = log sum exp z``:
+    ``nll = lse - z[t]``, smoothed ``(1 - eps) nll + eps (lse - mean(z))``, 0 for ignored rows.
+
+    Backward: ``grad_x = (softmax(x) - q) * w`` with ``q = (1 - eps) onehot(t) + eps / C`` and
+    ``w`` = the upstream gradient (divided by the number of counted rows for ``mean``; 0 for ignored
+    rows). ``softmax - onehot`` lies in [-1, 1]: no ``1/p`` appears, so logits of +-1e4 are fine.
+    """
+
+    def forward(self, x, t, ignore_index, reduction, label_smoothing):
+        xp = backend.xp_of(x)
+        M, C = x.shape
+        self.reduction, self.eps = reduction, label_smoothing
+        valid = t != ignore_index
+        self.t = xp.where(valid, t, xp.zeros_like(t))  # ignored rows point at class 0, weight 0
+        self.valid = xp.astype(valid, x.dtype)
+        z = x - xp.max(x, axis=1, keepdims=True)  # (M, C)
+        self.e = xp.exp(z)
+        self.s = xp.sum(self.e, axis=1, keepdims=True)  # (M, 1)
+        lse = xp.log(self.s[:, 0])  # (M,)
+        flat = xp.arange(M, dtype=self.t.dtype) * C + self.t
+        loss = lse - xp.take(xp.reshape(z, (-1,)), flat)  # z[i, t_i] without a one-hot
+        if label_smoothing > 0.0:
+            smooth = lse - xp.mean(z, axis=1)
+            loss = loss * (1.0 - label_smoothing) + smooth * label_smoothing
+        loss *= self.valid
+        if reduction == "none":
+            return loss
+        total = xp.sum(loss)
+        if reduction == "sum":
+            return total
+        self.count = int(xp.sum(xp.astype(valid, xp.int64)))
+        return total / self.count if self.count else total * math.nan  # PyTorch: 0/0 = nan
+
+    def backward(self, grad_out):
+        x = self.inputs[0]
+        xp = backend.xp_of(self.valid)
+        C = x.shape[1]
+        p = softmax(x, 1) if is_grad_enabled() else _const(self.e / self.s)
+        # q: the target distribution, in the logits' dtype (an int64 one-hot would upcast float32)
+        onehot = self.t[:, None] == xp.arange(C, dtype=self.t.dtype)[None, :]
+        q = xp.astype(onehot, self.valid.dtype)
+        if self.eps > 0.0:
+            q = q * (1.0 - self.eps) + self.eps / C
+        if self.reduction == "none":
+            w = grad_out.reshape(-1, 1) * _const(self.valid[:, None])
+        else:
+            scale = 1.0 if self.reduction == "sum" else (1.0 / self.count if self.count else 0.0)
+            w = grad_out * _const(self.valid[:, None] * scale)  # () * (M, 1) -> (M, 1)
+        return (p - _const(q)) * w, None, None, None, None
+
+
+def cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """Softmax cross-entropy of logits against integer class targets (PyTorch's formula).
+
+    With ``p = log_softmax(input)`` over the class axis and ``eps = label_smoothing``:
+    ``loss_i = (1 - eps) * (-p[i, t_i]) + eps / C * sum_c (-p[i, c])``,
+    and 0 where ``t_i == ignore_index``.
+    ``mean`` divides by the number of targets not ignored (NaN if all are, as in PyTorch).
+
+    Shapes: ``input`` (N, C), (N, C, d1, ...) or (C,); ``target`` (N,), (N, d1, ...) or ().
+
+    >>> import tinygrad_edu as tg
+    >>> round(cross_entropy(tg.tensor([[0.0, 0.0]]), tg.tensor([1])).item(), 4)
+    0.6931
+    """
+    logits, t, out_shape = _cross_entropy_args(
+        "cross_entropy", input, target, ignore_index, reduction, label_smoothing
+    )
+    loss = CrossEntropyFunction.apply(logits, t.data, ignore_index, reduction, label_smoothing)
+    return loss.reshape(out_shape) if reduction == "none" else loss
+
+
+def _cross_entropy_args(op, input, target, ignore_index, reduction, label_smoothing):
+    """Check ``cross_entropy``'s arguments; return the (M, C) logits, the (M,) targets and the
+    shape of the per-element loss."""
+    check_float(op, "input", input)
+    check_tensor(op, "target", target)
+    check_reduction(op, reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if backend.is_floating(target.dtype):
+        raise TypeError(
+            f"{op}: target must hold integer class indices, got dtype {target.dtype} "
+            f"(shape {target.shape}); convert with .astype('int64')"
+        )
+    check_int(op, "target", target)
+    logits, t, out_shape = _class_last(op, input, target)
+    check_range(op, t, logits.shape[1], "classes", ignore_index)
+    return logits, t, out_shape
+
+
+def cross_entropy_composed(
+    input: Tensor,
+    target: Tensor,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """``cross_entropy`` from primitive ops: ``log_softmax_composed``, then ``nll_loss`` (a one-hot
+    pick) and, with label smoothing, the mean of ``-log p`` over the classes (the reference).
+
+    >>> import tinygrad_edu as tg
+    >>> round(cross_entropy_composed(tg.tensor([[0.0, 0.0]]), tg.tensor([1])).item(), 4)
+    0.6931
+    """
+    logits, t, out_shape = _cross_entropy_args(
+        "cross_entropy_composed", input, target, ignore_index, reduction, label_smoothing
+    )
+    logp = log_softmax_composed(logits, axis=1)  # (M, C)
+    loss = nll_loss(logp, t, ignore_index, reduction="none")  # (M,), 0 for ignored targets
+    valid = t.data != ignore_index
+    if label_smoothing > 0.0:
+        xp = backend.xp_of(valid)
+        smooth = -logp.mean(axis=1) * _const(xp.astype(valid, logp.data.dtype))
+        loss = loss * (1.0 - label_smoothing) + smooth * label_smoothing
+    if reduction == "none":
+        return loss.reshape(out_shape)
+    if reduction == "sum":
+        return loss.sum()
+    return _mean_over_targets(loss, valid)
+
+
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean squared error ``(input - target)^2``, reduced.
+
+    >>> import tinygrad_edu as tg
+    >>> mse_loss(tg.tensor([1.0, 2.0]), tg.tensor([0.0, 0.0])).item()
+    2.5
+    """
+    check_float("mse_loss", "input", input)
+    check_reduction("mse_loss", reduction)
+    if input.shape != target.shape:
+        raise ValueError(
+            f"mse_loss: input shape {input.shape} and target shape {target.shape} differ"
+        )
+    d = input - target
+    return _reduce(d * d, reduction)
+
+
+def binary_cross_entropy_with_logits(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+    pos_weight: Tensor | None = None,
+) -> Tensor:
+    """Binary cross-entropy of logits ``x`` against targets ``t`` in [0, 1], stable for large
+    ``|x|``: ``loss = (1 - t) x + softplus(-x)`` (= ``-t log s(x) - (1 - t) log(1 - s(x))``).
+
+    With ``pos_weight`` w: ``(1 - t) x + (1 + (w - 1) t) softplus(-x)`` (PyTorch's formula).
+    d/dx (no weights) = ``sigmoid(x) - t``.
+
+    >>> import tinygrad_edu as tg
+    >>> round(binary_cross_entropy_with_logits(tg.tensor([0.0]), tg.tensor([1.0])).item(), 4)
+    0.6931
+    """
+    check_float("binary_cross_entropy_with_logits", "input", input)
+    check_float("binary_cross_entropy_with_logits", "target", target)
+    check_reduction("binary_cross_entropy_with_logits", reduction)
+    if input.shape != target.shape:
+        raise ValueError(
+            f"binary_cross_entropy_with_logits: input shape {input.shape} and target shape "
+            f"{target.shape} differ"
+        )
+    sp = softplus(-input)
+    if pos_weight is not None:
+        sp = sp * ((pos_weight - 1.0) * target + 1.0)
+    loss = (1.0 - target) * input + sp
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
