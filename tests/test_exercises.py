@@ -411,17 +411,17 @@ CONV_SETTINGS = ((1, 0, 1), (2, 1, 1), (1, 2, 2), (3, 1, 2))  # (stride, padding
 
 
 def _unfold_reference(x, K, stride, padding, dilation):
-    """Every window of the padded input as a row: (N, C, L) -> (N, L_out, C*K), by loops."""
+    """Every window of the padded input as a column: (N, C, L) -> (N, C*K, L_out), by loops."""
     N, C, L = x.shape
     xpad = np.zeros((N, C, L + 2 * padding))
     xpad[:, :, padding : padding + L] = x
     L_out = (L + 2 * padding - dilation * (K - 1) - 1) // stride + 1
-    cols = np.zeros((N, L_out, C * K))
+    cols = np.zeros((N, C * K, L_out))
     for n in range(N):
         for i in range(L_out):
             for c in range(C):
                 for k in range(K):
-                    cols[n, i, c * K + k] = xpad[n, c, i * stride + k * dilation]
+                    cols[n, c * K + k, i] = xpad[n, c, i * stride + k * dilation]
     return cols
 
 
@@ -454,16 +454,16 @@ def test_exercise_6_2_fold_adds_overlapping_windows():
     x = rng.standard_normal((N, C, L))
     for stride, padding, dilation in CONV_SETTINGS:
         L_out = (L + 2 * padding - dilation * (K - 1) - 1) // stride + 1
-        c = rng.standard_normal((N, L_out, C * K))
+        c = rng.standard_normal((N, C * K, L_out))
         out = Fold1dFunction.apply(tg.tensor(c), C, L, K, stride, padding, dilation)
         assert out.shape == (N, C, L), (stride, padding, dilation, out.shape)
         # fold is the adjoint (the transpose) of unfold: <unfold(x), c> = <x, fold(c)>
         lhs = float(np.sum(_unfold_reference(x, K, stride, padding, dilation) * c))
         assert abs(lhs - float(np.sum(x * out.numpy()))) < 1e-10, (stride, padding, dilation)
         # and every input position receives the sum over the windows that read it
-        ones = Fold1dFunction.apply(tg.ones(N, L_out, C * K, dtype="float64"), C, L, K,
+        ones = Fold1dFunction.apply(tg.ones(N, C * K, L_out, dtype="float64"), C, L, K,
                                     stride, padding, dilation)  # fmt: skip
-        counts = _unfold_reference(np.ones((N, C, L)), K, stride, padding, dilation).sum(axis=1)
+        counts = _unfold_reference(np.ones((N, C, L)), K, stride, padding, dilation)
         assert ones.numpy().sum() == counts.sum()
 
 

@@ -101,15 +101,17 @@ HINTS: dict[str, dict] = {
         "idea": (
             "Output position i of a convolution reads the padded input at i*stride, "
             "i*stride + dilation, ..., i*stride + (K-1)*dilation, in every channel. Unfold copies "
-            "those C*K values into row i, so that the convolution becomes one matrix product. "
-            "backend.sliding_windows gives every window as a strided view; what is left is to "
-            "put the axes in the order (N, L_out, C, K) and flatten the last two."
+            "those C*K values into column i, so that the convolution becomes one matrix product. "
+            "Do not loop over positions: loop over the K kernel taps. Tap k of all the windows "
+            "is one strided slice of the padded input."
         ),
         "formula": (
-            "w = backend.sliding_windows(xpad, K, stride, dilation)   # (N, C, L_out, K)\n"
-            "rows = permute w to (N, L_out, C, K), then reshape to (N, L_out, C*K):\n"
-            "cols[n, i, c*K + k] = xpad[n, c, i*stride + k*dilation]"
+            "cols = empty (N, C, K, L_out); span = stride*(L_out-1) + 1;\n"
+            "for k in range(K): cols[:, :, k, :] = xpad[:, :, k*dilation : k*dilation + span : "
+            "stride];\nreturn cols reshaped to (N, C*K, L_out): "
+            "cols[n, c*K + k, i] = xpad[n, c, i*stride + k*dilation]"
         ),
+        "spoilers": ["Built one kernel tap at a time"],
     },
     "6.2": {
         "idea": (
@@ -119,9 +121,9 @@ HINTS: dict[str, dict] = {
             "slice of the padded input, so fold adds tap k of all windows back onto that slice."
         ),
         "formula": (
-            "cols (N, L_out, C*K) -> (N, L_out, C, K); out = zeros (N, C, L + 2 padding);\n"
+            "cols (N, C*K, L_out) -> (N, C, K, L_out); out = zeros (N, C, L + 2 padding);\n"
             "for k in range(K): out[:, :, k*dilation : k*dilation + stride*(L_out-1) + 1 : "
-            "stride] += cols[:, :, :, k] transposed to (N, C, L_out);\n"
+            "stride] += cols[:, :, k, :];\n"
             "return out without the padding: out[:, :, padding : padding + L]."
         ),
     },
