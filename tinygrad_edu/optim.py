@@ -628,12 +628,14 @@ def warmup_cosine_lr(
     """
     # --- exercise 11.3: warm-up, then cosine decay ---
     if step < warmup_steps:
-        return lr * (step + 1) / (warmup_steps + 1)
-    if step > max_steps:
-        return min_lr
-    ratio = (step - warmup_steps) / (max_steps - warmup_steps)
-    return min_lr + (lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * ratio))
+        rate = lr * (step + 1) / (warmup_steps + 1)
+    elif step > max_steps:
+        rate = min_lr
+    else:
+        ratio = (step - warmup_steps) / (max_steps - warmup_steps)
+        rate = min_lr + (lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * ratio))
     # --- end exercise ---
+    return rate
 
 
 class WarmupCosineLR(LRScheduler):

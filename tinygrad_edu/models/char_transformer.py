@@ -162,8 +162,9 @@ class GPT(nn.Module):
         x = self.drop(tok_emb + pos_emb)  # (B, T, C)
         for block in self.h:
             x = block(x)  # (B, T, C)
-        return self.ln_f(x)  # (B, T, C)
+        x = self.ln_f(x)  # (B, T, C)
         # --- end exercise ---
+        return x
 
     def forward(self, idx: Tensor, targets: Tensor | None = None):
         """Logits for the next character at every position, and the mean cross-entropy loss
@@ -233,8 +234,9 @@ class GPTClassifier(nn.Module):
             features = h.mean(axis=1)  # (B, T, C) -> (B, C): the average over positions
         else:
             features = h[:, -1]  # (B, T, C) -> (B, C): the last position
-        return self.head(features)  # (B, C) -> (B, num_classes)
+        logits = self.head(features)  # (B, C) -> (B, num_classes)
         # --- end exercise ---
+        return logits
 
 
 # -------------------------------------------------------------------------------------------------
