@@ -93,6 +93,7 @@ def test_linear_fuzzed(n_in, n_out, shape):
 # ---- LayerNorm ----------------------------------------------------------------------------------
 
 
+@pytest.mark.ch10  # LayerNorm's backward is exercise 10.1
 @given(n=st.integers(1, 4), shape=shapes(0, 3, 0, 4))
 def test_layer_norm_fuzzed(n, shape):
     layer = nn.LayerNorm(n).astype("float64")
@@ -140,6 +141,7 @@ def test_embedding_float_ids_name_the_layer():
 # ---- Conv1d -------------------------------------------------------------------------------------
 
 
+@pytest.mark.ch06  # the conv1d backward folds windows (exercise 6.1)
 @given(
     c_in=st.integers(1, 3),
     c_out=st.integers(1, 3),
