@@ -18,11 +18,11 @@ One file per topic, read in the chapters' order:
 
 Two ways to get a gradient live side by side here:
 
-* *composed* functions (``linear``, ``mse_loss``, ``nll_loss`` ...) are built from the primitives of
+* *composed* functions (``mse_loss``, ``nll_loss`` ...) are built from the primitives of
   ``ops.py``; autograd differentiates them for free;
-* *fused* functions (``softmax``, ``log_softmax``, ``cross_entropy``, ``layer_norm``, ``gelu``,
-  ``softplus``, ``scaled_dot_product_attention``, ``lstm_cell``) apply a ``Function`` subclass
-  (named ``...Function``: ``LayerNormFunction``, ``nn.LayerNorm`` is the layer) with a
+* *fused* functions (``linear``, ``softmax``, ``log_softmax``, ``cross_entropy``, ``layer_norm``,
+  ``gelu``, ``softplus``, ``scaled_dot_product_attention``, ``lstm_cell``) apply a ``Function``
+  subclass (named ``...Function``: ``LayerNormFunction``, ``nn.LayerNorm`` is the layer) with a
   hand-written backward rule. A fused rule does in a few array operations what the composed graph
   does in many, and it can be numerically careful (``softmax - onehot`` instead of differentiating
   ``log(exp(x) / sum))``).
@@ -60,7 +60,7 @@ from .attention import (
 from .conv import Fold1dFunction, Unfold1dFunction, conv1d
 from .dropout import dropout
 from .embedding import EmbeddingFunction, embedding, one_hot
-from .linear import linear
+from .linear import LinearFunction, linear
 from .losses import (
     CrossEntropyFunction,
     binary_cross_entropy_with_logits,
@@ -124,6 +124,7 @@ __all__ = [
     "LSTMCellFunction",
     "LSTMSequenceFunction",
     "LayerNormFunction",
+    "LinearFunction",
     "LogSoftmaxFunction",
     "NormalCDFFunction",
     "RNNSequenceFunction",
