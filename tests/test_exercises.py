@@ -69,6 +69,8 @@ EXERCISES: dict[str, list[str]] = {
     "13.1": [f"{HERE}::test_exercise_13_1_fused_softplus_backward_matches_the_composed_one"],
     "14.1": [f"{HERE}::test_exercise_14_1_freezing_parameters"],
     "14.2": [f"{HERE}::test_exercise_14_2_classifier_head_on_pooled_features"],
+    "15.1": [f"{HERE}::test_exercise_15_1_bert_masking"],
+    "15.2": [f"{HERE}::test_exercise_15_2_mlm_loss"],
 }  # fmt: skip
 
 
@@ -774,3 +776,52 @@ def test_exercise_14_2_classifier_head_on_pooled_features():
     clf = GPTClassifier(body, num_classes=2).astype("float64")
     clf(idx).sum().backward()
     assert body.wte.weight.grad is None and clf.head.weight.grad is not None
+
+
+@pytest.mark.ch15
+def test_exercise_15_1_bert_masking():
+    from tinygrad_edu.models.bert import IGNORE_INDEX, mask_tokens
+
+    # ids 0..9 are characters, 10 [PAD], 11 [CLS], 12 [SEP], 13 [MASK]
+    rng = np.random.default_rng(18)
+    x = rng.integers(0, 10, (300, 40))
+    x[:, 0], x[:, -1], x[:150, 30:] = 11, 12, 10  # [CLS] ... [SEP], and padding
+    tg.manual_seed(0)
+    inputs, targets = mask_tokens(tg.tensor(x), 14, 13, [10, 11, 12, 13], mask_prob=0.15)
+    y, t = inputs.numpy(), targets.numpy()
+    assert y.shape == t.shape == x.shape
+    chars, chosen = x < 10, t != IGNORE_INDEX
+    assert not (chosen & ~chars).any(), "special tokens must never be chosen"
+    assert np.array_equal(t[chosen], x[chosen]), "a chosen position's target is its original id"
+    assert np.array_equal(y[~chosen], x[~chosen]), "positions not chosen keep their input"
+
+    def near(count, n, p, what):  # within 5 binomial standard deviations
+        sd = (n * p * (1 - p)) ** 0.5
+        assert abs(count - n * p) <= 5 * sd, f"{what}: {count} of {n}, expected about {n * p:.0f}"
+
+    n = int(chosen.sum())
+    near(n, int(chars.sum()), 0.15, "chosen positions")
+    c, o = y[chosen], x[chosen]
+    near(int((c == 13).sum()), n, 0.8, "[MASK]")
+    near(int((c == o).sum()), n, 0.1 + 0.1 / 10, "unchanged (a random id can be the original)")
+    assert np.all(c[c != 13] < 10), "a random replacement must be a character, not a special id"
+    inputs, targets = mask_tokens(tg.tensor(x), 14, 13, [10, 11, 12, 13], mask_prob=0.0)
+    assert np.array_equal(inputs.numpy(), x) and np.all(targets.numpy() == IGNORE_INDEX)
+
+
+@pytest.mark.ch15
+def test_exercise_15_2_mlm_loss():
+    from tinygrad_edu.models.bert import IGNORE_INDEX, mlm_loss
+
+    logits = leaf(3, 4, 6, low=-2.0, high=2.0, seed=19)
+    t = np.full((3, 4), IGNORE_INDEX)
+    t[0, 0], t[1, 2], t[2, 1], t[2, 3] = 5, 0, 2, 2
+    z = logits.numpy()
+    logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    expected = -np.mean([logp[0, 0, 5], logp[1, 2, 0], logp[2, 1, 2], logp[2, 3, 2]])
+    loss = mlm_loss(logits, tg.tensor(t))
+    assert loss.shape == ()
+    np.testing.assert_allclose(loss.item(), expected, rtol=1e-10)  # divided by 4, not by 12
+    loss.backward()
+    assert np.all(logits.grad.numpy()[t == IGNORE_INDEX] == 0), "unchosen positions: no gradient"
+    assert gradcheck(lambda z: mlm_loss(z, tg.tensor(t)), [logits], name="mlm_loss")

@@ -274,4 +274,33 @@ HINTS: dict[str, dict] = {
             "return self.head(features)   (B, num_classes)"
         ),
     },
+    "15.1": {
+        "idea": (
+            "Work on the ids' own array x with the array namespace xp and the framework's "
+            "draws (backend.rand, backend.randint), which the seed fixes. One uniform draw per "
+            "position chooses it (below mask_prob, and only if its id is not special); a "
+            "second, independent draw per position decides what a chosen position shows. The "
+            "targets keep the original id where chosen and IGNORE_INDEX elsewhere."
+        ),
+        "formula": (
+            "candidate = x differs from every special id; chosen = candidate & (u1 < mask_prob);"
+            "\ntargets = where(chosen, x, IGNORE_INDEX);\n"
+            "inputs = where(chosen & (u2 < 0.8), mask_id, "
+            "where(chosen & (0.8 <= u2 < 0.9), random regular id, x)), the random regular ids "
+            "being regular[k] for k drawn uniformly from 0..len(regular)-1 at every position."
+        ),
+    },
+    "15.2": {
+        "idea": (
+            "Every position is one classification row: flatten the logits to (B*T, V) and the "
+            "targets to (B*T,). A position that was not chosen must add nothing to the sum and "
+            "nothing to the count that the mean divides by; chapter 4's cross-entropy already "
+            "has an argument that skips a target value."
+        ),
+        "formula": (
+            "S = {i : targets_i != ignore_index};\n"
+            "loss = -(1 / |S|) * sum over i in S of log_softmax(logits_i)[targets_i]\n"
+            "(F.cross_entropy on the flattened rows with ignore_index=ignore_index)"
+        ),
+    },
 }
