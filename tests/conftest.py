@@ -10,6 +10,7 @@ via ``.numpy()``.
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import pytest
@@ -19,6 +20,12 @@ import tinygrad_edu as tg
 
 # tests/ on the path: `from strategies import ...` and `import cases.ops` work from every test file
 sys.path.insert(0, os.path.dirname(__file__))
+
+# Programs the tests start (the example, the benchmarks, a checkpoint writer) import the package of
+# this tree, like the tests do: the repository's, or a learner's copy's (tools/make_exercises.py)
+# even where another tinygrad_edu is installed.
+_TREE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [_TREE, os.environ.get("PYTHONPATH")]))
 
 # The CuPy stand-in must never be imported by collection (--doctest-modules would register it as
 # `cupy` and make device "cuda" look available); test_gpu_path.py installs it where it is meant.
@@ -61,7 +68,36 @@ def pytest_report_header(config):
     )
 
 
+CHAPTER_MARKER = re.compile(r"ch(\d\d)")
+
+
+def _one_chapter_per_test(items) -> None:
+    """Give every test exactly one chapter marker: the highest it carries.
+
+    A chapter marker says what a test needs: ``chK`` means the exercises of chapters 1..K solved
+    (tests/test_learner_path.py checks it). A test in a module marked ``ch03`` that also needs
+    exercise 10.1 is decorated ``@pytest.mark.ch10``; here the ``ch03`` it inherits is dropped, so
+    that ``pytest -m ch03`` does not select it. The chapter is also recorded as a property of the
+    test (``chapter``) in a ``--junitxml`` report.
+    """
+    chapters = {}
+    for item in items:
+        found = [
+            int(m[1]) for mk in item.iter_markers() if (m := CHAPTER_MARKER.fullmatch(mk.name))
+        ]
+        if found:
+            chapters[item] = max(found)
+    parents = {p for item in chapters for p in item.listchain()[:-1]}
+    for node in list(parents) + list(chapters):
+        node.own_markers[:] = [m for m in node.own_markers if not CHAPTER_MARKER.fullmatch(m.name)]
+    for item, chapter in chapters.items():
+        item.add_marker(f"ch{chapter:02d}")
+        item.user_properties.append(("chapter", chapter))
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own -m selection
 def pytest_collection_modifyitems(config, items):
+    _one_chapter_per_test(items)
     if _SKIP_REASON is None:
         return
     marker = pytest.mark.skip(reason=_SKIP_REASON)

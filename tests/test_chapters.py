@@ -4,8 +4,10 @@ For each ``chapters/NN_slug.md``:
 
 * every fenced block whose info string is exactly ``python`` runs, top to bottom, in one fresh
   namespace per chapter, with the working directory set to a temporary folder (figures are
-  written there) and matplotlib on its non-interactive ``Agg`` backend. The test carries the
-  chapter's marker, so ``pytest -m ch03`` also runs chapter 3's code;
+  written there) and matplotlib on its non-interactive ``Agg`` backend: the command a reader
+  uses, ``python tools/run_chapter.py NN --figures DIR``. The test carries the chapter's marker,
+  so ``pytest -m ch03`` also runs chapter 3's code (or a later chapter's marker where the code
+  calls that chapter's exercise, ``CODE_NEEDS_CHAPTER``);
 * every block preceded by a comment ``<!-- quote: tinygrad_edu/ops.py::Mul.backward -->`` (info
   string ``python quote``) is not run but compared with the source of that class or function in
   the library, character for character (after removing the common indentation). A quote that
@@ -27,37 +29,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+# one runner for the reader and for this test: tools/run_chapter.py
+from run_chapter import parse_blocks, run_chapter  # noqa: E402, F401
+
 CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.md"))
-
-FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.S | re.M)
-QUOTE = re.compile(r"<!--\s*quote:\s*(\S+?)::(\S+?)\s*-->\s*$")
-
-
-def parse_blocks(text: str):
-    """Fenced code blocks of a chapter, in order: ``(kind, code, line, quote_target)``.
-
-    ``kind`` is ``"run"`` for ```python, ``"quote"`` for ```python quote, ``"other"`` otherwise;
-    ``quote_target`` is ``(path, qualname)`` from a ``<!-- quote: path::qualname -->`` comment on
-    the last non-blank line before the fence, or None.
-    """
-    blocks = []
-    for m in FENCE.finditer(text):
-        info = m.group(1).strip()
-        line = text.count("\n", 0, m.start()) + 1
-        before = text[: m.start()].rstrip().splitlines()
-        target = None
-        if before:
-            q = QUOTE.search(before[-1].strip())
-            if q:
-                target = (q.group(1), q.group(2))
-        if info == "python":
-            kind = "run"
-        elif info == "python quote":
-            kind = "quote"
-        else:
-            kind = "other"
-        blocks.append((kind, m.group(2), line, target))
-    return blocks
 
 
 def library_source(path: str, qualname: str) -> str:
@@ -90,11 +66,20 @@ def _chapter_id(path: Path) -> str:
     return path.name[:2]
 
 
-def _params():
-    return [
-        pytest.param(p, id=p.stem, marks=getattr(pytest.mark, f"ch{_chapter_id(p)}"))
-        for p in CHAPTERS
-    ]
+# A chapter whose code calls a later chapter's exercise runs under that chapter's marker (a test
+# marked chK needs only the exercises of chapters 1..K; tests/test_learner_path.py checks it).
+# Chapter 8 samples with top_k, which is exercise 11.1.
+CODE_NEEDS_CHAPTER = {"08": 11}
+
+
+def _params(code=False):
+    params = []
+    for p in CHAPTERS:
+        chapter = int(_chapter_id(p))
+        if code:
+            chapter = CODE_NEEDS_CHAPTER.get(_chapter_id(p), chapter)
+        params.append(pytest.param(p, id=p.stem, marks=getattr(pytest.mark, f"ch{chapter:02d}")))
+    return params
 
 
 def test_there_are_fourteen_chapters():
@@ -123,49 +108,16 @@ def test_chapter_quotes_match_the_library(chapter: Path):
         )
 
 
-def run_chapter(path) -> None:
-    """Run every ```python block of a chapter, in order, in one namespace (in this process).
-
-    Used by ``test_chapter_code_runs`` in a fresh interpreter; also handy by hand:
-    ``python -c "import sys; sys.path.insert(0, 'tests'); import test_chapters as t;
-    t.run_chapter('chapters/03_dense_layers_and_mlps.md')"``.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    blocks = [b for b in parse_blocks(path.read_text()) if b[0] == "run"]
-    namespace = {"__name__": f"chapter_{path.stem}"}
-    for _, code, line, _ in blocks:
-        padded = "\n" * line + code  # so a traceback's line numbers are the chapter's own
-        try:
-            exec(compile(padded, str(path), "exec"), namespace)
-        except Exception:
-            print(f"\n{path.name}: the block at line {line} failed", file=sys.stderr)
-            raise
-        finally:
-            plt.close("all")
-
-
-@pytest.mark.parametrize("chapter", _params())
+@pytest.mark.parametrize("chapter", _params(code=True))
 def test_chapter_code_runs(chapter: Path, tmp_path):
-    """Each chapter runs in a fresh interpreter: no state leaks between chapters (seeds, default
-    device, Functions defined in a chapter), and BLAS runs single-threaded, which is what these
-    tiny matrices need (several threads fighting over two busy cores is many times slower)."""
+    """Each chapter runs in a fresh interpreter, with the command a reader uses
+    (``python tools/run_chapter.py NN --figures DIR``): no state leaks between chapters (seeds,
+    default device, Functions defined in a chapter), and BLAS runs single-threaded."""
     blocks = [b for b in parse_blocks(chapter.read_text()) if b[0] == "run"]
     assert blocks, f"{chapter.name} has no runnable ```python block"
     env = dict(os.environ, MPLBACKEND="Agg")
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(var, "1")
-    # the package of *this* tree (the solutions, or a learner's copy) comes first
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    runner = (
-        "import sys; sys.path.insert(0, sys.argv[1]); import test_chapters; "
-        "test_chapters.run_chapter(sys.argv[2])"
-    )
-    cmd = [sys.executable, "-c", runner, str(Path(__file__).parent), str(chapter)]
+    cmd = [sys.executable, str(ROOT / "tools" / "run_chapter.py"), str(chapter),
+           "--figures", str(tmp_path)]  # fmt: skip
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     print(proc.stdout)
     assert proc.returncode == 0, (

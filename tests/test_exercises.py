@@ -1,18 +1,21 @@
-"""Exercises: the checks a learner runs, and the check that stubs and solutions never drift.
-
-Two kinds of test live here.
+"""Exercises: the checks a learner runs, and the checks that stubs, hints and solutions agree.
 
 1. **Exercise checks** (``test_exercise_N_M_*``), marked with their chapter's marker, so that a
    learner who has filled in exercise 2.1 in the generated copy runs ``pytest -m ch02`` and sees
    them turn green. They gradient-check the learner's backward rules (float64, random upstream
    gradient) or compare results with plain-NumPy references.
-2. **The learner-copy check** (``test_learner_copy``): generate the copy with
-   ``tools/make_exercises.py`` into a temporary folder, check that it imports, run the exercise
-   checks there and expect *exactly* the mapped tests to fail with the exercise's
-   ``NotImplementedError``, and run a sample of other engine tests expecting them to pass.
+2. **The tool** (``tools/make_exercises.py``): stubs, ``--solved-through``, docstring spoilers,
+   malformed regions; the copy imports from itself and collects the whole suite.
+3. **The registry of exercises**: every region in the library has an entry in ``EXERCISES``
+   (its checks), both hint levels in ``tools/hints.py`` and a chapter that states it.
 
-``EXERCISES`` maps each exercise id to the tests that check it; every exercise region in the
-library must appear here and every id here must have a region.
+``tests/test_learner_path.py`` builds the copy of every chapter's state and checks that the
+chapter markers tell the truth: with chapter N's exercises stubbed exactly the tests that need
+them fail, and once they are solved everything marked ``ch01`` .. ``chN`` passes.
+
+To register a new exercise (see ``exercises/README.md``): wrap the solution in the library in
+``# --- exercise N.M: title ---`` / ``# --- end exercise ---``, add its hints to
+``tools/hints.py``, its checks below (marked ``chNN``) and their node ids to ``EXERCISES``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +35,15 @@ from tinygrad_edu.testing import gradcheck
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
+import hint  # noqa: E402
+import hints  # noqa: E402
 import make_exercises  # noqa: E402
 
 IN_LEARNER_COPY = (ROOT / make_exercises.MARKER_FILE).exists()
 HERE = "tests/test_exercises.py"
 
-# exercise id -> the tests that check it (each must fail while the exercise is a stub)
+# exercise id -> the tests that check it (each must fail while the exercise is a stub, with that
+# exercise's NotImplementedError, and pass once it is solved; tests/test_learner_path.py checks)
 EXERCISES: dict[str, list[str]] = {
     "2.1": [f"{HERE}::test_exercise_2_1_maximum_minimum_backward",
             f"{HERE}::test_exercise_2_1_ties_split_the_gradient"],
@@ -58,40 +63,80 @@ EXERCISES: dict[str, list[str]] = {
     "11.1": [f"{HERE}::test_exercise_11_1_kth_largest"],
 }  # fmt: skip
 
-# Functions whose backward is (or calls) an exercise: their cases in tests/test_registry.py fail
-# in the learner copy; the cases of the Functions in REGISTRY_SAMPLE must keep passing there.
-STUBBED_FUNCTIONS: dict[str, list[str]] = make_exercises.REGISTRY_CASES
-REGISTRY_SAMPLE = ["Add", "Mul", "MatMul", "Sum", "Reshape", "Transpose", "Exp", "Log"]
-
 
 # =================================================================================================
 # The exercise-region tool
 # =================================================================================================
 
+SOURCE = textwrap.dedent(
+    '''\
+    class A:
+        """Adds two.
 
-def test_stub_keeps_indentation_and_names_the_chapter():
-    src = textwrap.dedent(
-        """\
-        class A:
-            def f(self, x):
-                y = x + 1
-                # --- exercise 99.1: add two ---
-                z = y + 1
-                return z
-                # --- end exercise ---
+        With ``y = x + 1`` the answer is plain::
+
+            z = x + 2
+
+        Returns ``z``.
         """
-    )
-    out, regions = make_exercises.stub_text(src, "pkg/a.py")
-    assert [r.id for r in regions] == ["99.1"] and regions[0].title == "add two"
+
+        def f(self, x):
+            y = x + 1
+            # --- exercise 99.1: add two ---
+            z = y + 1
+            return z
+            # --- end exercise ---
+
+        def g(self, x):
+            # --- exercise 98.1: add one ---
+            return x + 1
+            # --- end exercise ---
+    '''
+)
+
+
+def test_stub_keeps_indentation_and_names_the_chapter_title_and_hint():
+    out, regions = make_exercises.stub_text(SOURCE, "pkg/a.py")
+    assert sorted(r.id for r in regions) == ["98.1", "99.1"]
     lines = out.splitlines()
-    assert lines[3] == "        # --- exercise 99.1: add two ---"
-    assert lines[4] == '        raise NotImplementedError("Exercise 99.1, see chapters/99_*.md")'
-    assert lines[5] == "        # --- end exercise ---"
-    assert "z = y + 1" not in out and "y = x + 1" in out
+    begin = lines.index("        # --- exercise 99.1: add two ---")
+    assert lines[begin + 1] == (
+        '        raise NotImplementedError("Exercise 99.1 (chapters/99_*.md): add two. '
+        'Hints: python tools/hint.py 99.1")'
+    )
+    assert lines[begin + 2] == "        # --- end exercise ---"
+    assert "z = y + 1" not in out and "        y = x + 1\n" in out
     ns = {}
     exec(out, ns)
-    with pytest.raises(NotImplementedError, match=r"Exercise 99\.1"):
+    with pytest.raises(NotImplementedError, match=r"Exercise 99\.1 .*hint\.py 99\.1"):
         ns["A"]().f(1)
+
+
+def test_solved_through_keeps_the_solutions_of_earlier_chapters():
+    out, regions = make_exercises.learner_source(SOURCE, "pkg/a.py", solved_through=98)
+    assert [r.id for r in regions] == ["99.1"]
+    assert "return x + 1" in out and "z = y + 1" not in out
+    same, none = make_exercises.learner_source(SOURCE, "pkg/a.py", solved_through=99)
+    assert same == SOURCE and none == []
+
+
+def test_spoiler_paragraphs_leave_the_docstring_while_the_exercise_is_a_stub():
+    spoil = {"99.1": {"spoilers": ["With ``y = x + 1``"]}}
+    out, _ = make_exercises.learner_source(SOURCE, "pkg/a.py", hints=spoil)
+    assert "z = x + 2" not in out and "With ``y" not in out
+    assert '"""Adds two.\n\n    Returns ``z``.\n    """' in out  # summary and the contract kept
+    solved, _ = make_exercises.learner_source(SOURCE, "pkg/a.py", solved_through=99, hints=spoil)
+    assert solved == SOURCE
+    with pytest.raises(make_exercises.ExerciseError, match="spoiler paragraphs of exercise 99.1"):
+        make_exercises.learner_source(SOURCE, "pkg/a.py", hints={"99.1": {"spoilers": ["Gone"]}})
+
+
+def test_chapter_quotes_show_the_stub_in_the_copy():
+    quote = textwrap.indent(SOURCE, "")
+    chapter = f"Text.\n\n<!-- quote: pkg/a.py::A -->\n```python quote\n{quote}```\n\nMore.\n"
+    out = make_exercises.learner_chapter(chapter, "chapters/99_x.md", solved_through=98)
+    assert "z = y + 1" not in out and 'raise NotImplementedError("Exercise 99.1' in out
+    assert "return x + 1" in out and out.startswith("Text.") and out.endswith("More.\n")
 
 
 @pytest.mark.parametrize(
@@ -118,19 +163,64 @@ def test_malformed_regions_are_refused(src, match):
 
 
 @pytest.mark.skipif(IN_LEARNER_COPY, reason="in the learner copy the regions are stubs")
-def test_every_region_has_checks_and_a_chapter():
+def test_every_region_has_checks_hints_and_a_chapter():
     regions = make_exercises.all_regions(ROOT / "tinygrad_edu")
-    assert sorted(r.id for r in regions) == sorted(EXERCISES), (
-        "exercise regions in the library and EXERCISES in tests/test_exercises.py differ"
+    ids = sorted(r.id for r in regions)
+    assert ids == sorted(EXERCISES), (
+        "exercise regions in the library and EXERCISES in tests/test_exercises.py differ: "
+        f"regions only {sorted(set(ids) - set(EXERCISES))}, "
+        f"EXERCISES only {sorted(set(EXERCISES) - set(ids))}"
+    )
+    assert ids == sorted(hints.HINTS), (
+        "exercise regions in the library and HINTS in tools/hints.py differ: "
+        f"regions only {sorted(set(ids) - set(hints.HINTS))}, "
+        f"HINTS only {sorted(set(hints.HINTS) - set(ids))}"
     )
     collected = {name for name in globals() if name.startswith("test_exercise_")}
     for r in regions:
         chapter = ROOT / make_exercises.chapter_file(r.chapter)
         assert chapter.exists(), f"exercise {r.id} points to a missing chapter {chapter}"
         assert f"Exercise {r.id}" in chapter.read_text(), f"{chapter.name} never states {r.id}"
+        assert EXERCISES[r.id], f"exercise {r.id} has no check in EXERCISES"
         for node in EXERCISES[r.id]:
             path, name = node.split("::")
             assert path == HERE and name.split("[")[0] in collected, node
+            marks = {m.name for m in globals()[name.split("[")[0]].pytestmark}
+            assert f"ch{r.chapter:02d}" in marks, f"{node} must be marked ch{r.chapter:02d}"
+        entry = hints.HINTS[r.id]
+        for level in (1, 2):
+            text = hint.hint(r.id, level)
+            assert isinstance(text, str) and len(text.split()) >= 8, (
+                f"tools/hints.py: hint {level} of exercise {r.id} is missing or too short"
+            )
+        assert entry["idea"] != entry["formula"], r.id
+        assert set(entry) <= {"idea", "formula", "spoilers"}, f"{r.id}: unknown keys {set(entry)}"
+
+
+def test_hint_command_prints_each_level_and_refuses_an_unknown_id():
+    tool = ROOT / "tools" / "hint.py"
+    first = subprocess.run([sys.executable, str(tool), "2.2"], capture_output=True, text=True)
+    assert first.returncode == 0 and hints.HINTS["2.2"]["idea"][:40] in first.stdout
+    assert "--level 2" in first.stdout
+    second = subprocess.run(
+        [sys.executable, str(tool), "2.2", "--level", "2"], capture_output=True, text=True
+    )
+    assert second.returncode == 0 and "sign" in second.stdout
+    bad = subprocess.run([sys.executable, str(tool), "99.9"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "no exercise '99.9'" in bad.stderr and "2.1" in bad.stderr
+
+
+@pytest.mark.skipif(IN_LEARNER_COPY, reason="the exercises README is not part of the copy")
+def test_exercises_readme_shows_no_solution():
+    text = (ROOT / "exercises" / "README.md").read_text()
+    for r in make_exercises.all_regions(ROOT / "tinygrad_edu"):
+        source = (ROOT / r.path).read_text().splitlines()[r.begin : r.end - 1]
+        body = [
+            line.strip() for line in source if line.strip() and not line.strip().startswith("#")
+        ]
+        shown = [line for line in body if len(line) > 12 and line in text]
+        assert not shown, f"exercises/README.md shows the solution of {r.id}: {shown}"
+        assert f"| {r.id} " in text, f"exercises/README.md's table has no row for {r.id}"
 
 
 # =================================================================================================
@@ -138,103 +228,66 @@ def test_every_region_has_checks_and_a_chapter():
 # =================================================================================================
 
 
-def _run_pytest(cwd: Path, args: list[str], tmp_path: Path) -> dict[str, str]:
-    """Run pytest in the learner copy; returns {node id: "passed" | "failed: message"}."""
-    report = tmp_path / "report.xml"
+def _env():
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
-    env.pop("PYTHONPATH", None)
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-header",
-           "-o", "addopts=", f"--junitxml={report}", *args]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-    if not report.exists():
-        raise AssertionError(
-            f"pytest did not run in the learner copy:\n{proc.stdout}\n{proc.stderr}"
-        )
-    results = {}
-    for case in ET.parse(report).getroot().iter("testcase"):
-        file = case.get("file") or case.get("classname").replace(".", "/") + ".py"
-        node = f"{file}::{case.get('name')}"
-        bad = case.find("failure") if case.find("failure") is not None else case.find("error")
-        if bad is not None:
-            results[node] = "failed: " + (bad.get("message") or "") + (bad.text or "")[-400:]
-        elif case.find("skipped") is not None:
-            results[node] = "skipped"
-        else:
-            results[node] = "passed"
-    return results
+    env.pop("PYTHONPATH", None)  # the copy's own package, not this one
+    return env
 
 
 @pytest.mark.skipif(IN_LEARNER_COPY, reason="this is the learner copy already")
-def test_learner_copy(tmp_path):
+@pytest.mark.parametrize("where", ["outside", "inside"])
+def test_learner_copy_imports_itself_and_collects_the_whole_suite(tmp_path, where):
+    """The copy works wherever the learner writes it: a folder of its own (``~/my-exercises``) or
+    a folder that already has a README.md of its own, like the repository's ``exercises/``."""
     copy = tmp_path / "learner"
-    regions = make_exercises.make_copy(copy)
-    assert regions, "the library has no exercise regions"
-    stubbed = [p for p in (copy / "tinygrad_edu").rglob("*.py") if "NotImplementedError(\"Ex" in
-               p.read_text()]  # fmt: skip
-    assert stubbed, "no stub was written"
-
-    # 1. it imports, every module of it, from the copy and not from the solutions
+    if where == "inside":
+        copy.mkdir()
+        (copy / "README.md").write_text(
+            "# Exercises\n\n```python\n    indented = 'not runnable'\n```\n"
+        )
+    stubbed = make_exercises.make_copy(copy)
+    assert sorted(r.id for r in stubbed) == sorted(EXERCISES)
+    if where == "inside":
+        assert (copy / "README.md").read_text().startswith("# Exercises")
+        assert (copy / make_exercises.PROJECT_README).read_text() == (
+            ROOT / "README.md"
+        ).read_text()
+    else:
+        assert (copy / "README.md").read_text() == (ROOT / "README.md").read_text()
     probe = (
         "import importlib, pkgutil, tinygrad_edu as t; "
         "mods = pkgutil.walk_packages(t.__path__, 'tinygrad_edu.'); "
         "[importlib.import_module(m.name) for m in mods]; "
         "print(t.__file__)"
     )
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
-    proc = subprocess.run([sys.executable, "-c", probe], cwd=copy, env=env, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=copy, env=_env(),
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert Path(proc.stdout.strip()).resolve().is_relative_to(copy.resolve()), proc.stdout
-
-    # 2. exactly the exercise checks fail, each with its own exercise's NotImplementedError
-    expect_fail = {node: ex for ex, nodes in EXERCISES.items() for node in nodes}
-    stub_fns = sorted({f for fns in STUBBED_FUNCTIONS.values() for f in fns})
-    results = _run_pytest(copy, [HERE, "-k", "test_exercise_ or malformed or stub_keeps"], tmp_path)
-    registry = _run_pytest(
-        copy, ["tests/test_registry.py", "-k", _k_names(stub_fns + REGISTRY_SAMPLE)], tmp_path
-    )
-    problems = []
-    for node, outcome in sorted(results.items()):
-        if node in expect_fail:
-            ex = expect_fail[node]
-            if not outcome.startswith("failed") or f"Exercise {ex}" not in outcome:
-                problems.append(
-                    f"{node} should fail with Exercise {ex}'s stub, got {outcome[:200]}"
-                )
-        elif outcome != "passed":
-            problems.append(f"{node} should pass in the learner copy, got {outcome[:300]}")
-    missing = set(expect_fail) - set(results)
-    problems += [f"{node} was not collected in the learner copy" for node in sorted(missing)]
-    for node, outcome in sorted(registry.items()):
-        fn = node.split("[")[-1].rsplit("-", 1)[0] if "[" in node else None
-        if fn in stub_fns and not outcome.startswith("failed"):
-            problems.append(f"{node} should fail (its backward is an exercise), got {outcome}")
-        if fn in REGISTRY_SAMPLE and outcome != "passed":
-            problems.append(f"{node} should pass in the learner copy, got {outcome[:300]}")
-    assert any("[" in n for n in registry), "no registry case was selected"
-    assert not problems, "\n".join(problems)
-
-    # 3. in the copy, a Function's gradient checks count for the chapter of its exercise
-    def collected(markexpr):
-        proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collect-only", "-q",
-             "-o", "addopts=", "-m", markexpr, "tests/test_registry.py"],
-            cwd=copy, env=env, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        return {line.split("[")[-1].rsplit("-", 1)[0] for line in proc.stdout.splitlines()
-                if "::test_gradcheck[" in line}  # fmt: skip
-
-    in_ch02, in_ch10 = collected("ch02"), collected("ch10")
-    assert "Add" in in_ch02 and "Maximum" in in_ch02, in_ch02
-    assert "LayerNormFunction" not in in_ch02, in_ch02
-    assert "ScaledDotProductAttentionFunction" not in in_ch02, in_ch02
-    assert in_ch10 == {"LayerNormFunction"}, in_ch10
+    collect = subprocess.run(
+        [sys.executable, "-m", "pytest", "--co", "-q", "-p", "no:cacheprovider"],
+        cwd=copy, env=_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert collect.returncode == 0, f"collection failed in the copy:\n{collect.stdout[-3000:]}"
+    assert "error" not in collect.stdout.splitlines()[-1], collect.stdout[-2000:]
+    for r in stubbed:  # no docstring spoiler survives
+        for prefix in hints.HINTS[r.id].get("spoilers", ()):
+            assert prefix not in (copy / r.path).read_text(), (r.id, prefix)
 
 
-def _k_names(functions: list[str]) -> str:
-    """A ``-k`` expression selecting the registry cases of these Functions."""
-    return " or ".join(f"gradcheck and {f}-" for f in functions)
+def test_copy_refuses_to_overwrite_a_learners_work(tmp_path):
+    tool = ROOT / "tools" / "make_exercises.py"
+    out = tmp_path / "mine"
+    first = subprocess.run([sys.executable, str(tool), "--out", str(out), "--solved-through", "3"],
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    assert "chapters 1-3 solved" in first.stdout and "ch04" in first.stdout
+    assert "3.1" not in first.stdout.split("solved)")[1]
+    (out / "tinygrad_edu" / "mine.py").write_text("# my work\n")
+    again = subprocess.run([sys.executable, str(tool), "--out", str(out)],
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert again.returncode == 2 and "--force" in again.stdout
+    assert (out / "tinygrad_edu" / "mine.py").exists()
 
 
 # =================================================================================================

@@ -382,6 +382,7 @@ def _cupy_importable() -> bool:
 @pytest.mark.skipif(_cupy_importable(), reason="CuPy is installed here: --device cuda would work")
 def test_example_device_cuda_without_cupy_is_one_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TINYGRAD_EDU_DEVICE")}
+    env["PYTHONPATH"] = str(ROOT)  # this tree's package (the repository's or a learner's copy)
     cmd = [sys.executable, str(ROOT / "examples" / "char_transformer.py"), "--device", "cuda",
            "--out-dir", str(tmp_path / "out"), "--no-progress"]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
@@ -413,8 +414,9 @@ def run_small_suite(tmp_path, device: str, with_fake_cupy: bool):
     (tmp_path / "test_small.py").write_text(textwrap.dedent(SMALL_TEST))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CI")}
     env["TINYGRAD_EDU_DEVICE"] = device
+    env["PYTHONPATH"] = str(ROOT)  # this tree's package (the repository's or a learner's copy)
     if with_fake_cupy:
-        env["PYTHONPATH"] = str(FAKE)
+        env["PYTHONPATH"] = os.pathsep.join([str(FAKE), str(ROOT)])
     cmd = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", str(tmp_path)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
 

@@ -337,6 +337,7 @@ class TestModule:
         net.train()
         assert net.head[2].training
 
+    @pytest.mark.ch10  # backward through Net's Conv1d (6.1) and LayerNorm (10.1)
     def test_zero_grad(self):
         net = Net()
         net(tg.tensor(np.array([[1, 2, 3]]))).sum().backward()

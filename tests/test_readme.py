@@ -5,7 +5,12 @@ import re
 
 import pytest
 
-README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+# In a learner copy written into a folder that has a README of its own (the repository's
+# exercises/), tools/make_exercises.py saves the project's README as PROJECT_README.md.
+README = next((p for p in (ROOT / "PROJECT_README.md", ROOT / "README.md") if p.exists()), None)
+if README is None:
+    pytest.skip(f"no README.md in {ROOT}: nothing to run", allow_module_level=True)
 
 
 def _python_blocks(text: str) -> list[str]:

@@ -212,3 +212,25 @@ def test_gradcheck_module_leaves_inputs_and_parameters_as_they_were(device):
     for t, b in zip([x] + layer.parameters(), before, strict=True):
         np.testing.assert_array_equal(t.numpy(), b)
         assert t.device == device
+
+
+class _BroadcastMulForgetsUnbroadcast(Function):
+    """a * b with b broadcast; the backward returns b's gradient at the output's shape."""
+
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, grad_out):
+        a, b = (t.data for t in self.inputs)
+        return grad_out * _const(b), grad_out * _const(a)  # no unbroadcast: (3, 4), not (3, 1)
+
+
+def test_a_gradient_of_the_wrong_shape_names_the_op_the_input_and_both_shapes(device):
+    a = tg.randn(3, 4, dtype="float64", requires_grad=True)
+    b = tg.randn(3, 1, dtype="float64", requires_grad=True)
+    # the engine refuses the gradient (autograd), or gradcheck names it: the same facts either way
+    with pytest.raises((GradcheckError, ValueError, RuntimeError)) as info:
+        gradcheck(_BroadcastMulForgetsUnbroadcast.apply, [a, b], name="mul")
+    msg = str(info.value)
+    assert "_BroadcastMulForgetsUnbroadcast" in msg and "input 1" in msg, msg
+    assert "(3, 4)" in msg and "(3, 1)" in msg and "reshape" not in msg, msg

@@ -105,14 +105,51 @@ def _upstream(outputs, seed):
     return [rng.standard_normal(o.shape) for o in _as_tuple(outputs)]
 
 
-def analytic_grad(fn, inputs, upstream, create_graph=False):
+def _consumers(outputs, leaf) -> list[str]:
+    """Names of the Functions in the graph behind ``outputs`` that take ``leaf`` as an input."""
+    names, seen = [], set()
+    stack = [o for o in outputs if isinstance(o, Tensor)]
+    while stack:
+        t = stack.pop()
+        if id(t) in seen or t._ctx is None:
+            continue
+        seen.add(id(t))
+        for x in t._ctx.inputs:
+            if x is leaf and type(t._ctx).__name__ not in names:
+                names.append(type(t._ctx).__name__)
+            if isinstance(x, Tensor):
+                stack.append(x)
+    return names
+
+
+def _check_grad_shapes(name, inputs, consumers):
+    """A backward that returns a gradient of the wrong shape is named, not reshaped."""
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor) or t.grad is None or tuple(t.grad.shape) == tuple(t.shape):
+            continue
+        ops = " or ".join(consumers.get(i) or ["an op"])
+        raise GradcheckError(
+            f"{name}: the gradient of input {i} has shape {tuple(t.grad.shape)}, but input {i} "
+            f"has shape {tuple(t.shape)}: the backward of {ops} returned a gradient of the wrong "
+            "shape (an input that was broadcast needs its gradient summed back to its own shape: "
+            "unbroadcast)"
+        )
+
+
+def analytic_grad(fn, inputs, upstream, create_graph=False, name="gradcheck"):
     """Gradients from backward, with ``upstream`` as the output gradient."""
     _clear_grads(inputs)
     outputs = _as_tuple(fn(*inputs))
+    consumers = {
+        i: _consumers(outputs, t)
+        for i, t in enumerate(inputs)
+        if isinstance(t, Tensor) and t.requires_grad
+    }
     total = _weighted_sum([o if o.requires_grad else None for o in outputs], upstream)
     if total is None:
         raise GradcheckError("gradcheck: no output requires grad; nothing to check")
     total.backward(create_graph=create_graph)
+    _check_grad_shapes(name, inputs, consumers)
     grads = []
     for t in inputs:
         if not (isinstance(t, Tensor) and t.requires_grad):
@@ -142,7 +179,7 @@ def _check(fn, inputs, labels, name, eps, rtol, atol, seed) -> bool:
     with no_grad():
         outputs = fn(*inputs)
     upstream = _upstream(outputs, seed)
-    analytic = analytic_grad(fn, inputs, upstream)
+    analytic = analytic_grad(fn, inputs, upstream, name=name)
     with no_grad():
         numeric = numerical_grad(fn, inputs, upstream, eps)
     _compare(name, "gradient", labels, inputs, analytic, numeric, rtol, atol)
@@ -262,7 +299,12 @@ def _compare(name, what, labels, inputs, analytic, numeric, rtol, atol):
     for label, t, a, n in zip(labels, inputs, analytic, numeric, strict=False):
         if n is None:
             continue
-        a = np.asarray(a, dtype=np.float64).reshape(n.shape)
+        a = np.asarray(a, dtype=np.float64)
+        if a.shape != n.shape:
+            raise GradcheckError(
+                f"{name}: the {what} of {label} has shape {a.shape}, but {label} has shape "
+                f"{n.shape}: a backward returned a gradient of the wrong shape"
+            )
         bad = ~(np.abs(a - n) <= atol + rtol * np.abs(n))
         if bad.any():
             idx = tuple(int(j) for j in np.argwhere(bad)[0])

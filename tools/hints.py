@@ -1,0 +1,190 @@
+"""Hints for the exercises, in two levels: the idea first, then the formula.
+
+``python tools/hint.py 2.1`` prints the first hint of exercise 2.1, ``--level 2`` the second.
+Every exercise region in the library (``# --- exercise N.M: title ---``) needs an entry here;
+``tests/test_exercises.py`` checks it. An entry is a dict with:
+
+* ``"idea"``: what to think about, without the answer (which quantity, which rule, which shape);
+* ``"formula"``: the rule itself, in maths or pseudo-code, short of the finished code;
+* ``"spoilers"`` (optional): the first words of docstring paragraphs, in the function or class
+  that holds the region, that give the answer away. ``tools/make_exercises.py`` leaves those
+  paragraphs out of the learner's copy while the exercise is a stub (with the indented block
+  after a paragraph ending in ``::``).
+
+Plain Python (no TOML) so that it reads on Python 3.10.
+"""
+
+HINTS: dict[str, dict] = {
+    "2.1": {
+        "idea": (
+            "The output is a copy of one of the two inputs at each position, so the upstream "
+            "gradient goes to the input that was selected there, and nothing to the other. Two "
+            "more things: where a == b, split it half and half (that is what the tests expect); "
+            "and a or b may have been broadcast (or be a Python number), so each gradient must "
+            "be summed back to its input's shape."
+        ),
+        "formula": (
+            "w_a = [a > b] + 0.5 [a == b] for maximum ([a < b] + 0.5 [a == b] for minimum);\n"
+            "grad_a = unbroadcast(grad_out * w_a, shape of a)\n"
+            "grad_b = unbroadcast(grad_out * (1 - w_a), shape of b)\n"
+            "Return None for an input that does not need a gradient (fn.needs_input_grad)."
+        ),
+    },
+    "2.2": {
+        "idea": (
+            "|a| is a for a > 0 and -a for a < 0: its derivative is +1 or -1, whichever sign a "
+            "has. At a = 0 the function has a kink; pick 0 there, as PyTorch does."
+        ),
+        "formula": "grad_a = grad_out * sign(a)   (the array namespace has sign; sign(0) = 0)",
+    },
+    "3.1": {
+        "idea": (
+            "He (Kaiming) initialisation keeps the variance of the activations the same from "
+            "layer to layer: each output sums `fan` inputs, so the weights' variance must be "
+            "about 1 / fan, times a gain for what the nonlinearity removes (ReLU halves it). "
+            "init.py already computes the fan and the gain for the uniform variant."
+        ),
+        "formula": (
+            "std = gain / sqrt(fan), gain = calculate_gain(nonlinearity, a) "
+            "(sqrt(2) for ReLU, sqrt(2 / (1 + a^2)) for leaky ReLU), fan = fan_in or fan_out "
+            "(mode); fill the tensor from N(0, std^2) in place and return it "
+            "(look at _kaiming_std and normal_)."
+        ),
+    },
+    "3.2": {
+        "idea": (
+            "Glorot (Xavier) initialisation balances the forward pass (variance ~ 1 / fan_in) "
+            "and the backward pass (variance ~ 1 / fan_out) by averaging the two fans."
+        ),
+        "formula": (
+            "std = gain * sqrt(2 / (fan_in + fan_out)), fans from "
+            "_calculate_fan_in_and_fan_out; fill in place with normal_(tensor, 0, std)."
+        ),
+    },
+    "4.1": {
+        "idea": (
+            "Momentum keeps a running, decaying sum of past gradients per parameter (the "
+            "`momentum_buffer` in the optimizer's state) and steps along it instead of along "
+            "the last gradient. On the very first step there is no past: the buffer starts as "
+            "the gradient itself. Nesterov looks one step ahead along the buffer."
+        ),
+        "formula": (
+            "first step: b = copy of g; later: b = momentum * b + (1 - dampening) * g;\n"
+            "direction = g + momentum * b if nesterov else b\n"
+            "(_update returns the direction; the caller does p -= lr * direction). Update b in "
+            "place: it is the optimizer's own array, and g may be shared."
+        ),
+    },
+    "5.1": {
+        "idea": (
+            "Compare every id with every class number at once: broadcasting ids of shape "
+            "(..., 1) against arange(num_classes) gives a (..., num_classes) boolean array "
+            "that is True exactly where the class is the id."
+        ),
+        "formula": (
+            "out = (ids[..., None] == arange(num_classes)) as int64, wrapped as a constant "
+            "Tensor (one-hot has no gradient)."
+        ),
+    },
+    "5.2": {
+        "idea": (
+            "The tokenizer keeps `itos`, the character of each id. Decoding is a lookup per id "
+            "and a join. Accept a list, a NumPy array or a Tensor: turn the input into a flat "
+            "sequence of Python ints first."
+        ),
+        "formula": (
+            "text = the characters itos[int(id)] of every id of the flattened input, joined "
+            'with "" (a Tensor: take .numpy() first; an empty input gives "").'
+        ),
+    },
+    "6.1": {
+        "idea": (
+            "Unfold copies input positions into windows, so a position that lies in several "
+            "windows is read several times; its gradient is the sum over those windows. Loop "
+            "over the K kernel taps, not over positions: tap k of all windows reads a strided "
+            "slice of the padded input, so fold adds tap k of all windows back onto that slice."
+        ),
+        "formula": (
+            "cols (N, L_out, C*K) -> (N, L_out, C, K); out = zeros (N, C, L + 2 padding);\n"
+            "for k in range(K): out[:, :, k*dilation : k*dilation + stride*(L_out-1) + 1 : "
+            "stride] += cols[:, :, :, k] transposed to (N, C, L_out);\n"
+            "return out without the padding: out[:, :, padding : padding + L]."
+        ),
+    },
+    "7.1": {
+        "idea": (
+            "Go backwards in time. The gradient reaching h_t comes from two places: the loss at "
+            "step t (grad_out[t]) and step t+1 (through W_hh). Multiply by the derivative of "
+            "the nonlinearity, written with the saved output h_t, to get the gradient of the "
+            "pre-activation; that is step t's contribution to grad_x_proj and, through W_hh, "
+            "the gradient that flows on to h_{t-1}."
+        ),
+        "formula": (
+            "dh = 0; for t = T-1 .. 0:\n"
+            "  dh = dh + grad_out[t]\n"
+            "  dz = dh * (1 - h_t^2) for tanh, dh * [h_t > 0] for relu\n"
+            "  grad_x_proj[t] = dz\n"
+            "  dh = dz @ W_hh"
+        ),
+        "spoilers": ["Backward, t = T..1"],
+    },
+    "8.1": {
+        "idea": (
+            "c' = f*c + i*g and h' = o*tanh(c'). The cell state c' reaches the loss twice: "
+            "directly (grad_c) and through h'. Add both, then apply the product rule to each "
+            "term of c' and the derivative of each gate's activation, written with the gate "
+            "values saved in the forward (sigmoid' = s(1 - s), tanh' = 1 - t^2). Return the "
+            "gradients of the four gate pre-activations and of the previous cell state, in the "
+            "order (i, f, g, o, c)."
+        ),
+        "formula": (
+            "dc' = grad_c + grad_h * o * (1 - tanh_c^2)\n"
+            "da_o = grad_h * tanh_c * o (1 - o)\n"
+            "da_i = dc' * g * i (1 - i);  da_f = dc' * c_prev * f (1 - f);  "
+            "da_g = dc' * i * (1 - g^2)\n"
+            "dc = dc' * f"
+        ),
+        "spoilers": ["With ``c' = f*c + i*g``"],
+    },
+    "9.1": {
+        "idea": (
+            "Attention is three steps: scores S = q k^T * scale (+ the additive mask), weights "
+            "P = softmax(S) over the keys, out = P v. Go back through them one at a time: the "
+            "gradient of P from out = P v (a matmul), then through the softmax row by row "
+            "(the Jacobian of a softmax is diag(p) - p p^T), then through the matmul and the "
+            "scale to q and k. The mask is added to S, so its gradient is the gradient of S, "
+            "summed back to the mask's shape. Dropout multiplies P by a fixed mask D."
+        ),
+        "formula": (
+            "dP = (grad_out @ v^T) * D;  dS = P * (dP - sum_j(dP * P))  (sum over the last axis, "
+            "keepdims);\n"
+            "grad_mask = unbroadcast(dS, mask shape);  dS = dS * scale;\n"
+            "grad_q = unbroadcast(dS @ k, q shape);  grad_k = unbroadcast(dS^T @ q, k shape)"
+        ),
+        "spoilers": ["Backward, with ``D``"],
+    },
+    "10.1": {
+        "idea": (
+            "xhat = (x - mean) * rstd depends on x directly and through the mean and the "
+            "variance, both taken over the normalised axes. Write the gradient of xhat (the "
+            "upstream gradient times the weight), then remove from it its mean, and its "
+            "component along xhat: those two terms are what the mean and the variance take."
+        ),
+        "formula": (
+            "gh = grad_out * weight (or grad_out without a weight);\n"
+            "grad_x = rstd * (gh - mean(gh) - xhat * mean(gh * xhat))   "
+            "(means over the normalised axes, keepdims)"
+        ),
+    },
+    "11.1": {
+        "idea": (
+            "Sort each row of the logits; the k-th largest is at position V - k of the sorted "
+            "row. Keep it as a (B, 1) column so that it broadcasts against the (B, V) logits. "
+            "No gradient is needed (sampling does not backpropagate): work on the raw array."
+        ),
+        "formula": (
+            "sorted = sort(logits.data, last axis) (xp = backend.xp_of(logits.data)); the k-th "
+            "largest is the column sorted[:, V - k : V - k + 1]; return it as a Tensor."
+        ),
+    },
+}
