@@ -254,7 +254,7 @@ class Tanh(Function):
 
 
 def tanh(a: Tensor) -> Tensor:
-    return Tanh.apply(_floating(a))
+    return TanhFunction.apply(_floating(a))
 
 
 class Sigmoid(Function):
@@ -276,7 +276,7 @@ class Sigmoid(Function):
 
 
 def sigmoid(a: Tensor) -> Tensor:
-    return Sigmoid.apply(_floating(a))
+    return SigmoidFunction.apply(_floating(a))
 
 
 class ReLU(Function):
@@ -292,7 +292,7 @@ class ReLU(Function):
 
 
 def relu(a: Tensor) -> Tensor:
-    return ReLU.apply(a)
+    return ReLUFunction.apply(a)
 
 
 class Abs(Function):
