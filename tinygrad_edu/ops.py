@@ -240,7 +240,7 @@ def sqrt(a: Tensor) -> Tensor:
     return Sqrt.apply(_floating(a))
 
 
-class Tanh(Function):
+class TanhFunction(Function):
     """``tanh(a)``; d/da = 1 - tanh(a)^2."""
 
     def forward(self, a):
@@ -257,7 +257,7 @@ def tanh(a: Tensor) -> Tensor:
     return TanhFunction.apply(_floating(a))
 
 
-class Sigmoid(Function):
+class SigmoidFunction(Function):
     """``1 / (1 + exp(-a))``; d/da = s (1 - s).
 
     Computed as ``exp(min(a, 0)) / (1 + exp(-|a|))`` so neither branch overflows at a = +-1e3.
@@ -279,7 +279,7 @@ def sigmoid(a: Tensor) -> Tensor:
     return SigmoidFunction.apply(_floating(a))
 
 
-class ReLU(Function):
+class ReLUFunction(Function):
     """``max(a, 0)``; d/da = 1 where a > 0, else 0."""
 
     def forward(self, a):
