@@ -45,13 +45,13 @@ HERE = "tests/test_exercises.py"
 # exercise id -> the tests that check it (each must fail while the exercise is a stub, with that
 # exercise's NotImplementedError, and pass once it is solved; tests/test_learner_path.py checks)
 EXERCISES: dict[str, list[str]] = {
-    "2.1": [f"{HERE}::test_exercise_2_1_maximum_minimum_backward",
-            f"{HERE}::test_exercise_2_1_ties_split_the_gradient"],
-    "2.2": [f"{HERE}::test_exercise_2_2_abs_backward"],
-    "3.1": [f"{HERE}::test_exercise_3_1_kaiming_normal"],
-    "3.2": [f"{HERE}::test_exercise_3_2_xavier_normal"],
-    "4.1": [f"{HERE}::test_exercise_4_1_sgd_momentum[False]",
-            f"{HERE}::test_exercise_4_1_sgd_momentum[True]"],
+    "2.6": [f"{HERE}::test_exercise_2_6_maximum_minimum_backward",
+            f"{HERE}::test_exercise_2_6_ties_split_the_gradient"],
+    "2.7": [f"{HERE}::test_exercise_2_7_abs_backward"],
+    "3.4": [f"{HERE}::test_exercise_3_4_kaiming_normal"],
+    "3.5": [f"{HERE}::test_exercise_3_5_xavier_normal"],
+    "4.3": [f"{HERE}::test_exercise_4_3_sgd_momentum[False]",
+            f"{HERE}::test_exercise_4_3_sgd_momentum[True]"],
     "5.1": [f"{HERE}::test_exercise_5_1_one_hot"],
     "5.2": [f"{HERE}::test_exercise_5_2_decode"],
     "6.1": [f"{HERE}::test_exercise_6_1_fold_is_the_conv_input_gradient"],
@@ -199,11 +199,11 @@ def test_every_region_has_checks_hints_and_a_chapter():
 
 def test_hint_command_prints_each_level_and_refuses_an_unknown_id():
     tool = ROOT / "tools" / "hint.py"
-    first = subprocess.run([sys.executable, str(tool), "2.2"], capture_output=True, text=True)
-    assert first.returncode == 0 and hints.HINTS["2.2"]["idea"][:40] in first.stdout
+    first = subprocess.run([sys.executable, str(tool), "2.7"], capture_output=True, text=True)
+    assert first.returncode == 0 and hints.HINTS["2.7"]["idea"][:40] in first.stdout
     assert "--level 2" in first.stdout
     second = subprocess.run(
-        [sys.executable, str(tool), "2.2", "--level", "2"], capture_output=True, text=True
+        [sys.executable, str(tool), "2.7", "--level", "2"], capture_output=True, text=True
     )
     assert second.returncode == 0 and "sign" in second.stdout
     bad = subprocess.run([sys.executable, str(tool), "99.9"], capture_output=True, text=True)
@@ -282,7 +282,7 @@ def test_copy_refuses_to_overwrite_a_learners_work(tmp_path):
                            capture_output=True, text=True, timeout=120)  # fmt: skip
     assert first.returncode == 0, first.stderr
     assert "chapters 1-3 solved" in first.stdout and "ch04" in first.stdout
-    assert "3.1" not in first.stdout.split("solved)")[1]
+    assert "3.4" not in first.stdout.split("solved)")[1]
     (out / "tinygrad_edu" / "mine.py").write_text("# my work\n")
     again = subprocess.run([sys.executable, str(tool), "--out", str(out)],
                            capture_output=True, text=True, timeout=120)  # fmt: skip
@@ -296,7 +296,7 @@ def test_copy_refuses_to_overwrite_a_learners_work(tmp_path):
 
 
 @pytest.mark.ch02
-def test_exercise_2_1_maximum_minimum_backward():
+def test_exercise_2_6_maximum_minimum_backward():
     a = leaf(3, 4, seed=1)
     b = tg.tensor(np.linspace(-0.95, 0.95, 4) + 0.013, dtype="float64", requires_grad=True)
     assert gradcheck(tg.maximum, [a, b], name="maximum")  # b broadcasts over the rows
@@ -305,7 +305,7 @@ def test_exercise_2_1_maximum_minimum_backward():
 
 
 @pytest.mark.ch02
-def test_exercise_2_1_ties_split_the_gradient():
+def test_exercise_2_6_ties_split_the_gradient():
     a = tg.tensor([1.0, 2.0, 3.0], dtype="float64", requires_grad=True)
     b = tg.tensor([1.0, 5.0, 0.0], dtype="float64", requires_grad=True)
     tg.maximum(a, b).backward(tg.tensor([1.0, 1.0, 1.0], dtype="float64"))
@@ -314,7 +314,7 @@ def test_exercise_2_1_ties_split_the_gradient():
 
 
 @pytest.mark.ch02
-def test_exercise_2_2_abs_backward():
+def test_exercise_2_7_abs_backward():
     x = tg.tensor([-2.0, -0.5, 0.3, 1.7], dtype="float64", requires_grad=True)
     assert gradcheck(tg.abs, [x], name="abs")
     z = tg.tensor([0.0, -3.0], dtype="float64", requires_grad=True)
@@ -323,7 +323,7 @@ def test_exercise_2_2_abs_backward():
 
 
 @pytest.mark.ch03
-def test_exercise_3_1_kaiming_normal():
+def test_exercise_3_4_kaiming_normal():
     from tinygrad_edu.nn import init
 
     w = tg.zeros(256, 512)
@@ -338,7 +338,7 @@ def test_exercise_3_1_kaiming_normal():
 
 
 @pytest.mark.ch03
-def test_exercise_3_2_xavier_normal():
+def test_exercise_3_5_xavier_normal():
     from tinygrad_edu.nn import init
 
     w = tg.zeros(300, 500)
@@ -350,7 +350,7 @@ def test_exercise_3_2_xavier_normal():
 
 @pytest.mark.ch04
 @pytest.mark.parametrize("nesterov", [False, True])
-def test_exercise_4_1_sgd_momentum(nesterov):
+def test_exercise_4_3_sgd_momentum(nesterov):
     from tinygrad_edu import optim
 
     lr, mu = 0.1, 0.9

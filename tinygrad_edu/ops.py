@@ -302,7 +302,7 @@ class Abs(Function):
         return backend.xp_of(a).abs(a)
 
     def backward(self, grad_out):
-        # --- exercise 2.2: absolute value backward ---
+        # --- exercise 2.7: absolute value backward ---
         a = self.inputs[0].data
         return grad_out * _const(backend.xp_of(a).sign(a))
         # --- end exercise ---
@@ -348,7 +348,7 @@ def _xp(a, b):
 
 
 def _select_grad(fn, grad_out, larger):
-    # --- exercise 2.1: maximum and minimum backward ---
+    # --- exercise 2.6: maximum and minimum backward ---
     a, b = (t.data if isinstance(t, Tensor) else t for t in fn.inputs)
     xp = backend.xp_of(grad_out.data)
     dt = grad_out.data.dtype

@@ -360,7 +360,7 @@ class SGD(Optimizer):
         if weight_decay != 0:
             grad = grad + weight_decay * p.data  # a new array: p.grad is left untouched
         if momentum != 0:
-            # --- exercise 4.1: SGD with momentum ---
+            # --- exercise 4.3: SGD with momentum ---
             buf = state.get("momentum_buffer")
             if buf is None:
                 buf = state["momentum_buffer"] = _copy(grad)  # a copy: grad may be shared

@@ -15,7 +15,7 @@ Plain Python (no TOML) so that it reads on Python 3.10.
 """
 
 HINTS: dict[str, dict] = {
-    "2.1": {
+    "2.6": {
         "idea": (
             "The output is a copy of one of the two inputs at each position, so the upstream "
             "gradient goes to the input that was selected there, and nothing to the other. Two "
@@ -30,14 +30,14 @@ HINTS: dict[str, dict] = {
             "Return None for an input that does not need a gradient (fn.needs_input_grad)."
         ),
     },
-    "2.2": {
+    "2.7": {
         "idea": (
             "|a| is a for a > 0 and -a for a < 0: its derivative is +1 or -1, whichever sign a "
             "has. At a = 0 the function has a kink; pick 0 there, as PyTorch does."
         ),
         "formula": "grad_a = grad_out * sign(a)   (the array namespace has sign; sign(0) = 0)",
     },
-    "3.1": {
+    "3.4": {
         "idea": (
             "He (Kaiming) initialisation keeps the variance of the activations the same from "
             "layer to layer: each output sums `fan` inputs, so the weights' variance must be "
@@ -51,7 +51,7 @@ HINTS: dict[str, dict] = {
             "(look at _kaiming_std and normal_)."
         ),
     },
-    "3.2": {
+    "3.5": {
         "idea": (
             "Glorot (Xavier) initialisation balances the forward pass (variance ~ 1 / fan_in) "
             "and the backward pass (variance ~ 1 / fan_out) by averaging the two fans."
@@ -61,7 +61,7 @@ HINTS: dict[str, dict] = {
             "_calculate_fan_in_and_fan_out; fill in place with normal_(tensor, 0, std)."
         ),
     },
-    "4.1": {
+    "4.3": {
         "idea": (
             "Momentum keeps a running, decaying sum of past gradients per parameter (the "
             "`momentum_buffer` in the optimizer's state) and steps along it instead of along "

@@ -3,7 +3,7 @@
 The solutions live in the library itself, between two comment lines::
 
     def backward(self, grad_out):
-        # --- exercise 2.2: absolute value backward ---
+        # --- exercise 2.7: absolute value backward ---
         a = self.inputs[0].data
         return grad_out * _const(backend.xp_of(a).sign(a))
         # --- end exercise ---
@@ -11,11 +11,11 @@ The solutions live in the library itself, between two comment lines::
 In the learner's copy the lines between the markers are replaced by one line at the indentation
 of the opening marker::
 
-        # --- exercise 2.2: absolute value backward ---
-        raise NotImplementedError("Exercise 2.2 (chapters/02_autograd.md): absolute value ...")
+        # --- exercise 2.7: absolute value backward ---
+        raise NotImplementedError("Exercise 2.7 (chapters/02_autograd.md): absolute value ...")
         # --- end exercise ---
 
-The message names the chapter and the hint command (``python tools/hint.py 2.2``; the hints are
+The message names the chapter and the hint command (``python tools/hint.py 2.7``; the hints are
 in ``tools/hints.py``). A region must sit inside a function body (a stub at module or class level
 would break the import). Exercise ``N.M`` belongs to chapter ``N``.
 
