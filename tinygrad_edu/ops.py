@@ -62,6 +62,7 @@ def unbroadcast(grad: Tensor, shape: tuple) -> Tensor:
     """
     if grad.shape == shape:
         return grad
+    # --- exercise 2.3: unbroadcast ---
     lead = grad.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, s in enumerate(shape) if s == 1 and grad.shape[lead + i] != 1
@@ -69,6 +70,7 @@ def unbroadcast(grad: Tensor, shape: tuple) -> Tensor:
     if axes:
         grad = grad.sum(axis=axes, keepdims=True)
     return grad.reshape(shape)
+    # --- end exercise ---
 
 
 # =================================================================================================
@@ -122,8 +124,10 @@ class Mul(Function):
     def backward(self, grad_out):
         a, b = self.inputs
         need_a, need_b = self.needs_input_grad
+        # --- exercise 2.4: multiplication backward ---
         grad_a = unbroadcast(grad_out * b, _shape(a)) if need_a else None
         grad_b = unbroadcast(grad_out * a, _shape(b)) if need_b else None
+        # --- end exercise ---
         return grad_a, grad_b
 
 
@@ -283,12 +287,16 @@ class ReLUFunction(Function):
     """``max(a, 0)``; d/da = 1 where a > 0, else 0."""
 
     def forward(self, a):
+        # --- exercise 3.3: ReLU forward ---
         xp = backend.xp_of(a)
         self.mask = a > 0
         return xp.where(self.mask, a, xp.zeros((), dtype=a.dtype))  # a 0-d zero broadcasts
+        # --- end exercise ---
 
     def backward(self, grad_out):
+        # --- exercise 3.3: ReLU backward ---
         return where(_const(self.mask), grad_out, 0.0)
+        # --- end exercise ---
 
 
 def relu(a: Tensor) -> Tensor:
@@ -430,8 +438,10 @@ class MatMul(Function):
     def backward(self, grad_out):
         a, b = self.inputs
         need_a, need_b = self.needs_input_grad
+        # --- exercise 2.4: matrix multiplication backward ---
         grad_a = unbroadcast(grad_out @ b.mT, a.shape) if need_a else None
         grad_b = unbroadcast(a.mT @ grad_out, b.shape) if need_b else None
+        # --- end exercise ---
         return grad_a, grad_b
 
 
@@ -480,8 +490,10 @@ class Sum(Function):
         return backend.xp_of(a).sum(a, axis=axes, keepdims=keepdims)
 
     def backward(self, grad_out):
+        # --- exercise 2.5: sum backward ---
         g = grad_out.reshape(_keepdims_shape(self.in_shape, self.axes))
         return g.broadcast_to(self.in_shape), None, None
+        # --- end exercise ---
 
 
 def sum(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001 - NumPy's name
@@ -560,7 +572,9 @@ class Reshape(Function):
         return backend.xp_of(a).reshape(a, shape)
 
     def backward(self, grad_out):
+        # --- exercise 2.5: reshape backward ---
         return grad_out.reshape(self.in_shape), None
+        # --- end exercise ---
 
 
 def reshape(a: Tensor, *shape) -> Tensor:
@@ -612,8 +626,10 @@ class Transpose(Function):
         return backend.xp_of(a).permute_dims(a, axes)
 
     def backward(self, grad_out):
+        # --- exercise 2.5: transpose backward ---
         inverse = tuple(sorted(range(len(self.axes)), key=self.axes.__getitem__))
         return grad_out.transpose(inverse), None
+        # --- end exercise ---
 
 
 def transpose(a: Tensor, axes=None) -> Tensor:

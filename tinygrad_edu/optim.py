@@ -441,6 +441,7 @@ class Adam(Optimizer):
             else:
                 grad = grad + weight_decay * p.data  # Adam: L2 penalty added to the gradient
 
+        # --- exercise 4.4: Adam with bias correction ---
         m, v = state["exp_avg"], state["exp_avg_sq"]
         m *= beta1  # m_t = beta1 m_{t-1} + (1 - beta1) g, in place
         m += (1 - beta1) * grad
@@ -456,6 +457,7 @@ class Adam(Optimizer):
         step_size = lr / bias_correction1
         denom = xp.sqrt(v) / math.sqrt(bias_correction2) + eps
         p.data = p.data - step_size * (m / denom)
+        # --- end exercise ---
 
 
 class AdamW(Adam):

@@ -30,12 +30,14 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"linear: input of shape {x.shape} has {x.shape[-1] if x.ndim else 0} features but "
             f"weight of shape {weight.shape} expects {weight.shape[1]} (weight is (out, in))"
         )
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(
+            f"linear: bias of shape {bias.shape} does not match weight {weight.shape}; "
+            f"expected ({weight.shape[0]},)"
+        )
+    # --- exercise 3.2: the dense layer's forward ---
     y = x @ weight.mT  # (..., in) @ (in, out) -> (..., out)
     if bias is not None:
-        if bias.shape != (weight.shape[0],):
-            raise ValueError(
-                f"linear: bias of shape {bias.shape} does not match weight {weight.shape}; "
-                f"expected ({weight.shape[0]},)"
-            )
         y = y + bias
     return y
+    # --- end exercise ---
