@@ -197,6 +197,7 @@ CASES = {
 
 GRADGRAD = {
     "Add", "Sub", "Mul", "Div", "Pow", "Neg", "Exp", "Log", "Sqrt", "TanhFunction",
-    "SigmoidFunction", "MatMul", "Sum", "Reshape", "Transpose", "BroadcastTo", "Getitem", "IndexAdd", "Concat",
+    "SigmoidFunction", "MatMul", "Sum", "Reshape", "Transpose", "BroadcastTo", "Getitem",
+    "IndexAdd", "Concat",
     "Where", "Cast", "ReLUFunction", "Abs", "Maximum", "Max",
 }  # fmt: skip
