@@ -66,7 +66,7 @@ HINTS: dict[str, dict] = {
             "matmul: grad_a = unbroadcast(grad_out @ b^T, a.shape), "
             "grad_b = unbroadcast(a^T @ grad_out, b.shape) (^T: swap the last two axes, .mT)."
         ),
-        "spoilers": ["Backward:"],
+        "spoilers": ["Backward: ``grad_a = grad_out @ b^T``"],
     },
     "2.5": {
         "idea": (
@@ -186,7 +186,7 @@ HINTS: dict[str, dict] = {
             "self.t in the logits' dtype, smoothed if self.eps > 0;\n"
             "return (p - q) * w, then None for the four other inputs."
         ),
-        "spoilers": ["Backward:"],
+        "spoilers": ["Backward: ``grad_x = (softmax(x) - q) * w``"],
     },
     "4.3": {
         "idea": (
@@ -215,7 +215,7 @@ HINTS: dict[str, dict] = {
             "if amsgrad: v_max = max(v_max, v) in place, use it for v;\n"
             "p.data = p.data - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)."
         ),
-        "spoilers": ["For each parameter"],
+        "spoilers": ["For each parameter ``p`` with gradient ``g``, at step t = 1"],
     },
     "4.5": {
         "idea": (
@@ -264,7 +264,7 @@ HINTS: dict[str, dict] = {
             "ops.IndexAdd.apply(grad_out, (V, D), (self.ids, Ellipsis)), None "
             "(adds every row of grad_out into row ids[m] of zeros (V, D))."
         ),
-        "spoilers": ["Backward:"],
+        "spoilers": ["Backward: ``grad_weight[v] = sum of grad_out[m]"],
     },
     "6.1": {
         "idea": (
