@@ -375,7 +375,7 @@ class _Node:
 def _node(rule, *inputs):
     """A tensor made by a ``_Node``, and the list of the upstream gradients its backward got."""
     ctx = _Node(rule, *inputs)
-    return Tensor._make(inputs[0].data.copy(), True, ctx), ctx.calls
+    return Tensor._make(inputs[0].data, True, ctx), ctx.calls  # the values are not used
 
 
 @pytest.mark.ch02
@@ -748,7 +748,7 @@ def test_exercise_5_3_embedding_backward(route, monkeypatch):
     g = np.random.default_rng(33).standard_normal((6, 4))
     ref = np.zeros((5, 4))
     np.add.at(ref, ids.reshape(-1), g)
-    got = _backward_of(EmbeddingFunction, [w, ids.reshape(-1)], g)[0]
+    got = _backward_of(EmbeddingFunction, [w, tg.tensor(ids.reshape(-1))], g)[0]
     np.testing.assert_allclose(got, ref, rtol=1e-12)
     assert not got[[2, 4]].any()
     assert gradcheck(lambda w: F.embedding(tg.tensor(ids), w), [w], name=f"embedding, {route}")
