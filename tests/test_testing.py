@@ -176,7 +176,7 @@ def test_gradcheck_module_names_an_input_inside_a_tuple(device):
     assert gradcheck_module(_PairInput(), x, (a, b.detach()))  # x and a are right
 
 
-@pytest.mark.ch03  # a Module's parameters (exercise 3.1)
+@pytest.mark.ch08  # an LSTM's backward (exercise 8.1)
 def test_gradcheck_module_checks_an_lstm_with_its_state(device):
     tg.manual_seed(0)
     lstm = nn.LSTM(2, 3).astype("float64")
@@ -211,7 +211,7 @@ def test_gradcheck_module_refuses_a_float32_layer(device):
         gradcheck_module(nn.Linear(3, 2), leaf(4, 3))
 
 
-@pytest.mark.ch03  # a Module's parameters (exercise 3.1)
+@pytest.mark.ch06  # a Conv1d's backward (exercise 6.1)
 def test_gradcheck_module_leaves_inputs_and_parameters_as_they_were(device):
     layer = nn.Conv1d(2, 3, 3).astype("float64")
     x = leaf(1, 2, 5)
