@@ -3,6 +3,7 @@
     python examples/char_transformer.py               # train: the quality recipe, 2,000 steps
     python examples/char_transformer.py --resume      # continue an interrupted run exactly
     python examples/char_transformer.py sample --prompt "ROMEO:" --temperature 0.8 --top-k 40
+    python examples/char_transformer.py export        # best.npz -> best.safetensors, for PyTorch
 
 Training prints a progress bar (loss, ms/step, tokens/s), ``step N: train loss ..., val loss ...``
 every ``--eval-interval`` steps and at the end, and a generated sample. It writes ``best.npz``
@@ -10,7 +11,10 @@ every ``--eval-interval`` steps and at the end, and a generated sample. It write
 ``loss.png`` under ``--out-dir``. Ctrl-C (SIGINT) or SIGTERM saves ``last.npz`` and exits with
 status 130 or 143, as a shell reports a process those signals ended; a second signal never cuts a
 save short. An ``--out-dir`` that already holds a run is continued only with ``--resume`` and
-replaced only with ``--overwrite``.
+replaced only with ``--overwrite``. ``export`` writes the best model's weights, configuration and
+tokenizer as ``best.safetensors`` (or ``--to FILE``) in nanoGPT's names, which PyTorch reads
+without this package (chapter 16); ``sample --checkpoint FILE`` samples from any such weights-only
+file (``.npz`` or ``.safetensors``) or training checkpoint.
 
 Expected result of the default run (seed 1337, measured on a 2-core CPU): ``step 2000: train loss
 1.650, val loss 1.820``; PyTorch eager running the same recipe and seed gives val loss 1.817. The
@@ -53,6 +57,7 @@ from pathlib import Path  # noqa: E402
 
 import tinygrad_edu as tg  # noqa: E402
 from tinygrad_edu import backend, data  # noqa: E402
+from tinygrad_edu import io as tg_io  # noqa: E402
 from tinygrad_edu.io import CheckpointError  # noqa: E402
 from tinygrad_edu.models import GPT, GPTConfig, build_model  # noqa: E402
 from tinygrad_edu.train import (  # noqa: E402
@@ -212,9 +217,10 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "mode",
         nargs="?",
-        choices=("train", "sample"),
+        choices=("train", "sample", "export"),
         default="train",
-        help="train a model (default) or sample from OUT_DIR/best.npz",
+        help="train a model (default), sample from OUT_DIR/best.npz (or --checkpoint FILE), or "
+        "export OUT_DIR/best.npz as best.safetensors for PyTorch",
     )
     p.add_argument(
         "--out-dir",
@@ -277,6 +283,19 @@ def make_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="K",
         help="draw only from the K likeliest characters; 1 is greedy (default: all)",
+    )
+    s.add_argument(
+        "--checkpoint",
+        default=None,
+        metavar="FILE",
+        help="sample from this file: a training checkpoint or weights + config + tokenizer "
+        "(.npz or .safetensors) (default: OUT_DIR/best.npz)",
+    )
+    p.add_argument(
+        "--to",
+        default=None,
+        metavar="FILE",
+        help="export: the file to write, .safetensors or .npz (default: OUT_DIR/best.safetensors)",
     )
     return p
 
@@ -383,8 +402,8 @@ def _sample(model, tokenizer, prompt: str, args, device) -> str:
     return tokenizer.decode(out[0])
 
 
-def run_sample(args) -> int:
-    out_dir = Path(args.out_dir)
+def _load_best(out_dir: Path):
+    """The model and tokenizer of OUT_DIR/best.npz (or last.npz), from a training checkpoint."""
     path = out_dir / "best.npz"
     if not path.is_file() and (out_dir / "last.npz").is_file():
         path = out_dir / "last.npz"
@@ -396,9 +415,16 @@ def run_sample(args) -> int:
             f"checkpoint {str(path)!r} has an unusable configuration ({e}); train again"
         ) from None
     restore_model(model, ckpt, path)
+    return model, ckpt["tokenizer"]
+
+
+def run_sample(args) -> int:
     device = backend.get_device(args.device)
+    if args.checkpoint:  # any file with weights + config + tokenizer, e.g. from nanoGPT
+        model, tokenizer = tg_io.load_model(args.checkpoint)
+    else:
+        model, tokenizer = _load_best(Path(args.out_dir))
     model.to(device)
-    tokenizer = ckpt["tokenizer"]
     print(_sample(model, tokenizer, args.prompt, args, device))
     return 0
 
@@ -411,6 +437,16 @@ def _terminate(signum, frame):
     raise Terminated
 
 
+def run_export(args) -> int:
+    """The best model as weights + config + tokenizer in nanoGPT's names, for PyTorch."""
+    model, tokenizer = _load_best(Path(args.out_dir))
+    to = Path(args.to) if args.to else Path(args.out_dir) / "best.safetensors"
+    names = "nanogpt" if isinstance(model, GPT) else "tinygrad_edu"
+    tg_io.save_weights(to, model, tokenizer, names=names)
+    print(f"wrote {to} (weights in {names}'s names, config and tokenizer in its metadata)")
+    return 0
+
+
 def main(argv=None) -> int:
     try:
         args = make_parser().parse_args(argv)
@@ -419,6 +455,8 @@ def main(argv=None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:
         backend.get_device(args.device)  # fail fast: no data loaded, no model built on a bad device
+        if args.mode == "export":
+            return run_export(args)
         return run_sample(args) if args.mode == "sample" else run_train(args)
     except (UsageError, data.DataError, CheckpointError, backend.DeviceError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -314,7 +314,9 @@ def test_a_checkpoint_with_nan_weights_is_refused(corpus, tmp_path):
         ckpt["model"]["lm_head.weight"][0, 0] = np.nan
         tg.save(ckpt, out / name)
     expected = (
-        "holds NaN or infinite values (model.lm_head.weight): the run that wrote it diverged; "
+        # the tied head is stored once and loads as the same array as wte.weight: both names
+        "holds NaN or infinite values (model.wte.weight, model.lm_head.weight): the run that "
+        "wrote it diverged; "
         "use an earlier checkpoint, or train again with a lower --learning-rate"
     )
     err = one_line_error(cli("sample", "--out-dir", out, "--max-new-tokens", 5))

@@ -104,6 +104,11 @@ def test_every_function_has_a_case():
     )
 
 
+def test_exercise_chapters_name_registered_functions():
+    unknown = sorted(set(EXERCISE_CHAPTER) - set(REGISTRY))
+    assert not unknown, f"EXERCISE_CHAPTER names Functions that are not registered: {unknown}"
+
+
 def test_every_case_names_a_function():
     unknown = sorted(set(CASES) - set(REGISTRY))
     assert not unknown, f"cases for names that are not registered Functions: {unknown}"

@@ -93,7 +93,7 @@ def test_linear_fuzzed(n_in, n_out, shape):
 # ---- LayerNorm ----------------------------------------------------------------------------------
 
 
-@pytest.mark.ch10  # LayerNorm backward, exercise 10.1
+@pytest.mark.ch10  # LayerNorm's backward is exercise 10.1
 @given(n=st.integers(1, 4), shape=shapes(0, 3, 0, 4))
 def test_layer_norm_fuzzed(n, shape):
     layer = nn.LayerNorm(n).astype("float64")
@@ -118,7 +118,6 @@ def test_layer_norm_fuzzed(n, shape):
     shape=shapes(0, 3, 0, 4),
     offset=st.sampled_from([0, 0, 0, 1, -1]),
 )
-@pytest.mark.ch05  # embedding backward, exercise 5.3
 def test_embedding_fuzzed(num, dim, shape, offset):
     """Ids of any shape (0-d and empty included); out-of-range ids are a clear error."""
     layer = nn.Embedding(num, dim).astype("float64")
@@ -142,13 +141,13 @@ def test_embedding_float_ids_name_the_layer():
 # ---- Conv1d -------------------------------------------------------------------------------------
 
 
+@pytest.mark.ch06  # the conv1d backward folds windows (exercise 6.1)
 @given(
     c_in=st.integers(1, 3),
     c_out=st.integers(1, 3),
     k=st.integers(1, 3),
     shape=shapes(1, 4, 0, 5),
 )
-@pytest.mark.ch06  # fold, exercise 6.1
 def test_conv1d_fuzzed(c_in, c_out, k, shape):
     layer = nn.Conv1d(c_in, c_out, k).astype("float64")
     random_params(layer)

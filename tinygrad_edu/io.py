@@ -13,6 +13,23 @@ including keys that contain dots or are integers) goes into one JSON document st
 entry ``__tinygrad_edu__``, with a format version. Nothing is pickled, so loading a checkpoint
 cannot run code: a file that contains a pickled object is refused.
 
+**Shared arrays are stored once.** An array that appears under two names (the tied token
+embedding of the GPT is ``wte.weight`` and ``lm_head.weight``) is written once; ``load`` gives
+back one array under both names.
+
+**safetensors.** A path ending in ``.safetensors`` is written in that format (Hugging Face's: a
+JSON header, then the raw tensors; no code runs on load), which PyTorch reads with
+``safetensors.torch.load_file(path)`` without this package. It holds weights, not training
+state: ``obj`` is a state dict (name -> array), or a dict whose ``"model"`` entry is the state
+dict and whose other entries (the config, the tokenizer ...) are plain values, each stored in the
+file's metadata as a JSON string under its own key. Needs ``pip install
+"tinygrad_edu[safetensors]"``.
+
+**Weights-only checkpoints.** :func:`save_weights` writes a model's weights with its
+configuration and tokenizer (what sampling needs, and what another framework needs; chapter 16);
+:func:`load_model` rebuilds ``(model, tokenizer)`` from such a file or from a training
+checkpoint, and names exactly what is missing when it cannot.
+
 **Safety.** ``save`` writes to a temporary file in the same directory, flushes it to disk
 (``fsync``) and only then renames it over ``path`` with ``os.replace``, which is atomic: a crash
 or Ctrl-C at any moment leaves either the old checkpoint or the new one, never half a file.
@@ -48,6 +65,8 @@ FORMAT = "tinygrad_edu.checkpoint"
 VERSION = 1
 META_KEY = "__tinygrad_edu__"  # the .npz entry that holds the JSON document
 
+SAFETENSORS_KEY = "tinygrad_edu"  # the .safetensors metadata entry that describes the file
+
 __all__ = [
     "save",
     "load",
@@ -55,6 +74,8 @@ __all__ = [
     "atomic_write",
     "deferred_signals",
     "remove_stale_temporaries",
+    "save_weights",
+    "load_model",
 ]
 
 
@@ -72,10 +93,14 @@ def save(obj, path) -> None:
 
     Allowed values: arrays of any device (and Tensors, saved as their data), NumPy scalars,
     ``None``, bools, ints, floats, strings, and lists, tuples and dicts of these (dict keys must
-    be strings or ints). Anything else is a ``TypeError`` naming where it is.
+    be strings or ints). Anything else is a ``TypeError`` naming where it is. A path ending in
+    ``.safetensors`` is written in that format (see the module docstring).
     """
+    if _is_safetensors(path):
+        _save_safetensors(obj, path)
+        return
     arrays: dict[str, np.ndarray] = {}
-    tree = _encode(obj, [], arrays)  # check everything before touching the disk
+    tree = _encode(obj, [], arrays, {})  # check everything before touching the disk
     meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree})
     with atomic_write(path, "save") as f:
         _write_npz(f, arrays, meta)
@@ -207,17 +232,20 @@ def _where(keys: list) -> str:
     return ".".join(str(k) for k in keys) or "<top level>"
 
 
-def _encode(obj, keys: list, arrays: dict):
+def _encode(obj, keys: list, arrays: dict, seen: dict):
     """Turn ``obj`` into a JSON tree; arrays go into ``arrays`` and are referenced by name.
 
     Tree nodes: ``{"dict": [[key, node], ...]}`` (keys keep their type and order),
     ``{"list": [...]}``, ``{"tuple": [...]}``, ``{"array": name}`` (``"scalar": true`` for a
-    NumPy scalar), ``{"value": v}`` for JSON values.
+    NumPy scalar), ``{"value": v}`` for JSON values. ``seen`` maps ``id(array)`` to
+    ``(array, name)``: an array met again (a tied weight) is a second reference to the same name.
     """
     from .tensor import Tensor
 
     if isinstance(obj, Tensor):
         obj = obj.data
+    if backend.is_array(obj) and not isinstance(obj, np.generic) and id(obj) in seen:
+        return {"array": seen[id(obj)][1]}  # the same array again: stored once
     if backend.is_array(obj):
         host = backend.to_numpy(obj)
         if host.dtype.hasobject:
@@ -227,6 +255,7 @@ def _encode(obj, keys: list, arrays: dict):
             )
         name = _unique_name(_where(keys) if keys else "array", arrays)
         arrays[name] = host
+        seen[id(obj)] = (obj, name)  # keeps obj alive, so its id is not reused meanwhile
         node = {"array": name}
         if isinstance(obj, np.generic):
             node["scalar"] = True
@@ -243,13 +272,13 @@ def _encode(obj, keys: list, arrays: dict):
                     f"save: dict keys must be strings or ints, got {type(k).__name__} key {k!r} "
                     f"at {_where(keys)!r}"
                 )
-            items.append([k, _encode(v, keys + [k], arrays)])
+            items.append([k, _encode(v, keys + [k], arrays, seen)])
         return {"dict": items}
     if isinstance(obj, (list, tuple)):
         kind = "tuple" if isinstance(obj, tuple) else "list"
         if kind == "list" and all(v is None or isinstance(v, (bool, int, float, str)) for v in obj):
             return {"value": list(obj)}  # a flat list of plain values is stored as it is
-        return {kind: [_encode(v, keys + [i], arrays) for i, v in enumerate(obj)]}
+        return {kind: [_encode(v, keys + [i], arrays, seen) for i, v in enumerate(obj)]}
     raise TypeError(
         f"save: cannot store a {type(obj).__name__} at {_where(keys)!r}; checkpoints hold arrays, "
         "numbers, strings, None, bools, and lists/tuples/dicts of these (no pickle)"
@@ -286,6 +315,8 @@ def load(path):
             f"load: {path!r} is empty (0 bytes), so it was never completely written; "
             "use an earlier checkpoint"
         )
+    if _is_safetensors(path):
+        return _load_safetensors(path)
     if head.startswith(b"\x93NUMPY"):
         raise CheckpointError(
             f"load: {path!r} is a single .npy array, not a checkpoint; read it with np.load, "
@@ -351,3 +382,200 @@ def _decode(node: dict, arrays: dict):
     if "tuple" in node:
         return tuple(_decode(v, arrays) for v in node["tuple"])
     raise KeyError(f"unknown node {sorted(node)}")
+
+
+# =================================================================================================
+# safetensors
+# =================================================================================================
+
+
+def _is_safetensors(path) -> bool:
+    return os.fspath(path).lower().endswith(".safetensors")
+
+
+def _safetensors(who: str):
+    """The ``safetensors`` package, or a one-line error that names the extra to install."""
+    try:
+        import safetensors
+        import safetensors.numpy
+    except ImportError:
+        raise ImportError(
+            f"{who}: .safetensors files need the safetensors package: "
+            'pip install "tinygrad_edu[safetensors]"'
+        ) from None
+    return safetensors
+
+
+def _save_safetensors(obj, path) -> None:
+    """A state dict, or ``{"model": state_dict, **plain values}``, as one .safetensors file."""
+    from .tensor import Tensor
+
+    if not isinstance(obj, dict):
+        raise TypeError(
+            f"save: a .safetensors file holds a state dict (name -> array) or a dict with a "
+            f"'model' state dict and plain values; got a {type(obj).__name__}"
+        )
+    if isinstance(obj.get("model"), dict):
+        layout, weights = "checkpoint", obj["model"]
+        extras = {k: v for k, v in obj.items() if k != "model"}
+    else:
+        layout, weights, extras = "state_dict", obj, {}
+    tensors: dict[str, np.ndarray] = {}
+    tied: dict[str, str] = {}
+    seen: dict[int, tuple] = {}
+    for name, value in weights.items():
+        value = value.data if isinstance(value, Tensor) else value
+        where = f"model.{name}" if layout == "checkpoint" else str(name)
+        if not isinstance(name, str) or not backend.is_array(value):
+            raise TypeError(
+                f"save: {where!r} is a {type(value).__name__}; the weights of a .safetensors file "
+                "must be arrays under string names (plain values go next to 'model'; optimizer "
+                "state and other nested data go in a .npz checkpoint)"
+            )
+        if id(value) in seen:  # a tied weight: stored once, recorded as an alias
+            tied[name] = seen[id(value)][1]
+            continue
+        seen[id(value)] = (value, name)
+        tensors[name] = np.ascontiguousarray(backend.to_numpy(value))
+    metadata = {}
+    for key, value in extras.items():
+        if key == SAFETENSORS_KEY or not isinstance(key, str):
+            raise TypeError(f"save: {key!r} cannot be a metadata key of a .safetensors file")
+        try:
+            metadata[key] = json.dumps(value)
+        except TypeError as e:
+            raise TypeError(
+                f"save: {key!r} cannot go in the metadata of a .safetensors file, which holds "
+                f"plain values as JSON ({e}); arrays belong in 'model', other state in a .npz"
+            ) from None
+    info = {"format": FORMAT, "version": VERSION, "layout": layout, "tied": tied}
+    metadata[SAFETENSORS_KEY] = json.dumps(info)
+    payload = _safetensors("save").numpy.save(tensors, metadata=metadata)
+    with atomic_write(path, "save") as f:
+        f.write(payload)
+
+
+def _load_safetensors(path: str):
+    """The inverse of ``_save_safetensors``; a file written elsewhere loads as its state dict."""
+    st = _safetensors("load")
+    try:
+        with st.safe_open(path, framework="numpy") as f:
+            metadata = f.metadata() or {}
+            tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
+    except Exception as e:  # safetensors' own error type, a short read, a bad header ...
+        raise CheckpointError(_corrupt(path, e)) from e
+    if SAFETENSORS_KEY not in metadata:
+        return tensors  # written by another program: just the tensors
+    try:
+        info = json.loads(metadata.pop(SAFETENSORS_KEY))
+        for alias, name in info.get("tied", {}).items():
+            tensors[alias] = tensors[name]  # one array under both names, as when saved
+        if info.get("layout") != "checkpoint":
+            return tensors
+        extras = {key: json.loads(value) for key, value in metadata.items()}
+    except (ValueError, KeyError, AttributeError) as e:
+        raise CheckpointError(_corrupt(path, e)) from e
+    return {"model": tensors, **extras}
+
+
+# =================================================================================================
+# Weights-only checkpoints: save one, and rebuild a model (and tokenizer) from any checkpoint
+# =================================================================================================
+
+# what a checkpoint needs so that a model can be rebuilt from it, and what each entry is
+WEIGHTS_ENTRIES = {
+    "model": "the weights",
+    "model_config": "a dict of GPTConfig fields",
+    "tokenizer": 'a dict such as {"chars": "..."}',
+}
+
+
+def save_weights(path, model, tokenizer=None, names: str = "tinygrad_edu") -> None:
+    """Save ``model``'s weights with its configuration and ``tokenizer``: what sampling needs,
+    and all a user of another framework needs. ``.npz`` or ``.safetensors`` by ``path``'s suffix.
+
+    ``names="nanogpt"`` writes a ``GPT`` with nanoGPT's names (``transformer.h.0.attn.c_attn``
+    ...), so nanoGPT's ``model.py`` loads the file with ``safetensors.torch.load_model``; the
+    config fields are nanoGPT's ``GPTConfig`` fields. :func:`load_model` reads either naming.
+    """
+    from dataclasses import asdict
+
+    if names not in ("tinygrad_edu", "nanogpt"):
+        raise ValueError(f"save_weights: names must be 'tinygrad_edu' or 'nanogpt', got {names!r}")
+    if names == "nanogpt":
+        from .interop import to_nanogpt
+
+        weights = to_nanogpt(model)
+    else:
+        weights = {k: backend.to_numpy(v) for k, v in model.state_dict().items()}
+    obj = {"model": weights, "model_type": type(model).__name__}
+    obj["model_config"] = asdict(model.config)
+    if tokenizer is not None:
+        obj["tokenizer"] = tokenizer.to_dict() if hasattr(tokenizer, "to_dict") else tokenizer
+    save(obj, path)
+
+
+def load_model(path, device=None):
+    """``(model, tokenizer)`` rebuilt from a checkpoint: one written by training (``.npz``),
+    or a weights-only one (``.npz`` or ``.safetensors``, from :func:`save_weights` or written by
+    hand) holding ``model`` (the weights, in tinygrad_edu's or nanoGPT's names),
+    ``model_config`` and ``tokenizer``; ``model_type`` defaults to ``"GPT"``. Optimizer state,
+    step, history and generator state are not needed. A checkpoint that lacks something is a
+    one-line :class:`CheckpointError` naming exactly what is missing.
+
+    The model comes back in evaluation mode on ``device`` (default: the default device), in the
+    dtype of the saved weights.
+    """
+    from .data import CharTokenizer
+    from .models import MODELS, build_model
+
+    path = os.fspath(path)
+    where = f"checkpoint {path!r}"
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{where} does not exist (or is not a file)")
+    ckpt = load(path)
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{where} holds a {type(ckpt).__name__}, not a dict of entries")
+    missing = [k for k in WEIGHTS_ENTRIES if k not in ckpt]
+    if missing:
+        needs = ", ".join(f"{k} ({v})" for k, v in WEIGHTS_ENTRIES.items())
+        raise CheckpointError(
+            f"{where} lacks {', '.join(missing)}: a model is rebuilt from {needs}; "
+            "tinygrad_edu.io.save_weights writes all three"
+        )
+    model_type = ckpt.get("model_type", "GPT")
+    if model_type not in MODELS:
+        raise CheckpointError(
+            f"{where} holds a model of type {model_type!r}; expected one of {sorted(MODELS)}"
+        )
+    weights = ckpt["model"]
+    bad = [
+        k
+        for k, w in weights.items()
+        if np.issubdtype(np.asarray(w).dtype, np.floating) and not np.isfinite(w).all()
+    ]
+    if bad:
+        raise CheckpointError(
+            f"{where} holds NaN or infinite weights ({', '.join(bad[:3])}"
+            f"{', ...' if len(bad) > 3 else ''}): the run that wrote it diverged"
+        )
+    try:
+        if model_type == "GPT":
+            from .interop import from_nanogpt, is_nanogpt_state_dict
+
+            if is_nanogpt_state_dict(weights):
+                weights = from_nanogpt(weights, ckpt["model_config"])
+        model = build_model(model_type, dict(ckpt["model_config"]))
+        floats = [w for w in weights.values() if np.issubdtype(np.asarray(w).dtype, np.floating)]
+        if floats:
+            model.to(dtype=np.asarray(floats[0]).dtype)
+        model.load_state_dict(weights)
+        tokenizer = CharTokenizer.from_dict(ckpt["tokenizer"])
+    except (ValueError, TypeError, KeyError) as e:
+        raise CheckpointError(f"{where} cannot be loaded: {e}") from None
+    if tokenizer.vocab_size != getattr(model.config, "vocab_size", tokenizer.vocab_size):
+        raise CheckpointError(
+            f"{where}: the tokenizer has {tokenizer.vocab_size} characters but the model's "
+            f"vocab_size is {model.config.vocab_size}"
+        )
+    return model.to(device=backend.get_device(device)).eval(), tokenizer

@@ -209,13 +209,20 @@ class Tensor:
         """The same data, cut from the graph."""
         return Tensor._make(self.data, False, None)
 
-    def to(self, device: str) -> Tensor:
-        """This tensor on ``device`` (itself if already there). The copy is a leaf."""
-        device = backend.get_device(device)
-        if device == self.device:
-            return self
-        out = Tensor._make(backend.to_device(self.data, device), self.requires_grad, None)
-        return out
+    def to(self, device=None, dtype=None) -> Tensor:
+        """This tensor on ``device`` and/or cast to ``dtype`` (itself if nothing changes), as
+        PyTorch's ``t.to(device, dtype)``; ``t.to("float64")`` (a dtype alone) casts. A move
+        makes a leaf; a cast between float dtypes is differentiable (``astype``)."""
+        if dtype is None and device is not None:
+            name = device if isinstance(device, str) else backend.dtype_name(device)
+            if backend.is_floating(name) or backend.is_integer(name) or name == "bool":
+                device, dtype = None, device  # t.to("float64"), t.to(np.float64): a dtype alone
+        out = self
+        if device is not None:
+            device = backend.get_device(device)
+            if device != self.device:
+                out = Tensor._make(backend.to_device(self.data, device), self.requires_grad, None)
+        return out if dtype is None else out.astype(dtype)
 
     def astype(self, dtype) -> Tensor:
         return ops.astype(self, dtype)
@@ -225,6 +232,9 @@ class Tensor:
 
     def double(self) -> Tensor:
         return self.astype("float64")
+
+    def half(self) -> Tensor:
+        return self.astype("float16")
 
     def long(self) -> Tensor:
         return self.astype("int64")

@@ -143,11 +143,14 @@ class GPT(nn.Module):
         n = super().num_parameters()
         return n - self.wpe.weight.size if non_embedding else n
 
-    def forward(self, idx: Tensor, targets: Tensor | None = None):
+    def forward(self, idx: Tensor, targets: Tensor | None = None, ignore_index: int = -1):
         """Logits for the next character at every position, and the mean cross-entropy loss
         against ``targets`` (None without targets).
 
         ``idx`` and ``targets``: (B, T) int64 with ``T <= block_size``. Returns logits (B, T, V).
+        Positions whose target is ``ignore_index`` count for nothing; the default -1 is
+        nanoGPT's (PyTorch's ``F.cross_entropy`` defaults to -100: pass ``ignore_index=-100``
+        for targets padded that way).
         """
         B, T = idx.shape
         if T > self.config.block_size:
@@ -167,7 +170,9 @@ class GPT(nn.Module):
             return logits, None
         V = logits.shape[-1]
         # every position is one classification example: (B*T, V) scores against (B*T,) ids
-        loss = F.cross_entropy(logits.reshape(B * T, V), targets.reshape(B * T))
+        loss = F.cross_entropy(
+            logits.reshape(B * T, V), targets.reshape(B * T), ignore_index=ignore_index
+        )
         return logits, loss
 
     def configure_optimizers(self, weight_decay: float, learning_rate: float, betas=(0.9, 0.99)):

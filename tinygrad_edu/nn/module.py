@@ -39,6 +39,12 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
+def _is_dtype(value) -> bool:
+    """True for a dtype (``"float64"``, ``np.float64``), False for a device name (``"cuda:0"``)."""
+    name = backend.dtype_name(value) if not isinstance(value, str) else value
+    return backend.is_floating(name) or backend.is_integer(name) or name == "bool"
+
+
 class Module:
     """Base class of every layer and model: subclasses define ``forward``; call the module."""
 
@@ -187,27 +193,67 @@ class Module:
         for p in self.parameters():
             p.grad = None
 
-    def to(self, device: str):
-        """Move every parameter and buffer to ``device`` in place (the Parameter objects are
-        kept, so an optimizer built before the move still holds them)."""
-        device = backend.get_device(device)
-        for m in self.modules():
-            for store in (m._parameters, m._buffers):
-                for t in store.values():
-                    if t is not None:
-                        t.data = backend.to_device(t.data, device)
-                        if t.grad is not None:
-                            t.grad = t.grad.to(device)
+    def to(self, device=None, dtype=None):
+        """Move every parameter and buffer to ``device`` and/or cast the floating-point ones to
+        ``dtype``, in place, as PyTorch's ``module.to(device, dtype)``; ``module.to("float64")``
+        (a dtype alone) casts. The Parameter objects are kept, so an optimizer built before
+        still holds them; its state (Adam's moments) follows the parameters' device and dtype at
+        its next ``step()``. Gradients move and cast with their parameters.
+        """
+        if dtype is None and device is not None and _is_dtype(device):
+            device, dtype = None, device  # module.to(torch.float64)-style: a dtype alone
+        if device is not None:
+            device = backend.get_device(device)
+            for t in self._tensors():
+                t.data = backend.to_device(t.data, device)
+                if t.grad is not None:
+                    t.grad = t.grad.to(device)
+        if dtype is not None:
+            name = backend.dtype_name(dtype)
+            if not backend.is_floating(name):
+                raise TypeError(
+                    f"{type(self).__name__}.to: dtype must be a floating-point dtype (float16, "
+                    f"float32, float64), got {name!r}; only floating-point parameters are cast"
+                )
+            for t in self._tensors():
+                if backend.is_floating(t.dtype) and not hasattr(backend.namespace(t.device), name):
+                    raise TypeError(
+                        f"{type(self).__name__}.to: device {t.device!r} has no dtype {name!r} "
+                        "(the array API standard has float32 and float64 only)"
+                    )
+                if backend.is_floating(t.dtype) and t.dtype != name:
+                    t.data = backend.asarray(t.data, dtype=name, device=t.device)
+                    if t.grad is not None:
+                        t.grad = Tensor(backend.asarray(t.grad.data, dtype=name, device=t.device))
         return self
 
-    def astype(self, dtype):
-        """Cast every floating-point parameter and buffer (e.g. to float64 for gradient checks)."""
+    def _tensors(self):
+        """Every parameter and buffer once (a tied parameter is cast or moved once)."""
+        seen = set()
         for m in self.modules():
             for store in (m._parameters, m._buffers):
                 for t in store.values():
-                    if t is not None and backend.is_floating(t.dtype):
-                        t.data = backend.asarray(t.data, dtype=dtype, device=t.device)
-        return self
+                    if t is not None and id(t) not in seen:
+                        seen.add(id(t))
+                        yield t
+
+    def astype(self, dtype):
+        """Cast every floating-point parameter and buffer (e.g. to float64 for gradient checks);
+        the same as ``to(dtype=dtype)``."""
+        return self.to(dtype=dtype)
+
+    def double(self):
+        """PyTorch's ``module.double()``: floating-point parameters and buffers to float64."""
+        return self.to(dtype="float64")
+
+    def float(self):
+        """PyTorch's ``module.float()``: floating-point parameters and buffers to float32."""
+        return self.to(dtype="float32")
+
+    def half(self):
+        """PyTorch's ``module.half()``: floating-point parameters and buffers to float16 (for
+        storage and export; NumPy computes float16 slowly and the losses need float32)."""
+        return self.to(dtype="float16")
 
     # ---- printing -------------------------------------------------------------------------------
     def extra_repr(self) -> str:
