@@ -52,6 +52,7 @@ import time
 import traceback
 
 CASES = ("B1", "B2", "B3", "B4", "B5")
+ALL_CASES = CASES + ("E2E",)  # E2E: the example's training run, see run_e2e
 
 # The shapes of DESIGN.md's benchmark table, and the shrunken ones of the smoke test (--tiny).
 FULL = {
@@ -124,7 +125,33 @@ def blas_info() -> dict:
         info.update(library=blas.get("name"), version=blas.get("version"))
     except Exception:  # numpy 1.x or an unusual build: report what we know
         info["library"] = "unknown"
+    core = _openblas_corename()
+    if core:
+        info["architecture"] = core
     return info
+
+
+def _openblas_corename():
+    """The kernel OpenBLAS chose at run time (``SkylakeX``, ``Haswell`` ...), asked from the
+    library NumPy bundles; None when it cannot be found."""
+    import ctypes
+    import glob
+
+    import numpy as np
+
+    libs = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "*openblas*")
+    for path in glob.glob(libs):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename",
+                     "openblas_get_corename64_", "openblas_get_corename"):  # fmt: skip
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                fn.restype = ctypes.c_char_p
+                return fn().decode()
+    return None
 
 
 def our_threads(blas: dict) -> int:
@@ -416,6 +443,108 @@ def ours_b5(cfg: dict):
         return y
 
     return step, {"ops": 2 * reps}
+
+
+# =================================================================================================
+# The BLAS-bound floor: each case's own matrix products, replayed alone
+# =================================================================================================
+# A step can never be faster than its matrix products. These lists hold the products one training
+# step of each case computes (forward and backward), with the shapes and memory layouts our
+# implementation passes to NumPy (``W.T`` is a transposed view of a C-ordered weight, the heads
+# of attention are (B, H, T, D) views of a (B, T, C) array). Replaying them alone, interleaved
+# with the full steps, gives the time a step would take if everything but the products were free.
+
+
+def _gemm_operands(shape, transposed=False):
+    """A float32 array of ``shape``, C-ordered, or the transposed view of a C-ordered one."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    if transposed:  # (m, n) as the .T view of an (n, m) C-ordered array
+        return rng.standard_normal(shape[::-1], dtype=np.float32).T
+    return rng.standard_normal(shape, dtype=np.float32)
+
+
+def _linear_gemms(M, n_in, n_out, grad_x=True):
+    """A Linear layer on M rows: ``y = x @ W.T``; backward ``dW = g.T @ x``, ``dx = g @ W``."""
+    A = _gemm_operands
+    pairs = [(A((M, n_in)), A((n_in, n_out), transposed=True))]  # forward
+    pairs.append((A((n_out, M), transposed=True), A((M, n_in))))  # grad of W (out, in)
+    if grad_x:
+        pairs.append((A((M, n_out)), A((n_out, n_in))))  # grad of x
+    return pairs
+
+
+def _heads(B, H, T, D):
+    """A (B, H, T, D) view of a C-ordered (B, T, H*D) array, as attention's heads are."""
+    return _gemm_operands((B, T, H, D)).transpose(0, 2, 1, 3)
+
+
+def gemms(case: str, cfg: dict) -> list:
+    """The (a, b) operand pairs of one training step's matrix products (forward and backward)."""
+    A = _gemm_operands
+    if case == "B1":
+        d_in, h1, h2, d_out = cfg["sizes"]
+        M = cfg["batch"]
+        return (
+            _linear_gemms(M, d_in, h1, grad_x=False)  # the input needs no gradient
+            + _linear_gemms(M, h1, h2)
+            + _linear_gemms(M, h2, d_out)
+        )
+    if case == "B2":
+        V, E, H, B, T = cfg["vocab"], cfg["emb"], cfg["hidden"], cfg["batch"], cfg["seq"]
+        M = B * T
+        pairs = [(A((V, M)), A((M, E)))]  # embedding backward: one-hot^T @ grad
+        pairs += _linear_gemms(M, E, 4 * H)  # the input projection of every step at once
+        w_hh_t = A((H, 4 * H))  # a contiguous W_hh^T
+        pairs += [(A((B, H)), w_hh_t)] * T  # forward: h_{t-1} @ W_hh^T, step by step
+        pairs += [(A((B, 4 * H)), A((4 * H, H)))] * T  # backward: dh = da_t @ W_hh
+        pairs.append((A((4 * H, M), transposed=True), A((M, H))))  # grad W_hh, one product
+        return pairs + _linear_gemms(M, H, V)  # the head
+    if case == "B3":
+        V, L, H, C = cfg["vocab"], cfg["n_layer"], cfg["n_head"], cfg["n_embd"]
+        B, T = cfg["batch"], cfg["block"]
+        M, D = B * T, C // H
+        pairs = [(A((V, M)), A((M, C))), (A((T, T)), A((T, C)))]  # embeddings' backward
+        for _ in range(L):
+            for _ in range(4):  # q, k, v and output projections
+                pairs += _linear_gemms(M, C, C)
+            q, k, v, g = (_heads(B, H, T, D) for _ in range(4))
+            P, dS = A((B, H, T, T)), A((B, H, T, T))
+            pairs += [(q, k.transpose(0, 1, 3, 2)), (P, v)]  # scores, weighted values
+            pairs += [(P.transpose(0, 1, 3, 2), g), (g, v.transpose(0, 1, 3, 2))]  # dv, dP
+            pairs += [(dS, k), (dS.transpose(0, 1, 3, 2), q)]  # dq, dk
+            pairs += _linear_gemms(M, C, 4 * C) + _linear_gemms(M, 4 * C, C)  # the MLP
+        return pairs + _linear_gemms(M, C, V)  # the tied head
+    if case == "B4":
+        N, L, K = cfg["batch"], cfg["length"], cfg["kernel"]
+        c_in, c_out = cfg["c_in"], cfg["c_out"]
+        # the convolution: W (C_out, C_in*K) @ the unfolded input (N, C_in*K, L), one product per
+        # example; the weight's gradient: grad (N, C_out, L) @ cols^T, then summed over N
+        w, cols = A((c_out, c_in * K)), A((N, c_in * K, L))
+        pairs = [(w, cols), (A((N, c_out, L)), cols.transpose(0, 2, 1))]
+        return pairs + _linear_gemms(N, c_out, cfg["classes"])
+    return []
+
+
+def gemm_floor_step(case: str, cfg: dict):
+    """A step that runs only ``case``'s matrix products (None for B5, which has none)."""
+    import numpy as np
+
+    pairs = gemms(case, cfg)
+    if not pairs:
+        return None
+
+    def step():
+        for a, b in pairs:
+            np.matmul(a, b)
+
+    def flops(a, b):  # 2 m k n per product, times the (broadcast) batch
+        batch = math.prod(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+        return 2 * a.shape[-2] * a.shape[-1] * b.shape[-1] * batch
+
+    step.gflop = sum(flops(a, b) for a, b in pairs) / 1e9
+    return step
 
 
 OURS = {"B1": ours_b1, "B2": ours_b2, "B3": ours_b3, "B4": ours_b4, "B5": ours_b5}
@@ -764,6 +893,197 @@ def run_child(impl: str, args, threads: int, layout: dict) -> dict:
 # =================================================================================================
 
 
+# =================================================================================================
+# End to end: the example's default configuration for a fixed number of steps, evaluation included
+# =================================================================================================
+
+
+def e2e_setup(tiny: bool, steps: int):
+    """The corpus, tokenizer, splits, model shape and training configuration of the E2E case.
+
+    The example's defaults (``GPTConfig()``, ``TrainConfig()``) for ``steps`` steps, with the
+    learning-rate schedule of the full 2,000-step run and one evaluation at the end whose size
+    keeps the default run's ratio of evaluation to training (``eval_iters`` batches per split
+    every ``eval_interval`` steps: 200 per 500, so 40 for 100 steps). No progress bar, no plot.
+    """
+    import tempfile
+
+    from tinygrad_edu import data
+    from tinygrad_edu.models.char_transformer import GPTConfig
+    from tinygrad_edu.train import TrainConfig
+
+    text = data.load_corpus(data.BUNDLED_CORPUS if tiny else None, log=None)
+    tokenizer = data.CharTokenizer(text)
+    train_ids, val_ids = data.train_val_split(tokenizer.encode(text))
+    shape = {"vocab_size": tokenizer.vocab_size}
+    if tiny:
+        t = TINY["B3"]
+        shape.update(block_size=t["block"], n_layer=t["n_layer"], n_head=t["n_head"])
+        shape.update(n_embd=t["n_embd"])
+    model_config = GPTConfig(**shape)
+    default = TrainConfig()
+    eval_iters = max(1, round(default.eval_iters * steps / default.eval_interval))
+    config = TrainConfig(
+        steps=steps,
+        lr_decay_steps=default.steps,
+        eval_interval=steps,
+        eval_iters=eval_iters,
+        batch_size=TINY["B3"]["batch"] if tiny else default.batch_size,
+        out_dir=tempfile.mkdtemp(prefix="tinygrad_edu_e2e_"),
+        progress=False,
+        plot=False,
+    )
+    return tokenizer, train_ids, val_ids, model_config, config
+
+
+def e2e_ours(model, tokenizer, train_ids, val_ids, config, clock) -> dict:
+    """Our side: ``train.train`` as the example calls it, then the evaluation alone again."""
+    from tinygrad_edu.train import estimate_loss, train
+
+    losses = []
+    t0 = clock()
+    result = train(
+        model,
+        train_ids,
+        val_ids,
+        config,
+        tokenizer,
+        callback=lambda s, l: losses.append(l),
+        log=None,
+    )
+    total = clock() - t0
+    t0 = clock()
+    for i, split in enumerate((train_ids, val_ids)):
+        estimate_loss(
+            model, split, config.batch_size, model.config.block_size, config.eval_iters,
+            seed=config.seed + 1 + i,
+        )  # fmt: skip
+    return {
+        "seconds": total,
+        "eval_seconds": clock() - t0,
+        "first_loss": losses[0],
+        "val_loss": result.val_loss,
+    }
+
+
+def e2e_torch(torch, tmodel, train_ids, val_ids, config, model_config, clock) -> dict:
+    """PyTorch eager running the same loop: the same batches (drawn with our generator from the
+    same seed), the same schedule, AdamW groups, clipping, evaluation batches (the same chunks
+    of ``estimate_loss``) and two checkpoint writes per evaluation, as ``train.train`` does."""
+    import os
+
+    from tinygrad_edu import backend
+    from tinygrad_edu.data import get_batch
+    from tinygrad_edu.optim import warmup_cosine_lr
+    from tinygrad_edu.train import EVAL_TOKENS
+
+    B, T = config.batch_size, model_config.block_size
+    params = list(tmodel.parameters())
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    opt = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": config.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=config.learning_rate,
+        betas=(config.beta1, config.beta2),
+    )
+
+    def batch(split, n):
+        x, y = get_batch(split, n, T)
+        return torch.from_numpy(x.numpy()), torch.from_numpy(y.numpy())
+
+    def evaluate(split, seed):
+        saved = backend.get_rng_state()
+        backend.manual_seed(seed)
+        tmodel.eval()
+        chunk = max(1, min(config.eval_iters, EVAL_TOKENS // (B * T)))  # as estimate_loss
+        total, done = 0.0, 0
+        with torch.no_grad():
+            while done < config.eval_iters:
+                n = min(chunk, config.eval_iters - done)
+                total += tmodel(*batch(split, B * n))[1].item() * n
+                done += n
+        tmodel.train()
+        backend.set_rng_state(saved)
+        return total / config.eval_iters
+
+    losses = []
+    t0 = clock()
+    backend.manual_seed(config.seed)
+    decay_steps = config.lr_decay_steps or config.steps
+    for step in range(config.steps):
+        lr = warmup_cosine_lr(
+            step, config.learning_rate, config.min_lr, config.warmup_steps, decay_steps
+        )
+        for group in opt.param_groups:
+            group["lr"] = lr
+        x, y = batch(train_ids, B)
+        _, loss = tmodel(x, y)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+        opt.step()
+        losses.append(loss.item())
+        if (step + 1) % config.eval_interval == 0 or step + 1 == config.steps:
+            val = [evaluate(s, config.seed + 1 + i) for i, s in enumerate((train_ids, val_ids))]
+            for name in ("best.pt", "last.pt"):
+                torch.save(
+                    {"model": tmodel.state_dict(), "optimizer": opt.state_dict()},
+                    os.path.join(config.out_dir, name),
+                )
+    total = clock() - t0
+    t0 = clock()
+    for i, split in enumerate((train_ids, val_ids)):
+        evaluate(split, config.seed + 1 + i)
+    return {
+        "seconds": total,
+        "eval_seconds": clock() - t0,
+        "first_loss": losses[0],
+        "val_loss": val[1],
+    }
+
+
+def run_e2e(args, torch, clock) -> dict:
+    """Both sides of the E2E case, ours first; returns the numbers for the report."""
+    import shutil
+
+    import tinygrad_edu as tg
+    from tinygrad_edu.models.char_transformer import GPT
+
+    steps = args.e2e_steps
+    tokenizer, train_ids, val_ids, model_config, config = e2e_setup(args.tiny, steps)
+    entry = {"steps": steps, "eval_iters": config.eval_iters, "batch": config.batch_size}
+    try:
+        tg.manual_seed(config.seed)
+        model = GPT(model_config)
+        tmodel = None
+        if torch is not None:  # built now, from our initial weights
+            cfg = {
+                "n_embd": model_config.n_embd,
+                "n_head": model_config.n_head,
+                "block": model_config.block_size,
+                "n_layer": model_config.n_layer,
+                "vocab": model_config.vocab_size,
+            }
+            tmodel, _ = torch_b3_model({**cfg, "lr": config.learning_rate}, torch, b3_layout(
+                model.state_dict()
+            ))  # fmt: skip
+            entry["torch_weights_copied"] = copy_weights(model, tmodel, torch)
+        gc.collect()
+        entry["ours"] = e2e_ours(model, tokenizer, train_ids, val_ids, config, clock)
+        if tmodel is not None:
+            gc.collect()
+            entry["torch"] = e2e_torch(
+                torch, tmodel, train_ids, val_ids, config, model_config, clock
+            )
+            entry["ratio"] = entry["ours"]["seconds"] / entry["torch"]["seconds"]
+    finally:
+        shutil.rmtree(config.out_dir, ignore_errors=True)
+    return entry
+
+
 def profile_case(case: str, cfg: dict, steps: int, warmup: int, top: int) -> None:
     """Run ``steps`` of our side of ``case`` under cProfile; print the functions that take the
     most time by themselves (tottime) and with what they call (cumtime)."""
@@ -809,7 +1129,10 @@ def _fmt(s: dict | None, unit: str) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--cases", default=",".join(CASES), help="comma-separated, e.g. B1,B3")
+    p.add_argument("--cases", default=",".join(ALL_CASES), help="comma-separated, e.g. B1,B3")
+    p.add_argument(
+        "--e2e-steps", type=int, default=None, help="training steps of the E2E case (100; tiny: 2)"
+    )
     p.add_argument("--steps", type=int, default=20, help="timed steps per case and side")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     p.add_argument("--block", type=int, default=5, help="steps per interleaved block")
@@ -826,6 +1149,9 @@ def main(argv=None) -> int:
         "--no-lstmcell", action="store_true", help="skip the torch LSTMCell variant of B2"
     )
     p.add_argument("--no-memory", action="store_true", help="skip the B3 peak-memory subprocesses")
+    p.add_argument(
+        "--no-floor", action="store_true", help="skip the BLAS floor (matrix products alone)"
+    )
     p.add_argument("--child-steps", type=int, default=5, help="steps of each B3 memory run")
     p.add_argument("--tiny", action="store_true", help="shrunken shapes for a smoke test")
     p.add_argument(
@@ -860,9 +1186,13 @@ def main(argv=None) -> int:
         return 0
 
     cases = [c.strip().upper() for c in args.cases.split(",") if c.strip()]
-    unknown = [c for c in cases if c not in CASES]
+    unknown = [c for c in cases if c not in ALL_CASES]
     if unknown:
-        p.error(f"unknown case(s) {unknown}; choose from {', '.join(CASES)}")
+        p.error(f"unknown case(s) {unknown}; choose from {', '.join(ALL_CASES)}")
+    if args.e2e_steps is None:
+        args.e2e_steps = 2 if args.tiny else 100
+    if args.e2e_steps < 1:
+        p.error(f"--e2e-steps must be at least 1, got {args.e2e_steps}")
     if args.steps < 1 or args.warmup < 0:
         p.error("--steps must be at least 1 and --warmup at least 0")
 
@@ -872,7 +1202,8 @@ def main(argv=None) -> int:
 
     if args.profile:
         for case in cases:
-            profile_case(case, shapes[case], args.steps, args.warmup, args.top)
+            if case != "E2E":
+                profile_case(case, shapes[case], args.steps, args.warmup, args.top)
         return 0
 
     machine = machine_info()
@@ -939,6 +1270,8 @@ def main(argv=None) -> int:
     failed = False
     rows = []
     for case in cases:
+        if case == "E2E":
+            continue  # after the step cases, below
         cfg = shapes[case]
         unit, scale = ("us_per_op", 1e6 / (2 * cfg["reps"])) if case == "B5" else ("ms", 1e3)
         entry: dict = {}
@@ -953,6 +1286,9 @@ def main(argv=None) -> int:
             rows.append((case, None, None, None, "skipped: " + entry["skipped"]))
             continue
         runners = {"ours": ours_step}
+        floor_step = None if args.no_floor else gemm_floor_step(case, cfg)
+        if floor_step is not None:
+            runners["floor"] = floor_step
         if torch is not None:
             try:
                 torch_step, torch_info = THEIRS[case](cfg, torch, ours_info)
@@ -993,6 +1329,13 @@ def main(argv=None) -> int:
                     "ratio": ours_s["median"] / torch_s["median"],
                 }
             )
+        if "floor" in times:
+            floor_s = summary(times["floor"], scale)
+            entry["floor_ms"] = floor_s["median"]
+            entry["floor_gflop"] = floor_step.gflop
+            entry["floor_over_ours"] = floor_s["median"] / ours_s["median"]
+            if torch_s:
+                entry["floor_over_torch"] = floor_s["median"] / torch_s["median"]
         rows.append((case, ours_s, torch_s, entry.get("ratio"), ""))
         if "torch_lstmcell" in times:
             cell_s = summary(times["torch_lstmcell"], scale)
@@ -1033,28 +1376,45 @@ def main(argv=None) -> int:
                 result["B3"][key + "memory_error"] = str(e)
 
     # ---- the table, in Markdown so that it can go into the README as it is --------------------
-    print("| case | what | ours: median [min, max] | PyTorch eager: median [min, max] | ratio |")
-    print("| --- | --- | --- | --- | --- |")
+    print(
+        "| case | what | ours: median [min, max] | PyTorch eager: median [min, max] | ratio "
+        "| BLAS floor | floor / PyTorch |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for case, ours_s, torch_s, ratio, note in rows:
         unit = "us/op" if case == "B5" else "ms"
         what = note if case == "B2c" else DESCRIPTION[case]
         ours_cell = _fmt(ours_s, unit) if ours_s else ("-" if case == "B2c" else note.split(":")[0])
         ratio_cell = f"{ratio:.2f}" if ratio is not None else "-"
-        print(f"| {case} | {what} | {ours_cell} | {_fmt(torch_s, unit)} | {ratio_cell} |")
+        e = result[case] if case in result else {}
+        floor_cell = f"{e['floor_ms']:.2f} {unit}" if "floor_ms" in e and case != "B2c" else "-"
+        floor_ratio = e.get("floor_over_torch") if case != "B2c" else None
+        floor_ratio_cell = f"{floor_ratio:.2f}" if floor_ratio is not None else "-"
+        print(
+            f"| {case} | {what} | {ours_cell} | {_fmt(torch_s, unit)} | {ratio_cell} "
+            f"| {floor_cell} | {floor_ratio_cell} |"
+        )
     print(
         "(ms per full training step: forward, loss, backward, optimizer; B5 in us per op; "
-        "ratio = ours / PyTorch, below 1 is faster)"
+        "ratio = ours / PyTorch, below 1 is faster; BLAS floor = the case's own matrix "
+        "products replayed alone, same shapes and layouts, timed in the same interleaved loop)"
     )
-    for case in cases:
+    for case in (c for c in cases if c != "E2E"):
         e = result[case]
         if "first_loss" in e:
-            extra = f", torch {e['torch_first_loss']:.4f}" if "torch_first_loss" in e else ""
+            extra = f", torch {e['torch_first_loss']:.6f}" if "torch_first_loss" in e else ""
             copied = (
                 f" (torch weights copied from ours: {e['torch_weights_copied']})"
                 if "torch_weights_copied" in e
                 else ""
             )
-            print(f"{case} first-step loss: ours {e['first_loss']:.4f}{extra}{copied}")
+            print(f"{case} first-step loss: ours {e['first_loss']:.6f}{extra}{copied}")
+        if "floor_ms" in e:
+            print(
+                f"{case} BLAS floor: {e['floor_gflop']:.3f} GFLOP per step in "
+                f"{e['floor_ms']:.2f} ms ({e['floor_gflop'] / e['floor_ms'] * 1e3:.1f} GFLOP/s), "
+                f"{100 * e['floor_over_ours']:.0f}% of our step"
+            )
         if "page_faults_per_step" in e:
             line = f"{case} minor page faults per step: ours {e['page_faults_per_step']:,.0f}"
             if "torch_page_faults_per_step" in e:
@@ -1095,6 +1455,34 @@ def main(argv=None) -> int:
     for key in ("memory_error", "torch_memory_error"):
         if key in b3:
             print(f"B3 {key}: {b3[key]}")
+    if "E2E" in cases:
+        try:
+            result["E2E"] = e2e = run_e2e(args, torch, clock)
+        except Exception as e:
+            failed = True
+            result["E2E"] = {"error": f"{type(e).__name__}: {e}"}
+            traceback.print_exc()
+            print(f"E2E error: {result['E2E']['error']}")
+        else:
+            print()
+            print(
+                f"E2E: the example's default configuration, {e2e['steps']} steps of batch "
+                f"{e2e['batch']}, then one evaluation of {e2e['eval_iters']} batches per split "
+                "(the default run's ratio) and two checkpoint writes; first-step loss ours "
+                f"{e2e['ours']['first_loss']:.6f}"
+                + (f", torch {e2e['torch']['first_loss']:.6f}" if "torch" in e2e else "")
+            )
+            print("| side | whole run | evaluation alone | val loss |")
+            print("| --- | --- | --- | --- |")
+            for side in ("ours", "torch"):
+                if side in e2e:
+                    r = e2e[side]
+                    print(
+                        f"| {'ours' if side == 'ours' else 'PyTorch eager'} | "
+                        f"{r['seconds']:.2f} s | {r['eval_seconds']:.2f} s | {r['val_loss']:.4f} |"
+                    )
+            if "ratio" in e2e:
+                print(f"E2E ratio ours / PyTorch (whole run): {e2e['ratio']:.2f}")
     if args.json:
         print(json.dumps(result))
     return 1 if failed else 0

@@ -119,3 +119,43 @@ def test_profile_mode_lists_the_engine_functions():
     assert "==== B5: 2 steps under cProfile" in proc.stdout
     assert "sorted by tottime" in proc.stdout and "sorted by cumtime" in proc.stdout
     assert "tensor.py" in proc.stdout  # B5 is all engine overhead: the profile must show it
+
+
+@pytest.mark.parametrize("case", ["B1", "B2", "B3", "B4"])
+def test_case_reports_its_blas_floor(smoke_run, case):
+    """The floor (the case's own matrix products alone) is timed and is below the full step."""
+    entry = json.loads(smoke_run.stdout.strip().splitlines()[-1])[case]
+    if entry["ms"] is None:
+        assert not _available(case)
+        return
+    assert entry["floor_gflop"] > 0 and entry["floor_ms"] > 0
+    assert 0 < entry["floor_over_ours"] < 1
+    assert f"{case} BLAS floor: " in smoke_run.stdout
+
+
+def test_floor_replays_the_model_flops_of_b3():
+    """B3's list of matrix products does the model's FLOPs (6N + 12LHQT per token, which
+    counts exactly the matrix products), so no product of the step is missing from the floor."""
+    sys.path.insert(0, str(RUN.parent))
+    try:
+        run = importlib.import_module("run")
+    finally:
+        sys.path.remove(str(RUN.parent))
+    cfg = run.FULL["B3"]
+    C, L, H, T, V = cfg["n_embd"], cfg["n_layer"], cfg["n_head"], cfg["block"], cfg["vocab"]
+    n = V * C + L * (4 * C * C + 8 * C * C)  # tied embedding once, attention and MLP matrices
+    tokens = cfg["batch"] * T
+    model_gflop = (6 * n + 12 * L * H * (C // H) * T) * tokens / 1e9
+    floor_gflop = run.gemm_floor_step("B3", cfg).gflop
+    # the floor also holds the embeddings' one-hot backward products (about 1% more)
+    assert model_gflop <= floor_gflop <= 1.02 * model_gflop
+
+
+def test_end_to_end_case_trains_and_evaluates(smoke_run):
+    e2e = json.loads(smoke_run.stdout.strip().splitlines()[-1])["E2E"]
+    assert "error" not in e2e, e2e
+    assert e2e["steps"] == 2 and e2e["eval_iters"] >= 1
+    ours = e2e["ours"]
+    assert ours["seconds"] > 0 and ours["eval_seconds"] > 0
+    assert math.isfinite(ours["first_loss"]) and math.isfinite(ours["val_loss"])
+    assert "| ours |" in smoke_run.stdout

@@ -78,6 +78,8 @@ EXERCISES: dict[str, list[str]] = {
     "9.1": [f"{HERE}::test_exercise_9_1_attention_backward"],
     "10.1": [f"{HERE}::test_exercise_10_1_layer_norm_backward"],
     "11.1": [f"{HERE}::test_exercise_11_1_kth_largest"],
+    "15.1": [f"{HERE}::test_exercise_15_1_bert_masking"],
+    "15.2": [f"{HERE}::test_exercise_15_2_mlm_loss"],
 }  # fmt: skip
 
 
@@ -556,7 +558,15 @@ def test_exercise_3_2_linear_forward():
     out = layer(x3)
     assert out.shape == (2, 5, 4)
     np.testing.assert_allclose(out.numpy(), ref, rtol=1e-12)
+    from tinygrad_edu.functional.linear import LinearFunction
+
+    g = np.random.default_rng(34).standard_normal((5, 4))
+    gx, gw, gb = _backward_of(LinearFunction, [x, w, b], g)
+    np.testing.assert_allclose(gx, g @ w.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(gw, g.T @ x.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(gb, g.sum(axis=0), rtol=1e-12)
     assert gradcheck(F.linear, [x, w, b], name="linear")
+    assert gradcheck(lambda x, w: F.linear(x, w), [x3, w], name="linear, 3-d, no bias")
 
 
 @pytest.mark.ch03
@@ -857,3 +867,52 @@ def test_exercise_11_1_kth_largest():
     rows = tg.tensor(np.repeat(logits[:1], 200, axis=0))
     drawn = set(sample_next(rows, top_k=3).numpy().ravel().tolist())
     assert drawn <= set(np.argsort(logits[0])[-3:].tolist()) and len(drawn) > 1
+
+
+@pytest.mark.ch15
+def test_exercise_15_1_bert_masking():
+    from tinygrad_edu.models.bert import IGNORE_INDEX, mask_tokens
+
+    # ids 0..9 are characters, 10 [PAD], 11 [CLS], 12 [SEP], 13 [MASK]
+    rng = np.random.default_rng(18)
+    x = rng.integers(0, 10, (300, 40))
+    x[:, 0], x[:, -1], x[:150, 30:] = 11, 12, 10  # [CLS] ... [SEP], and padding
+    tg.manual_seed(0)
+    inputs, targets = mask_tokens(tg.tensor(x), 14, 13, [10, 11, 12, 13], mask_prob=0.15)
+    y, t = inputs.numpy(), targets.numpy()
+    assert y.shape == t.shape == x.shape
+    chars, chosen = x < 10, t != IGNORE_INDEX
+    assert not (chosen & ~chars).any(), "special tokens must never be chosen"
+    assert np.array_equal(t[chosen], x[chosen]), "a chosen position's target is its original id"
+    assert np.array_equal(y[~chosen], x[~chosen]), "positions not chosen keep their input"
+
+    def near(count, n, p, what):  # within 5 binomial standard deviations
+        sd = (n * p * (1 - p)) ** 0.5
+        assert abs(count - n * p) <= 5 * sd, f"{what}: {count} of {n}, expected about {n * p:.0f}"
+
+    n = int(chosen.sum())
+    near(n, int(chars.sum()), 0.15, "chosen positions")
+    c, o = y[chosen], x[chosen]
+    near(int((c == 13).sum()), n, 0.8, "[MASK]")
+    near(int((c == o).sum()), n, 0.1 + 0.1 / 10, "unchanged (a random id can be the original)")
+    assert np.all(c[c != 13] < 10), "a random replacement must be a character, not a special id"
+    inputs, targets = mask_tokens(tg.tensor(x), 14, 13, [10, 11, 12, 13], mask_prob=0.0)
+    assert np.array_equal(inputs.numpy(), x) and np.all(targets.numpy() == IGNORE_INDEX)
+
+
+@pytest.mark.ch15
+def test_exercise_15_2_mlm_loss():
+    from tinygrad_edu.models.bert import IGNORE_INDEX, mlm_loss
+
+    logits = leaf(3, 4, 6, low=-2.0, high=2.0, seed=19)
+    t = np.full((3, 4), IGNORE_INDEX)
+    t[0, 0], t[1, 2], t[2, 1], t[2, 3] = 5, 0, 2, 2
+    z = logits.numpy()
+    logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    expected = -np.mean([logp[0, 0, 5], logp[1, 2, 0], logp[2, 1, 2], logp[2, 3, 2]])
+    loss = mlm_loss(logits, tg.tensor(t))
+    assert loss.shape == ()
+    np.testing.assert_allclose(loss.item(), expected, rtol=1e-10)  # divided by 4, not by 12
+    loss.backward()
+    assert np.all(logits.grad.numpy()[t == IGNORE_INDEX] == 0), "unchosen positions: no gradient"
+    assert gradcheck(lambda z: mlm_loss(z, tg.tensor(t)), [logits], name="mlm_loss")

@@ -591,3 +591,17 @@ def test_sizes_must_be_positive(cls):
         cls(3, 0)
     with pytest.raises(ValueError, match=f"{name}: input_size must be a positive integer, got 2.5"):
         cls(2.5, 4)
+
+
+@pytest.mark.parametrize("layer", ["LSTM", "RNN"])
+def test_sequence_backward_on_raw_arrays_refuses_create_graph_clearly(layer):
+    """The whole-sequence Functions write their backward on raw arrays for speed
+    (``differentiable_backward = False``): a second derivative through them is a clear error,
+    never a silently wrong (zero) gradient."""
+    tg.manual_seed(0)
+    rnn = getattr(nn, layer)(3, 4, batch_first=True)
+    x = tg.randn(2, 5, 3, requires_grad=True)
+    out, _ = rnn(x)
+    name = f"{layer}SequenceFunction"
+    with pytest.raises(RuntimeError, match=f"{name} has a backward written for speed"):
+        out.sum().backward(create_graph=True)

@@ -60,6 +60,10 @@ class DataError(ValueError):
     """Bad data input: the message is one line and says what to do."""
 
 
+# BERT's special tokens (chapter 15): padding, classification, separator, mask
+SPECIAL_TOKENS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]")
+
+
 # ---------------------------------------------------------------------------------------------
 # Tokenizer
 # ---------------------------------------------------------------------------------------------
@@ -74,25 +78,78 @@ class CharTokenizer:
     ids. ``to_dict``/``from_dict`` store it beside the weights in a checkpoint: a model is useless
     without the exact id of every character it was trained on.
 
+    ``special_tokens`` (chapter 15, for the BERT encoder), e.g. :data:`SPECIAL_TOKENS`, adds
+    tokens that are not characters of the text: ``[PAD]`` fills a short sequence up to the
+    batch's length, ``[CLS]`` starts every sequence (its output vector is the one a classifier
+    reads), ``[SEP]`` ends it, ``[MASK]`` hides a character the model must guess. They get the
+    ids *after* the characters', so the characters' ids are the same with or without them.
+    ``encode`` reads characters only (the text ``"[PAD]"`` is five characters); ``decode``
+    writes a special id as its name.
+
     >>> tok = CharTokenizer("abcab")
     >>> tok.chars, tok.vocab_size
     (['a', 'b', 'c'], 3)
     >>> CharTokenizer.from_dict(tok.to_dict()).decode([2, 0])
     'ca'
+    >>> tok = CharTokenizer("abcab", special_tokens=SPECIAL_TOKENS)
+    >>> tok.vocab_size, tok.encode("ca"), tok.pad_id, tok.mask_id
+    (7, [2, 0], 3, 6)
+    >>> tok.decode([tok.cls_id, 2, 0, tok.mask_id])
+    '[CLS]ca[MASK]'
     """
 
-    def __init__(self, text: str = "", chars=None):
+    def __init__(self, text: str = "", chars=None, special_tokens=()):
         if chars is None:
             chars = sorted(set(text))
         self.chars = list(chars)
         if not self.chars:
             raise DataError("CharTokenizer: the text is empty, so there is no vocabulary")
+        self.special_tokens = list(special_tokens)
+        for token in self.special_tokens:
+            if not isinstance(token, str) or len(token) < 2:
+                raise DataError(
+                    f"CharTokenizer: special token {token!r} must be a string of 2 or more "
+                    "characters (such as '[PAD]'), so that it can never be read as one character"
+                )
+        if len(set(self.special_tokens)) != len(self.special_tokens):
+            raise DataError(
+                f"CharTokenizer: special tokens must be distinct, got {self.special_tokens}"
+            )
         self.stoi = {c: i for i, c in enumerate(self.chars)}
-        self.itos = dict(enumerate(self.chars))
+        # special tokens come after the characters, so every character keeps the id it has
+        # without them (a GPT's checkpoint and a BERT's share the ids of their characters)
+        self.itos = dict(enumerate(self.chars + self.special_tokens))
+        self.special_ids = {t: len(self.chars) + k for k, t in enumerate(self.special_tokens)}
 
     @property
     def vocab_size(self) -> int:
-        return len(self.chars)
+        """Characters plus special tokens: the number of rows of the embedding table."""
+        return len(self.chars) + len(self.special_tokens)
+
+    def special_id(self, token: str) -> int:
+        """The id of a special token, e.g. ``special_id("[MASK]")``."""
+        if token not in self.special_ids:
+            raise DataError(
+                f"CharTokenizer: no special token {token!r} (it has {self.special_tokens}); "
+                f"build it with special_tokens=SPECIAL_TOKENS"
+            )
+        return self.special_ids[token]
+
+    @property
+    def pad_id(self) -> int:
+        return self.special_id("[PAD]")
+
+    @property
+    def cls_id(self) -> int:
+        return self.special_id("[CLS]")
+
+    @property
+    def sep_id(self) -> int:
+        return self.special_id("[SEP]")
+
+    @property
+    def mask_id(self) -> int:
+        return self.special_id("[MASK]")
 
     def encode(self, text: str) -> list[int]:
         """String -> list of ids; characters outside the vocabulary are an error listing them."""
@@ -115,17 +172,24 @@ class CharTokenizer:
         # --- end exercise ---
 
     def to_dict(self) -> dict:
-        """The vocabulary as one string, for a checkpoint (``from_dict`` inverts it)."""
-        return {"chars": "".join(self.chars)}
+        """The vocabulary as one string (and the special tokens, if any, one per line), for a
+        checkpoint (``from_dict`` inverts it)."""
+        d = {"chars": "".join(self.chars)}
+        if self.special_tokens:
+            d["special_tokens"] = "\n".join(self.special_tokens)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> CharTokenizer:
-        chars = d["chars"]
-        chars = chars if isinstance(chars, str) else str(np.asarray(chars).reshape(()).item())
-        return cls(chars=list(chars))
+        def as_str(value):
+            return value if isinstance(value, str) else str(np.asarray(value).reshape(()).item())
+
+        specials = as_str(d["special_tokens"]).split("\n") if "special_tokens" in d else ()
+        return cls(chars=list(as_str(d["chars"])), special_tokens=specials)
 
     def __repr__(self) -> str:
-        return f"CharTokenizer(vocab_size={self.vocab_size})"
+        extra = f", special_tokens={self.special_tokens}" if self.special_tokens else ""
+        return f"CharTokenizer(vocab_size={self.vocab_size}{extra})"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,3 +333,41 @@ def get_batch(split_data, batch_size: int, block_size: int, device=None) -> tupl
     x = data[starts[:, None] + offsets[None, :]]  # (B, T): the inputs
     y = data[starts[:, None] + offsets[None, :] + 1]  # (B, T): the same windows shifted by one
     return Tensor(x, device=device), Tensor(y, device=device)
+
+
+def pad_batch(sequences, padding_value: int, max_len: int | None = None, device=None):
+    """Stack sequences of different lengths into one batch: ``(ids, key_padding_mask)``.
+
+    ``sequences``: a list of B id sequences (lists or 1-D integer arrays), lengths ``L_b >= 1``.
+    Returns ``ids`` (B, T) int64 with ``T = max_len or max(L_b)``, each row its sequence followed
+    by ``padding_value``, and ``key_padding_mask`` (B, T) bool, True at the padding positions (the
+    convention of ``nn.MultiHeadAttention``'s ``key_padding_mask``). This is
+    ``torch.nn.utils.rnn.pad_sequence(sequences, batch_first=True, padding_value=...)`` with the
+    mask returned beside it, because the mask is what lets attention ignore the padding (chapter
+    15). Both are built on the host and moved to ``device`` once.
+
+    >>> ids, pad = pad_batch([[5, 6, 7], [8]], padding_value=0)
+    >>> ids.tolist(), pad.tolist()
+    ([[5, 6, 7], [8, 0, 0]], [[False, False, False], [False, True, True]])
+    """
+    if len(sequences) == 0:
+        raise DataError("pad_batch: got no sequences; pass a list of at least one id sequence")
+    rows = [np.asarray(s) for s in sequences]
+    for b, row in enumerate(rows):
+        if row.ndim != 1 or row.size == 0 or not np.issubdtype(row.dtype, np.integer):
+            raise DataError(
+                f"pad_batch: sequence {b} has shape {row.shape} and dtype {row.dtype}; expected "
+                "a non-empty 1-D sequence of integer ids"
+            )
+    lengths = np.array([row.size for row in rows])  # (B,)
+    T = int(lengths.max()) if max_len is None else int(max_len)
+    if lengths.max() > T:
+        raise DataError(
+            f"pad_batch: sequence {int(lengths.argmax())} has length {int(lengths.max())}, more "
+            f"than max_len={T}; crop it or raise max_len"
+        )
+    ids = np.full((len(rows), T), padding_value, dtype=np.int64)  # (B, T)
+    for b, row in enumerate(rows):
+        ids[b, : row.size] = row
+    key_padding_mask = np.arange(T)[None, :] >= lengths[:, None]  # (B, T): True past the end
+    return Tensor(ids, device=device), Tensor(key_padding_mask, device=device)

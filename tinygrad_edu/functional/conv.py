@@ -1,4 +1,4 @@
-"""``conv1d`` (chapter 6): unfold every receptive field into a row ("im2col"), then one matmul.
+"""``conv1d`` (chapter 6): unfold every receptive field into a column ("im2col"), then a matmul.
 
 ``Unfold1dFunction`` and its adjoint ``Fold1dFunction`` are linear maps, each the other's
 backward, so second derivatives work; the matmul and the bias add are ordinary ops.
@@ -17,31 +17,39 @@ def _conv_out_len(L, K, stride, padding, dilation):
 
 
 class Unfold1dFunction(Function):
-    """Gather every receptive field into a row ("im2col"):
-    ``(N, C, L) -> (N, L_out, C*K)``, ``cols[n, i, c*K + k] = xpad[n, c, i*stride + k*dilation]``.
+    """Gather every receptive field into a column ("im2col"):
+    ``(N, C, L) -> (N, C*K, L_out)``, ``cols[n, c*K + k, i] = xpad[n, c, i*stride + k*dilation]``.
 
-    It is linear, so its backward is its adjoint ``Fold1dFunction`` (scatter the rows back, adding
-    where windows overlap), and ``Fold1dFunction``'s backward is ``Unfold1dFunction`` again: second
-    derivatives work.
+    Built one kernel tap at a time: tap k of every window is the strided slice
+    ``k*dilation :: stride`` of the padded input, copied as one contiguous run of ``L_out``
+    values per channel. (The layout ``(N, L_out, C*K)`` copies runs of only K values: 3.8 ms
+    instead of 1.5 ms for B4's input, one thread.)
+
+    It is linear, so its backward is its adjoint ``Fold1dFunction`` (scatter the columns back,
+    adding where windows overlap), and ``Fold1dFunction``'s backward is ``Unfold1dFunction``
+    again: second derivatives work.
     """
 
     def forward(self, x, K, stride, padding, dilation):
         xp = backend.xp_of(x)
-        self.args = (x.shape[1], x.shape[2], K, stride, padding, dilation)
-        N, C, _ = x.shape
+        N, C, L = x.shape
+        self.args = (C, L, K, stride, padding, dilation)
         if padding:
             z = xp.zeros((N, C, padding), dtype=x.dtype)
             x = xp.concat([z, x, z], axis=-1)  # portable zero padding
-        w = backend.sliding_windows(x, K, stride, dilation)  # (N, C, L_out, K)
-        w = xp.permute_dims(w, (0, 2, 1, 3))  # -> (N, L_out, C, K)
-        return xp.reshape(w, (N, w.shape[1], C * K))  # -> (N, L_out, C*K), one copy
+        L_out = _conv_out_len(L, K, stride, padding, dilation)
+        span = stride * (L_out - 1) + 1
+        cols = xp.empty((N, C, K, L_out), dtype=x.dtype)
+        for k in range(K):
+            cols[:, :, k, :] = x[:, :, k * dilation : k * dilation + span : stride]
+        return xp.reshape(cols, (N, C * K, L_out))  # a view: (c, k) pairs are rows
 
     def backward(self, grad_out):
         return (Fold1dFunction.apply(grad_out, *self.args),) + (None,) * 4
 
 
 class Fold1dFunction(Function):
-    """The adjoint of ``Unfold1dFunction``: ``(N, L_out, C*K) -> (N, C, L)``, summing overlapping
+    """The adjoint of ``Unfold1dFunction``: ``(N, C*K, L_out) -> (N, C, L)``, summing overlapping
     windows.
 
     A loop over the K kernel taps (not over positions): tap k of every window lands on the strided
@@ -52,13 +60,13 @@ class Fold1dFunction(Function):
         xp = backend.xp_of(cols)
         self.args = (K, stride, padding, dilation)
         # --- exercise 6.1: fold, the backward of unfold ---
-        N, L_out, _ = cols.shape
-        cols = xp.reshape(cols, (N, L_out, C, K))
+        N, _, L_out = cols.shape
+        cols = xp.reshape(cols, (N, C, K, L_out))
         out = xp.zeros((N, C, L + 2 * padding), dtype=cols.dtype)
         span = stride * (L_out - 1) + 1
         for k in range(K):
             sl = slice(k * dilation, k * dilation + span, stride)
-            out[:, :, sl] += xp.permute_dims(cols[:, :, :, k], (0, 2, 1))  # (N, C, L_out)
+            out[:, :, sl] += cols[:, :, k, :]  # (N, C, L_out)
         return out[:, :, padding : padding + L] if padding else out
         # --- end exercise ---
 
@@ -79,7 +87,7 @@ def conv1d(
     ``L_out = (L + 2 padding - dilation (K - 1) - 1) // stride + 1``.
 
     ``y[n, o, i] = b[o] + sum_{c,k} W[o, c, k] * xpad[n, c, i*stride + k*dilation]``, computed as
-    ``unfold(x) @ W.reshape(C_out, C_in*K)^T``: one matmul, no loop over positions.
+    ``W.reshape(C_out, C_in*K) @ unfold(x)``: one matmul per example, no loop over positions.
     ``padding`` may also be ``"valid"`` (0) or ``"same"`` (stride 1 only).
 
     >>> import tinygrad_edu as tg
@@ -121,9 +129,10 @@ def conv1d(
         )
     if bias is not None and bias.shape != (C_out,):
         raise ValueError(f"conv1d: bias has shape {bias.shape}, expected ({C_out},)")
-    cols = Unfold1dFunction.apply(x, K, stride, padding, dilation)  # (N, L_out, C_in*K)
-    cols = cols.reshape(N * L_out, C_in * K)
-    y = cols @ weight.reshape(C_out, C_in * K).mT  # (N*L_out, C_in*K) @ (C_in*K, C_out)
+    cols = Unfold1dFunction.apply(x, K, stride, padding, dilation)  # (N, C_in*K, L_out)
+    # (C_out, C_in*K) @ (N, C_in*K, L_out) -> (N, C_out, L_out): the output comes out C-ordered
+    # in PyTorch's layout, so what follows (ReLU, pooling) walks it without strides
+    y = weight.reshape(C_out, C_in * K) @ cols
     if bias is not None:
-        y = y + bias
-    return y.reshape(N, L_out, C_out).transpose(0, 2, 1)  # -> (N, C_out, L_out)
+        y = y + bias.reshape(C_out, 1)
+    return y

@@ -39,18 +39,25 @@ class EmbeddingFunction(Function):
     a repeated id accumulates). Written as ``onehot(ids)^T @ grad_out`` when the (V, M) one-hot
     matrix is small (one BLAS call, much faster than NumPy's ``add.at`` for a character vocabulary),
     else with the engine's scatter-add ``ops.IndexAdd``. Both are Tensor ops (create_graph works).
+    With ``padding_idx`` the positions that looked up that row send it no gradient: its
+    ``grad_weight`` row is 0 (PyTorch's ``padding_idx``).
     """
 
     ONEHOT_LIMIT = 1 << 22  # V * M elements (16 MiB of float32) at most for the one-hot route
 
-    def forward(self, weight, ids):
+    def forward(self, weight, ids, padding_idx=None):
         self.ids = ids
+        self.padding_idx = padding_idx
         self.onehot = weight.shape[0] * ids.shape[0] <= self.ONEHOT_LIMIT
         return backend.xp_of(weight).take(weight, ids, axis=0)
 
     def backward(self, grad_out):
         xp = backend.xp_of(self.ids)
         V, D = self.inputs[0].shape
+        if self.padding_idx is not None:
+            # the padding row gets no gradient: zero the rows of grad_out that looked it up
+            keep = xp.reshape(self.ids != self.padding_idx, (-1, 1))  # (M, 1)
+            grad_out = grad_out * _const(xp.astype(keep, grad_out.data.dtype))
         # --- exercise 5.3: embedding backward ---
         if self.onehot:
             onehot_t = xp.arange(V, dtype=self.ids.dtype)[:, None] == self.ids[None, :]  # (V, M)
@@ -59,12 +66,14 @@ class EmbeddingFunction(Function):
         # --- end exercise ---
 
 
-def embedding(ids: Tensor, weight: Tensor) -> Tensor:
+def embedding(ids: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     """Look up rows of ``weight``: ``out[..., :] = weight[ids[...], :]``.
 
     Shapes: ``ids`` integers of any shape, ``weight`` (num_embeddings, embedding_dim) ->
     ``ids.shape + (embedding_dim,)``. Backward is a scatter-add of ``grad_out`` into the rows of
     ``grad_weight``: an id that appears twice receives both gradients (see ``EmbeddingFunction``).
+    ``padding_idx`` (an id, negative counts from the end): that row is looked up as any other
+    but gets no gradient, as in PyTorch (chapter 15: the lookups of padding do not train it).
 
     >>> import tinygrad_edu as tg
     >>> embedding(tg.tensor([[2, 0]]), tg.arange(6).astype("float32").reshape(3, 2)).shape
@@ -95,6 +104,13 @@ def embedding(ids: Tensor, weight: Tensor) -> Tensor:
                 f"embedding: id {hi} is out of range for a table of {n} embeddings "
                 f"(valid ids: 0..{n - 1})"
             )
+    if padding_idx is not None:
+        if not -n <= padding_idx < n:
+            raise IndexError(
+                f"embedding: padding_idx {padding_idx} is out of range for a table of {n} "
+                f"embeddings (valid: -{n}..{n - 1})"
+            )
+        padding_idx = padding_idx % n
     flat = ids.data if ids.ndim == 1 else backend.xp_of(ids.data).reshape(ids.data, (-1,))
-    out = EmbeddingFunction.apply(weight, flat)  # (M, D)
+    out = EmbeddingFunction.apply(weight, flat, padding_idx=padding_idx)  # (M, D)
     return out.reshape(ids.shape + (weight.shape[1],))  # -> ids.shape + (D,)

@@ -185,24 +185,38 @@ class LSTMSequenceFunction(Function):
         T, B, G = x_proj.shape
         H = G // 4
         dt = x_proj.dtype
-        w_hh_t = xp.permute_dims(w_hh, (1, 0))  # (4H, H) -> (H, 4H), once per sequence
+        # W_hh^T copied once into row order: ``h @ W_hh^T`` on the transposed view of W_hh took
+        # 414 us per step, on the copy 270 us (B2: (32, 256) @ (256, 1024), one thread)
+        w_hh_t = xp.empty((H, G), dtype=dt)
+        w_hh_t[...] = xp.permute_dims(w_hh, (1, 0))  # (4H, H) -> (H, 4H)
         out = xp.empty((T, B, H), dtype=dt)  # h_1..h_T
         acts = xp.empty((T, B, G), dtype=dt)  # gate values, for backward
         cs = xp.empty((T + 1, B, H), dtype=dt)  # c_0..c_T, for backward
         scale = _gate_scale(xp, H, dt)
+        shift = 1.0 - scale
         cs[0, ...] = c0
         h, c = h0, c0
+        # Each step writes its results straight into the buffers above, in place (the step of
+        # _gate_activations and LSTMCellFunction, without their temporaries): the loop took
+        # 20.9 ms instead of 31.3 ms (B2, one thread; 38.6 ms before W_hh^T was copied).
         for t in range(T):
-            a = x_proj[t, ...] + xp.matmul(h, w_hh_t)  # (B, 4H)
-            act = _gate_activations(xp, a, scale)
+            a = xp.matmul(h, w_hh_t)  # (B, H) @ (H, 4H) -> (B, 4H)
+            a += x_proj[t, ...]
+            a *= scale
+            act = acts[t, ...]
+            act[...] = xp.tanh(a)
+            act *= scale
+            act += shift  # s tanh(s a) + (1 - s): sigmoid for i, f, o and tanh for g
             i, f, g, o = _split4(act, H)
-            c = f * c + i * g
-            h = o * xp.tanh(c)
-            acts[t, ...] = act
-            cs[t + 1, ...] = c
-            out[t, ...] = h
+            c_new = cs[t + 1, ...]
+            c_new[...] = f * c
+            c_new += i * g  # c' = f c + i g
+            h = out[t, ...]
+            h[...] = xp.tanh(c_new)
+            h *= o  # h' = o tanh(c')
+            c = c_new
         self.saved = acts, cs, out, h0, w_hh
-        return out, c
+        return out, cs[T, ...]
 
     def backward(self, grad_hs, grad_c):
         acts, cs, out, h0, w_hh = self.saved

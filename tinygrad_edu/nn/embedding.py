@@ -26,6 +26,9 @@ class Embedding(Module):
     Forward: ``out[b, t, :] = weight[ids[b, t], :]``.
     Backward: ``grad_weight[v, :] = sum of grad_out[b, t, :] over every (b, t) with ids[b, t] = v``.
 
+    ``padding_idx`` (PyTorch's semantics, chapter 15): the row of the padding id starts at zeros
+    and gets no gradient, so the padding vector stays what it is while the others train.
+
     >>> import tinygrad_edu as tg
     >>> from tinygrad_edu import nn
     >>> emb = nn.Embedding(10, 3)
@@ -33,26 +36,48 @@ class Embedding(Module):
     Embedding(10, 3)
     >>> emb(tg.tensor([[1, 2, 2], [0, 9, 4]])).shape
     (2, 3, 3)
+    >>> nn.Embedding(10, 3, padding_idx=0).weight.numpy()[0].tolist()
+    [0.0, 0.0, 0.0]
     """
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, device=None, dtype=None):
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        padding_idx: int | None = None,
+        device=None,
+        dtype=None,
+    ):
         super().__init__()
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError(
+                    f"Embedding: padding_idx {padding_idx} must be an id of the table of "
+                    f"{num_embeddings} embeddings, in -{num_embeddings}..{num_embeddings - 1}"
+                )
+            padding_idx %= num_embeddings  # a negative index counts from the end, as in PyTorch
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
+        self.padding_idx = padding_idx
         self.weight = Parameter(zeros(num_embeddings, embedding_dim, dtype=dtype, device=device))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         init.normal_(self.weight)
+        if self.padding_idx is not None:
+            # the padding vector starts at zeros (PyTorch); its lookups send it no gradient
+            self.weight.data[self.padding_idx, ...] = 0.0
 
     def forward(self, ids: Tensor) -> Tensor:
         check_tensor(self, ids, "ids")
         check_device(self, ids, self.weight.device, "ids")
         try:
-            return F.embedding(ids, self.weight)  # ids.shape -> ids.shape + (embedding_dim,)
+            # ids.shape -> ids.shape + (embedding_dim,)
+            return F.embedding(ids, self.weight, padding_idx=self.padding_idx)
         except (TypeError, IndexError) as e:
             # F.embedding names the bad dtype or the out-of-range id; add which layer was fed it
             raise type(e)(f"{layer_name(self)}: {str(e).removeprefix('embedding: ')}") from None
 
     def extra_repr(self) -> str:
-        return f"{self.num_embeddings}, {self.embedding_dim}"
+        s = f"{self.num_embeddings}, {self.embedding_dim}"
+        return s if self.padding_idx is None else f"{s}, padding_idx={self.padding_idx}"
