@@ -41,8 +41,8 @@ def recompute_sigmoid(self, grad_out):
 CASES = {
     "Exp": (ops.Exp, ops.exp, recompute_exp),
     "Sqrt": (ops.Sqrt, ops.sqrt, recompute_sqrt),
-    "Tanh": (ops.Tanh, ops.tanh, recompute_tanh),
-    "Sigmoid": (ops.Sigmoid, ops.sigmoid, recompute_sigmoid),
+    "Tanh": (ops.TanhFunction, ops.tanh, recompute_tanh),
+    "Sigmoid": (ops.SigmoidFunction, ops.sigmoid, recompute_sigmoid),
 }
 
 

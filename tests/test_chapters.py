@@ -59,7 +59,12 @@ def library_source(path: str, qualname: str) -> str:
         body = node.body
     lines = source.splitlines()
     start = min([node.lineno] + [d.lineno for d in node.decorator_list])
-    return textwrap.dedent("\n".join(lines[start - 1 : node.end_lineno])).strip("\n")
+    end = node.end_lineno
+    # an exercise region that closes the function ends in a comment, which the syntax tree
+    # leaves out: the quote includes it (the learner copy's stub needs both markers)
+    while end < len(lines) and lines[end].strip() == "# --- end exercise ---":
+        end += 1
+    return textwrap.dedent("\n".join(lines[start - 1 : end])).strip("\n")
 
 
 def _chapter_id(path: Path) -> str:

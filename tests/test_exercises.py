@@ -32,6 +32,7 @@ import pytest
 from helpers import leaf
 
 import tinygrad_edu as tg
+from tinygrad_edu.tensor import Tensor
 from tinygrad_edu.testing import gradcheck
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,15 +47,31 @@ HERE = "tests/test_exercises.py"
 # exercise id -> the tests that check it (each must fail while the exercise is a stub, with that
 # exercise's NotImplementedError, and pass once it is solved; tests/test_learner_path.py checks)
 EXERCISES: dict[str, list[str]] = {
-    "2.1": [f"{HERE}::test_exercise_2_1_maximum_minimum_backward",
-            f"{HERE}::test_exercise_2_1_ties_split_the_gradient"],
-    "2.2": [f"{HERE}::test_exercise_2_2_abs_backward"],
-    "3.1": [f"{HERE}::test_exercise_3_1_kaiming_normal"],
-    "3.2": [f"{HERE}::test_exercise_3_2_xavier_normal"],
-    "4.1": [f"{HERE}::test_exercise_4_1_sgd_momentum[False]",
-            f"{HERE}::test_exercise_4_1_sgd_momentum[True]"],
+    "2.1": [f"{HERE}::test_exercise_2_1_recording_the_graph"],
+    "2.2": [f"{HERE}::test_exercise_2_2_backward_order_and_accumulation"],
+    "2.3": [f"{HERE}::test_exercise_2_3_unbroadcast"],
+    "2.4": [f"{HERE}::test_exercise_2_4_mul_and_matmul_backward"],
+    "2.5": [f"{HERE}::test_exercise_2_5_sum_reshape_transpose_backward"],
+    "2.6": [f"{HERE}::test_exercise_2_6_maximum_minimum_backward",
+            f"{HERE}::test_exercise_2_6_ties_split_the_gradient"],
+    "2.7": [f"{HERE}::test_exercise_2_7_abs_backward"],
+    "3.1": [f"{HERE}::test_exercise_3_1_named_parameters"],
+    "3.2": [f"{HERE}::test_exercise_3_2_linear_forward"],
+    "3.3": [f"{HERE}::test_exercise_3_3_relu_forward_and_backward"],
+    "3.4": [f"{HERE}::test_exercise_3_4_kaiming_normal"],
+    "3.5": [f"{HERE}::test_exercise_3_5_xavier_normal"],
+    "4.1": [f"{HERE}::test_exercise_4_1_stable_log_softmax"],
+    "4.2": [f"{HERE}::test_exercise_4_2_cross_entropy_backward"],
+    "4.3": [f"{HERE}::test_exercise_4_3_sgd_momentum[False]",
+            f"{HERE}::test_exercise_4_3_sgd_momentum[True]"],
+    "4.4": [f"{HERE}::test_exercise_4_4_adam[options0]",
+            f"{HERE}::test_exercise_4_4_adam[options1]",
+            f"{HERE}::test_exercise_4_4_adam[options2]"],
+    "4.5": [f"{HERE}::test_exercise_4_5_train_step"],
     "5.1": [f"{HERE}::test_exercise_5_1_one_hot"],
     "5.2": [f"{HERE}::test_exercise_5_2_decode"],
+    "5.3": [f"{HERE}::test_exercise_5_3_embedding_backward[one-hot matmul]",
+            f"{HERE}::test_exercise_5_3_embedding_backward[scatter-add]"],
     "6.1": [f"{HERE}::test_exercise_6_1_unfold_windows"],
     "6.2": [f"{HERE}::test_exercise_6_2_fold_adds_overlapping_windows"],
     "7.1": [f"{HERE}::test_exercise_7_1_rnn_cell_forward[tanh]",
@@ -184,7 +201,7 @@ def test_malformed_regions_are_refused(src, match):
 @pytest.mark.skipif(IN_LEARNER_COPY, reason="in the learner copy the regions are stubs")
 def test_every_region_has_checks_hints_and_a_chapter():
     regions = make_exercises.all_regions(ROOT / "tinygrad_edu")
-    ids = sorted(r.id for r in regions)
+    ids = sorted({r.id for r in regions})  # an exercise may have several regions
     assert ids == sorted(EXERCISES), (
         "exercise regions in the library and EXERCISES in tests/test_exercises.py differ: "
         f"regions only {sorted(set(ids) - set(EXERCISES))}, "
@@ -218,11 +235,11 @@ def test_every_region_has_checks_hints_and_a_chapter():
 
 def test_hint_command_prints_each_level_and_refuses_an_unknown_id():
     tool = ROOT / "tools" / "hint.py"
-    first = subprocess.run([sys.executable, str(tool), "2.2"], capture_output=True, text=True)
-    assert first.returncode == 0 and hints.HINTS["2.2"]["idea"][:40] in first.stdout
+    first = subprocess.run([sys.executable, str(tool), "2.7"], capture_output=True, text=True)
+    assert first.returncode == 0 and hints.HINTS["2.7"]["idea"][:40] in first.stdout
     assert "--level 2" in first.stdout
     second = subprocess.run(
-        [sys.executable, str(tool), "2.2", "--level", "2"], capture_output=True, text=True
+        [sys.executable, str(tool), "2.7", "--level", "2"], capture_output=True, text=True
     )
     assert second.returncode == 0 and "sign" in second.stdout
     bad = subprocess.run([sys.executable, str(tool), "99.9"], capture_output=True, text=True)
@@ -265,7 +282,7 @@ def test_learner_copy_imports_itself_and_collects_the_whole_suite(tmp_path, wher
             "# Exercises\n\n```python\n    indented = 'not runnable'\n```\n"
         )
     stubbed = make_exercises.make_copy(copy)
-    assert sorted(r.id for r in stubbed) == sorted(EXERCISES)
+    assert sorted({r.id for r in stubbed}) == sorted(EXERCISES)
     if where == "inside":
         assert (copy / "README.md").read_text().startswith("# Exercises")
         assert (copy / make_exercises.PROJECT_README).read_text() == (
@@ -316,8 +333,181 @@ def test_copy_refuses_to_overwrite_a_learners_work(tmp_path):
 # =================================================================================================
 
 
+def _backward_of(cls, inputs, grad_out, *options):
+    """``cls``'s backward on ``inputs`` for the upstream ``grad_out``, called directly (outside the
+    graph), so that a check of one backward rule needs no other exercise: forward on the arrays,
+    then the two attributes a backward reads, then backward. Returns the gradients as arrays."""
+    fn = cls()
+    fn.forward(*(x.data if isinstance(x, Tensor) else x for x in inputs), *options)
+    fn.inputs = tuple(inputs) + options
+    fn.needs_input_grad = [isinstance(x, Tensor) and x.requires_grad for x in fn.inputs]
+    grads = fn.backward(tg.tensor(grad_out, dtype="float64"))
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    return [None if g is None else g.numpy() for g in grads]
+
+
+def _ctx(t: Tensor):
+    """The op that made ``t``; in a copy where exercise 2.1 is a stub, the stub's error."""
+    if type(t._ctx).__name__ == "_Unrecorded":
+        t._ctx.backward()  # raises the stub's NotImplementedError
+    return t._ctx
+
+
 @pytest.mark.ch02
-def test_exercise_2_1_maximum_minimum_backward():
+def test_exercise_2_1_recording_the_graph():
+    from tinygrad_edu import ops
+
+    a = leaf(2, 3, seed=1)
+    b = leaf(2, 3, seed=2, requires_grad=False)
+    y = a * b
+    fn = _ctx(y)
+    assert type(fn) is ops.Mul and y.requires_grad and not y.is_leaf
+    assert len(fn.inputs) == 2 and fn.inputs[0] is a and fn.inputs[1] is b
+    assert list(fn.needs_input_grad) == [True, False]
+    z = y + 1.5  # a Python number is an input too, one that needs no gradient
+    assert _ctx(z).inputs[0] is y and _ctx(z).inputs[1] == 1.5
+    assert list(_ctx(z).needs_input_grad) == [True, False]
+    s = z.sum(axis=0)  # options are inputs as well (Sum.apply(a, axes, keepdims))
+    assert _ctx(s).inputs[0] is z and list(_ctx(s).needs_input_grad) == [True, False, False]
+    assert _ctx(s).freed is False
+    with tg.no_grad():  # nothing is recorded without a gradient to compute
+        assert (a * b)._ctx is None
+    assert (b * b)._ctx is None and not (b * b).requires_grad
+
+
+class _Node:
+    """A hand-made op for the backward pass to walk, with a given backward ``rule``: the graphs
+    below are linked by hand, so that the checks of exercise 2.2 need no other exercise."""
+
+    output_ids = None
+    differentiable_backward = True
+
+    def __init__(self, rule, *inputs):
+        self.rule, self.inputs = rule, inputs
+        self.needs_input_grad = [t.requires_grad for t in inputs]
+        self.freed = False
+        self.calls = []  # the backward pass clears the op's attributes: _node keeps this list
+
+    def backward(self, grad_out):
+        self.calls.append(grad_out.numpy().copy())
+        return self.rule(grad_out)
+
+
+def _node(rule, *inputs):
+    """A tensor made by a ``_Node``, and the list of the upstream gradients its backward got."""
+    ctx = _Node(rule, *inputs)
+    return Tensor._make(inputs[0].data, True, ctx), ctx.calls  # the values are not used
+
+
+@pytest.mark.ch02
+def test_exercise_2_2_backward_order_and_accumulation():
+    x = leaf(3, seed=4)
+    g = np.array([0.5, -1.0, 2.0])
+    # a diamond: x -> a -> (b, c) -> y. a's backward must run once, with both shares summed
+    a, fa = _node(lambda g: g * 3.0, x)
+    b, _ = _node(lambda g: g * 2.0, a)
+    c, _ = _node(lambda g: g * 5.0, a)
+    y, _ = _node(lambda g: (g, g), b, c)
+    y.backward(tg.tensor(g, dtype="float64"))
+    np.testing.assert_allclose(x.grad.numpy(), 3.0 * (2.0 + 5.0) * g, rtol=1e-12)
+    assert len(fa) == 1, f"a's backward ran {len(fa)} times (once, when complete)"
+    np.testing.assert_allclose(fa[0], 7.0 * g, rtol=1e-12)
+    # one tensor used twice by the same op: both gradients count
+    x2 = leaf(3, seed=5)
+    y2, _ = _node(lambda g: (g, g * 2.0), x2, x2)
+    y2.backward(tg.tensor(g, dtype="float64"))
+    np.testing.assert_allclose(x2.grad.numpy(), 3.0 * g, rtol=1e-12)
+    # a consumer that passes no gradient (None) still counts as done
+    x3 = leaf(3, seed=6)
+    p, _ = _node(lambda g: None, x3)
+    q, _ = _node(lambda g: g * 2.0, x3)
+    r, fr = _node(lambda g: g * 1.0, p)
+    y3, _ = _node(lambda g: (g, g), r, q)
+    y3.backward(tg.tensor(g, dtype="float64"))
+    assert len(fr) == 1
+    np.testing.assert_allclose(x3.grad.numpy(), 2.0 * g, rtol=1e-12)
+    # a long chain: the walk needs no recursion
+    x4 = leaf(2, seed=7)
+    h = x4
+    for _ in range(3000):
+        h, _ = _node(lambda g: g * 1.0, h)
+    h.backward(tg.tensor([1.0, 2.0], dtype="float64"))
+    np.testing.assert_allclose(x4.grad.numpy(), [1.0, 2.0])
+
+
+@pytest.mark.ch02
+def test_exercise_2_3_unbroadcast():
+    from tinygrad_edu.ops import unbroadcast
+
+    rng = np.random.default_rng(8)
+    for grad_shape, shape, axes in [
+        ((3, 4), (3, 1), (1,)),
+        ((3, 4), (4,), (0,)),
+        ((2, 3, 4), (3, 1), (0, 2)),
+        ((2, 3, 4), (1, 1, 4), (0, 1)),
+        ((2, 3), (), (0, 1)),
+        ((5, 1, 4), (1, 1, 4), (0,)),
+        ((1, 3), (1, 3), ()),
+    ]:
+        g = rng.standard_normal(grad_shape)
+        out = unbroadcast(tg.tensor(g, dtype="float64"), shape)
+        assert out.shape == shape, (grad_shape, shape, out.shape)
+        np.testing.assert_allclose(out.numpy(), g.sum(axis=axes).reshape(shape), rtol=1e-12)
+    a, b = leaf(3, 1, seed=9), leaf(4, seed=10)
+    assert gradcheck(lambda a, b: a + b, [a, b], name="add, broadcast")
+
+
+@pytest.mark.ch02
+def test_exercise_2_4_mul_and_matmul_backward():
+    from tinygrad_edu import ops
+
+    a, b = leaf(3, 4, seed=11), leaf(4, seed=12)
+    g = np.random.default_rng(13).standard_normal((3, 4))
+    ga, gb = _backward_of(ops.Mul, [a, b], g)
+    np.testing.assert_allclose(ga, g * b.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(gb, (g * a.numpy()).sum(axis=0), rtol=1e-12)
+    assert _backward_of(ops.Mul, [a, b.detach()], g)[1] is None  # b needs no gradient
+    m, n = leaf(2, 3, 4, seed=14), leaf(4, 5, seed=15)
+    gm = np.random.default_rng(16).standard_normal((2, 3, 5))
+    ga, gb = _backward_of(ops.MatMul, [m, n], gm)
+    np.testing.assert_allclose(ga, gm @ n.numpy().T, rtol=1e-12)
+    np.testing.assert_allclose(gb, np.einsum("bik,bij->kj", m.numpy(), gm), rtol=1e-12)
+    assert gradcheck(lambda a, b: a * b, [a, b], name="mul, broadcast")
+    assert gradcheck(lambda m, n: m @ n, [m, n], name="matmul, batch broadcast")
+    v = leaf(4, seed=17)
+    assert gradcheck(lambda m, v: m @ v, [m, v], name="matmul by a vector")
+
+
+@pytest.mark.ch02
+def test_exercise_2_5_sum_reshape_transpose_backward():
+    from tinygrad_edu import ops
+
+    a = leaf(2, 3, 4, seed=18)
+    g = np.random.default_rng(19).standard_normal((2, 4))
+    ga = _backward_of(ops.Sum, [a], g, (1,), False)[0]
+    np.testing.assert_allclose(ga, np.broadcast_to(g[:, None, :], (2, 3, 4)), rtol=1e-12)
+    gr = np.random.default_rng(20).standard_normal((6, 4))
+    np.testing.assert_allclose(_backward_of(ops.Reshape, [a], gr, (6, 4))[0], gr.reshape(2, 3, 4))
+    gt = np.random.default_rng(21).standard_normal((4, 2, 3))
+    ga = _backward_of(ops.Transpose, [a], gt, (2, 0, 1))[0]
+    np.testing.assert_allclose(ga, gt.transpose(1, 2, 0), rtol=1e-12)
+    for name, f in [
+        ("sum", lambda a: a.sum()),
+        ("sum over axes 0 and 2, keepdims", lambda a: a.sum(axis=(0, 2), keepdims=True)),
+        ("mean over the last axis", lambda a: a.mean(axis=-1)),
+        ("reshape", lambda a: a.reshape(4, 6)),
+        ("transpose (2, 0, 1)", lambda a: a.transpose(2, 0, 1)),
+        ("mT", lambda a: a.mT),
+    ]:
+        assert gradcheck(f, [a], name=name)
+
+
+@pytest.mark.ch02
+def test_exercise_2_6_maximum_minimum_backward():
+    from tinygrad_edu import ops
+
+    x, y = tg.tensor([1.0, 2.0], dtype="float64", requires_grad=True), leaf(2, seed=1)
+    assert _backward_of(ops.Maximum, [x, y], [1.0, 1.0])[0] is not None
     a = leaf(3, 4, seed=1)
     b = tg.tensor(np.linspace(-0.95, 0.95, 4) + 0.013, dtype="float64", requires_grad=True)
     assert gradcheck(tg.maximum, [a, b], name="maximum")  # b broadcasts over the rows
@@ -326,17 +516,24 @@ def test_exercise_2_1_maximum_minimum_backward():
 
 
 @pytest.mark.ch02
-def test_exercise_2_1_ties_split_the_gradient():
+def test_exercise_2_6_ties_split_the_gradient():
+    from tinygrad_edu import ops
+
     a = tg.tensor([1.0, 2.0, 3.0], dtype="float64", requires_grad=True)
     b = tg.tensor([1.0, 5.0, 0.0], dtype="float64", requires_grad=True)
+    ga, gb = _backward_of(ops.Minimum, [a, b], [1.0, 1.0, 1.0])
+    assert ga.tolist() == [0.5, 1.0, 0.0] and gb.tolist() == [0.5, 0.0, 1.0]
     tg.maximum(a, b).backward(tg.tensor([1.0, 1.0, 1.0], dtype="float64"))
     assert a.grad.numpy().tolist() == [0.5, 0.0, 1.0]
     assert b.grad.numpy().tolist() == [0.5, 1.0, 0.0]
 
 
 @pytest.mark.ch02
-def test_exercise_2_2_abs_backward():
+def test_exercise_2_7_abs_backward():
+    from tinygrad_edu import ops
+
     x = tg.tensor([-2.0, -0.5, 0.3, 1.7], dtype="float64", requires_grad=True)
+    np.testing.assert_allclose(_backward_of(ops.Abs, [x], [1.0, 2.0, 3.0, 4.0])[0], [-1, -2, 3, 4])
     assert gradcheck(tg.abs, [x], name="abs")
     z = tg.tensor([0.0, -3.0], dtype="float64", requires_grad=True)
     z.abs().sum().backward()
@@ -344,7 +541,72 @@ def test_exercise_2_2_abs_backward():
 
 
 @pytest.mark.ch03
-def test_exercise_3_1_kaiming_normal():
+def test_exercise_3_1_named_parameters():
+    from tinygrad_edu import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(2, 3)
+            self.blocks = nn.Sequential(nn.Linear(3, 3), nn.ReLU(), nn.Linear(3, 1, bias=False))
+            self.head = nn.Linear(2, 3)
+            self.head.weight = self.a.weight  # tied: the same parameter under two names
+
+    net = Net()
+    names = [name for name, _ in net.named_parameters()]
+    assert names == ["a.weight", "a.bias", "blocks.0.weight", "blocks.0.bias",
+                     "blocks.2.weight", "head.bias"], names  # fmt: skip
+    params = dict(net.named_parameters())
+    assert params["a.weight"] is net.a.weight and params["blocks.2.weight"] is net.blocks[2].weight
+    assert [n for n, _ in net.blocks.named_parameters("blocks")][:1] == ["blocks.0.weight"]
+    assert net.parameters()[0] is net.a.weight and len(net.parameters()) == 6
+    assert list(nn.ReLU().named_parameters()) == []
+
+
+@pytest.mark.ch03
+def test_exercise_3_2_linear_forward():
+    from tinygrad_edu import functional as F
+    from tinygrad_edu import nn
+
+    x, w, b = leaf(5, 3, seed=22), leaf(4, 3, seed=23), leaf(4, seed=24)
+    np.testing.assert_allclose(F.linear(x, w, b).numpy(), x.numpy() @ w.numpy().T + b.numpy())
+    np.testing.assert_allclose(F.linear(x, w).numpy(), x.numpy() @ w.numpy().T)
+    layer = nn.Linear(3, 4).astype("float64")
+    x3 = leaf(2, 5, 3, seed=25)
+    ref = x3.numpy() @ layer.weight.numpy().T + layer.bias.numpy()
+    out = layer(x3)
+    assert out.shape == (2, 5, 4)
+    np.testing.assert_allclose(out.numpy(), ref, rtol=1e-12)
+    from tinygrad_edu.functional.linear import LinearFunction
+
+    g = np.random.default_rng(34).standard_normal((5, 4))
+    gx, gw, gb = _backward_of(LinearFunction, [x, w, b], g)
+    np.testing.assert_allclose(gx, g @ w.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(gw, g.T @ x.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(gb, g.sum(axis=0), rtol=1e-12)
+    assert gradcheck(F.linear, [x, w, b], name="linear")
+    assert gradcheck(lambda x, w: F.linear(x, w), [x3, w], name="linear, 3-d, no bias")
+
+
+@pytest.mark.ch03
+def test_exercise_3_3_relu_forward_and_backward():
+    from tinygrad_edu import ops
+
+    a = tg.tensor([[-2.0, 0.0, 0.5], [3.0, -0.1, 0.0]], dtype="float64", requires_grad=True)
+    g = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    ga = _backward_of(ops.ReLUFunction, [a], g)[0]
+    np.testing.assert_array_equal(ga, [[0.0, 0.0, 3.0], [4.0, 0.0, 0.0]])  # 0 at the kink
+    out = tg.relu(a)
+    np.testing.assert_array_equal(out.numpy(), np.maximum(a.numpy(), 0.0))
+    f32 = tg.relu(tg.tensor([-1.0, 2.0]))
+    assert f32.dtype == "float32" and f32.numpy().tolist() == [0.0, 2.0]
+    x = leaf(3, 4, seed=26, low=0.05, high=1.0) * tg.tensor([1.0, -1.0, 1.0, -1.0], dtype="float64")
+    x = x.detach().requires_grad_()  # no value near the kink: central differences are exact
+    assert gradcheck(tg.relu, [x], name="relu")
+
+
+@pytest.mark.ch03
+def test_exercise_3_4_kaiming_normal():
     from tinygrad_edu.nn import init
 
     w = tg.zeros(256, 512)
@@ -359,7 +621,7 @@ def test_exercise_3_1_kaiming_normal():
 
 
 @pytest.mark.ch03
-def test_exercise_3_2_xavier_normal():
+def test_exercise_3_5_xavier_normal():
     from tinygrad_edu.nn import init
 
     w = tg.zeros(300, 500)
@@ -370,8 +632,48 @@ def test_exercise_3_2_xavier_normal():
 
 
 @pytest.mark.ch04
+def test_exercise_4_1_stable_log_softmax():
+    from references import log_softmax as log_softmax_ref
+
+    from tinygrad_edu import functional as F
+
+    x = np.array([[1.0, 2.0, 3.0, 4.0], [1e4, 0.0, -1e4, 1e4], [-800.0, -801.0, -900.0, -800.5]])
+    for axis in (-1, 0):
+        out = F.log_softmax(tg.tensor(x, dtype="float64"), axis=axis).numpy()
+        np.testing.assert_allclose(out, log_softmax_ref(x, axis=axis), rtol=1e-12, atol=1e-12)
+    out32 = F.log_softmax(tg.tensor(x.astype(np.float32)), axis=-1)
+    assert out32.dtype == "float32" and np.isfinite(out32.numpy()).all()
+    np.testing.assert_allclose(np.exp(out32.numpy()).sum(axis=-1), 1.0, rtol=1e-5)
+    assert gradcheck(lambda a: F.log_softmax(a, axis=1), [leaf(3, 5, seed=27)], name="log_softmax")
+
+
+@pytest.mark.ch04
+def test_exercise_4_2_cross_entropy_backward():
+    from references import softmax as softmax_ref
+
+    from tinygrad_edu import functional as F
+    from tinygrad_edu.functional.losses import CrossEntropyFunction
+
+    x = leaf(4, 5, seed=28, low=-3.0, high=3.0)
+    t = tg.tensor(np.array([1, 4, 1, 0]))
+    onehot = np.eye(5)[t.numpy()]
+    got = _backward_of(CrossEntropyFunction, [x, t], 1.0, -100, "mean", 0.0)[0]
+    np.testing.assert_allclose(got, (softmax_ref(x.numpy()) - onehot) / 4, rtol=1e-12)
+    ignored = tg.tensor(np.array([1, -100, 1, 0]))  # the second row counts for nothing
+    got = _backward_of(CrossEntropyFunction, [x, ignored], 2.0, -100, "sum", 0.0)[0]
+    ref = 2.0 * (softmax_ref(x.numpy()) - onehot) * np.array([[1.0], [0.0], [1.0], [1.0]])
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+    big = tg.tensor([[1e4, 0.0, -1e4]], dtype="float64", requires_grad=True)
+    grad = _backward_of(CrossEntropyFunction, [big, tg.tensor([2])], 1.0, -100, "mean", 0.0)[0]
+    np.testing.assert_allclose(grad, [[1.0, 0.0, -1.0]], atol=1e-12)  # no 1/p, no overflow
+    for kw in ({}, {"reduction": "sum"}, {"reduction": "none"}, {"label_smoothing": 0.2},
+               {"ignore_index": 1}):  # fmt: skip
+        assert gradcheck(lambda a, kw=kw: F.cross_entropy(a, t, **kw), [x], name=f"ce {kw}")
+
+
+@pytest.mark.ch04
 @pytest.mark.parametrize("nesterov", [False, True])
-def test_exercise_4_1_sgd_momentum(nesterov):
+def test_exercise_4_3_sgd_momentum(nesterov):
     from tinygrad_edu import optim
 
     lr, mu = 0.1, 0.9
@@ -389,6 +691,53 @@ def test_exercise_4_1_sgd_momentum(nesterov):
         buf = g.copy() if buf is None else mu * buf + (1 - dampening) * g
         ref = ref - lr * (g + mu * buf if nesterov else buf)
         np.testing.assert_allclose(w.numpy(), ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.ch04
+@pytest.mark.parametrize("options", [{}, {"weight_decay": 0.1}, {"amsgrad": True}])
+def test_exercise_4_4_adam(options):
+    from references import adam as adam_ref
+
+    from tinygrad_edu import optim
+
+    rng = np.random.default_rng(29)
+    w0 = rng.standard_normal(6)
+    grads = [rng.standard_normal(6) * s for s in (1.0, 0.01, 5.0, 0.3, 2.0)]
+    w = tg.tensor(w0, dtype="float64", requires_grad=True)
+    opt = optim.Adam([w], lr=0.05, betas=(0.8, 0.95), eps=1e-6, **options)
+    for g, ref in zip(grads, adam_ref(w0, grads, 0.05, (0.8, 0.95), 1e-6, **options), strict=True):
+        w.grad = tg.tensor(g, dtype="float64")
+        opt.step()
+        np.testing.assert_allclose(w.numpy(), ref, rtol=1e-12, atol=1e-14)
+    # the first step moves every weight by about lr, whatever the scale of its gradient
+    v = tg.tensor([1.0, 1.0], dtype="float64", requires_grad=True)
+    first = optim.Adam([v], lr=0.1)
+    v.grad = tg.tensor([1e-3, 1e3], dtype="float64")
+    first.step()
+    np.testing.assert_allclose(v.numpy(), [0.9, 0.9], rtol=1e-4)
+
+
+@pytest.mark.ch04
+def test_exercise_4_5_train_step():
+    from tinygrad_edu import functional as F
+    from tinygrad_edu import nn, optim
+    from tinygrad_edu.train import train_step
+
+    tg.manual_seed(0)
+    model = nn.Linear(3, 2).astype("float64")
+    x, y = leaf(8, 3, seed=30, requires_grad=False), leaf(8, 2, seed=31, requires_grad=False)
+    w0, b0 = model.weight.numpy().copy(), model.bias.numpy().copy()
+    for p in model.parameters():  # a stale gradient the step must clear first
+        p.grad = tg.ones(*p.shape, dtype="float64")
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    loss = train_step(model, opt, (x, y), F.mse_loss)
+    xn, yn = x.numpy(), y.numpy()
+    r = xn @ w0.T + b0 - yn
+    assert loss == pytest.approx(float((r**2).mean()), rel=1e-12)
+    np.testing.assert_allclose(model.weight.numpy(), w0 - 0.1 * 2 * r.T @ xn / r.size, rtol=1e-10)
+    np.testing.assert_allclose(model.bias.numpy(), b0 - 0.1 * 2 * r.sum(axis=0) / r.size)
+    losses = [train_step(model, opt, (x, y), F.mse_loss) for _ in range(20)]
+    assert losses[-1] < losses[0] < loss
 
 
 @pytest.mark.ch05
@@ -413,6 +762,25 @@ def test_exercise_5_2_decode():
     assert tok.decode(np.array(ids)) == text
     assert tok.decode(tg.tensor(ids)) == text
     assert tok.decode([]) == ""
+
+
+@pytest.mark.ch05
+@pytest.mark.parametrize("route", ["one-hot matmul", "scatter-add"])
+def test_exercise_5_3_embedding_backward(route, monkeypatch):
+    from tinygrad_edu import functional as F
+    from tinygrad_edu.functional.embedding import EmbeddingFunction
+
+    if route == "scatter-add":
+        monkeypatch.setattr(EmbeddingFunction, "ONEHOT_LIMIT", 0)
+    w = leaf(5, 4, seed=32)
+    ids = np.array([[1, 3, 1], [0, 1, 3]])  # 1 three times, 3 twice, 2 and 4 never
+    g = np.random.default_rng(33).standard_normal((6, 4))
+    ref = np.zeros((5, 4))
+    np.add.at(ref, ids.reshape(-1), g)
+    got = _backward_of(EmbeddingFunction, [w, tg.tensor(ids.reshape(-1))], g)[0]
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+    assert not got[[2, 4]].any()
+    assert gradcheck(lambda w: F.embedding(tg.tensor(ids), w), [w], name=f"embedding, {route}")
 
 
 # ---- chapter 6: Conv1d -------------------------------------------------------------------------

@@ -428,7 +428,7 @@ class TestModule:
 # ================================================================================================
 
 
-@pytest.mark.ch03
+@pytest.mark.ch04  # trains with cross_entropy (exercise 4.2)
 def test_mlp_learns_xor_with_plain_sgd():
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
     Y = np.array([0, 1, 1, 0])

@@ -131,7 +131,12 @@ UNARY = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(UNARY))
+def _chapter_of(name):
+    """relu is exercise 3.3: its cases need chapter 3 (tests/test_learner_path.py)."""
+    return [pytest.mark.ch03] if name == "relu" else []
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=_chapter_of(n)) for n in sorted(UNARY)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @given(data=st.data(), shape=shapes(min_side=0), layout=layouts())
 def test_unary_matches_numpy(name, dtype, data, shape, layout):
@@ -404,6 +409,7 @@ def test_setitem_writes_data_outside_the_graph(device):
 # ---- dtypes -------------------------------------------------------------------------------------
 
 
+@pytest.mark.ch03  # every op, relu (exercise 3.3) among them
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_float_dtype_is_kept_through_every_op(dtype, device):
     a = tg.rand(2, 3, dtype=dtype, requires_grad=True)
@@ -548,7 +554,9 @@ def test_shape_ops_gradcheck(data, shape, layout):
     assert gradcheck(fn, [x], name="transpose-reshape-broadcast")
 
 
-@pytest.mark.parametrize("name", ["relu", "abs", "clip"])
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=_chapter_of(n)) for n in ["relu", "abs", "clip"]]
+)
 @GRAD
 @given(data=st.data(), shape=shapes(max_side=3), layout=layouts())
 def test_kinked_unary_gradcheck(name, data, shape, layout):

@@ -25,6 +25,11 @@ pytestmark = pytest.mark.ch02
 # A Function whose forward or backward is (or calls) a later chapter's exercise: its checks need
 # that exercise, so they carry that chapter's marker (the highest marker wins, tests/conftest.py).
 EXERCISE_CHAPTER = {
+    "LinearFunction": 3,  # its forward and backward are exercise 3.2
+    "ReLUFunction": 3,  # its forward and backward are exercise 3.3
+    "LogSoftmaxFunction": 4,  # 4.1
+    "CrossEntropyFunction": 4,  # 4.2
+    "EmbeddingFunction": 5,  # 5.3
     "Unfold1dFunction": 6,  # its backward is Fold1dFunction (6.2)
     "Fold1dFunction": 6,
     "RNNSequenceFunction": 7,

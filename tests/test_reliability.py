@@ -118,6 +118,7 @@ def test_layer_norm_fuzzed(n, shape):
     shape=shapes(0, 3, 0, 4),
     offset=st.sampled_from([0, 0, 0, 1, -1]),
 )
+@pytest.mark.ch05  # the embedding backward is exercise 5.3
 def test_embedding_fuzzed(num, dim, shape, offset):
     """Ids of any shape (0-d and empty included); out-of-range ids are a clear error."""
     layer = nn.Embedding(num, dim).astype("float64")

@@ -148,12 +148,14 @@ def test_gradcheck_leaves_inputs_and_grads_clean(device):
 # ---- gradcheck_module ----------------------------------------------------------------------------
 
 
+@pytest.mark.ch03  # a Module's parameters (exercise 3.1)
 def test_gradcheck_module_passes_a_layer_and_its_parameters(device):
     tg.manual_seed(0)
     layer = nn.Linear(3, 2).astype("float64")
     assert gradcheck_module(layer, leaf(4, 3))
 
 
+@pytest.mark.ch03  # a Module's parameters (exercise 3.1)
 def test_gradcheck_module_catches_a_wrong_parameter_gradient(device):
     layer = _Scale(3)
     x = leaf(2, 3)
@@ -166,6 +168,7 @@ def test_gradcheck_module_catches_a_wrong_parameter_gradient(device):
         gradcheck_module(layer, x, name="Scale")
 
 
+@pytest.mark.ch03  # a Module's parameters (exercise 3.1)
 def test_gradcheck_module_names_an_input_inside_a_tuple(device):
     x, a, b = leaf(3), leaf(3, seed=1), leaf(3, seed=2)
     with pytest.raises(GradcheckError, match=r"^_PairInput: gradient of input 1\[1\] \(shape"):
@@ -190,6 +193,7 @@ def test_gradcheck_module_passes_module_kwargs(device):
     assert gradcheck_module(attn, x, kwargs=kwargs)  # output (out, weights): both checked
 
 
+@pytest.mark.ch03  # a Module's parameters (exercise 3.1)
 def test_gradcheck_module_gives_a_random_layer_the_same_draws(device):
     drop = nn.Dropout(p=0.5)  # training mode: a new mask at every call, but not inside the check
     tg.manual_seed(1)
@@ -198,6 +202,7 @@ def test_gradcheck_module_gives_a_random_layer_the_same_draws(device):
     assert tg.backend.get_rng_state() == state  # the generator is left as it was found
 
 
+@pytest.mark.ch03  # a Module's parameters (exercise 3.1)
 def test_gradcheck_module_refuses_a_float32_layer(device):
     with pytest.raises(
         TypeError,

@@ -184,6 +184,7 @@ def test_graph_layers_follow_the_computation():
 
 
 @pytest.mark.ch02
+@pytest.mark.ch03  # draws a graph with a ReLU (exercise 3.3)
 def test_draw_graph_writes_a_png(tmp_path):
     W = tg.randn(3, 4, requires_grad=True)
     b = tg.zeros(4, requires_grad=True)

@@ -62,6 +62,7 @@ def unbroadcast(grad: Tensor, shape: tuple) -> Tensor:
     """
     if grad.shape == shape:
         return grad
+    # --- exercise 2.3: unbroadcast ---
     lead = grad.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, s in enumerate(shape) if s == 1 and grad.shape[lead + i] != 1
@@ -69,6 +70,7 @@ def unbroadcast(grad: Tensor, shape: tuple) -> Tensor:
     if axes:
         grad = grad.sum(axis=axes, keepdims=True)
     return grad.reshape(shape)
+    # --- end exercise ---
 
 
 # =================================================================================================
@@ -122,8 +124,10 @@ class Mul(Function):
     def backward(self, grad_out):
         a, b = self.inputs
         need_a, need_b = self.needs_input_grad
+        # --- exercise 2.4: multiplication backward ---
         grad_a = unbroadcast(grad_out * b, _shape(a)) if need_a else None
         grad_b = unbroadcast(grad_out * a, _shape(b)) if need_b else None
+        # --- end exercise ---
         return grad_a, grad_b
 
 
@@ -240,7 +244,7 @@ def sqrt(a: Tensor) -> Tensor:
     return Sqrt.apply(_floating(a))
 
 
-class Tanh(Function):
+class TanhFunction(Function):
     """``tanh(a)``; d/da = 1 - tanh(a)^2."""
 
     def forward(self, a):
@@ -254,10 +258,10 @@ class Tanh(Function):
 
 
 def tanh(a: Tensor) -> Tensor:
-    return Tanh.apply(_floating(a))
+    return TanhFunction.apply(_floating(a))
 
 
-class Sigmoid(Function):
+class SigmoidFunction(Function):
     """``1 / (1 + exp(-a))``; d/da = s (1 - s).
 
     Computed as ``exp(min(a, 0)) / (1 + exp(-|a|))`` so neither branch overflows at a = +-1e3.
@@ -281,10 +285,10 @@ class Sigmoid(Function):
 
 
 def sigmoid(a: Tensor) -> Tensor:
-    return Sigmoid.apply(_floating(a))
+    return SigmoidFunction.apply(_floating(a))
 
 
-class ReLU(Function):
+class ReLUFunction(Function):
     """``max(a, 0)``; d/da = 1 where a > 0, else 0.
 
     Both directions are branch-free: forward is ``maximum``, backward multiplies by the 0/1 mask
@@ -295,18 +299,22 @@ class ReLU(Function):
     """
 
     def forward(self, a):
+        # --- exercise 3.3: ReLU forward ---
         xp = backend.xp_of(a)
         self.out = xp.maximum(a, xp.zeros((), dtype=a.dtype))  # a 0-d zero broadcasts
         return self.out
+        # --- end exercise ---
 
     def backward(self, grad_out):
+        # --- exercise 3.3: ReLU backward ---
         xp = backend.xp_of(self.out)
         mask = xp.astype(self.out > 0, self.out.dtype)  # 1.0 where a > 0, else 0.0
         return grad_out * _const(mask)
+        # --- end exercise ---
 
 
 def relu(a: Tensor) -> Tensor:
-    return ReLU.apply(a)
+    return ReLUFunction.apply(a)
 
 
 class Abs(Function):
@@ -316,7 +324,7 @@ class Abs(Function):
         return backend.xp_of(a).abs(a)
 
     def backward(self, grad_out):
-        # --- exercise 2.2: absolute value backward ---
+        # --- exercise 2.7: absolute value backward ---
         a = self.inputs[0].data
         return grad_out * _const(backend.xp_of(a).sign(a))
         # --- end exercise ---
@@ -362,7 +370,7 @@ def _xp(a, b):
 
 
 def _select_grad(fn, grad_out, larger):
-    # --- exercise 2.1: maximum and minimum backward ---
+    # --- exercise 2.6: maximum and minimum backward ---
     a, b = (t.data if isinstance(t, Tensor) else t for t in fn.inputs)
     xp = backend.xp_of(grad_out.data)
     dt = grad_out.data.dtype
@@ -444,8 +452,10 @@ class MatMul(Function):
     def backward(self, grad_out):
         a, b = self.inputs
         need_a, need_b = self.needs_input_grad
+        # --- exercise 2.4: matrix multiplication backward ---
         grad_a = unbroadcast(grad_out @ b.mT, a.shape) if need_a else None
         grad_b = unbroadcast(a.mT @ grad_out, b.shape) if need_b else None
+        # --- end exercise ---
         return grad_a, grad_b
 
 
@@ -494,8 +504,10 @@ class Sum(Function):
         return backend.xp_of(a).sum(a, axis=axes, keepdims=keepdims)
 
     def backward(self, grad_out):
+        # --- exercise 2.5: sum backward ---
         g = grad_out.reshape(_keepdims_shape(self.in_shape, self.axes))
         return g.broadcast_to(self.in_shape), None, None
+        # --- end exercise ---
 
 
 def sum(a: Tensor, axis=None, keepdims=False) -> Tensor:  # noqa: A001 - NumPy's name
@@ -574,7 +586,9 @@ class Reshape(Function):
         return backend.xp_of(a).reshape(a, shape)
 
     def backward(self, grad_out):
+        # --- exercise 2.5: reshape backward ---
         return grad_out.reshape(self.in_shape), None
+        # --- end exercise ---
 
 
 def reshape(a: Tensor, *shape) -> Tensor:
@@ -626,8 +640,10 @@ class Transpose(Function):
         return backend.xp_of(a).permute_dims(a, axes)
 
     def backward(self, grad_out):
+        # --- exercise 2.5: transpose backward ---
         inverse = tuple(sorted(range(len(self.axes)), key=self.axes.__getitem__))
         return grad_out.transpose(inverse), None
+        # --- end exercise ---
 
 
 def transpose(a: Tensor, axes=None) -> Tensor:

@@ -383,7 +383,7 @@ class SGD(Optimizer):
         if weight_decay != 0:
             grad = grad + weight_decay * p.data  # a new array: p.grad is left untouched
         if momentum != 0:
-            # --- exercise 4.1: SGD with momentum ---
+            # --- exercise 4.3: SGD with momentum ---
             buf = state.get("momentum_buffer")
             if buf is None:
                 buf = state["momentum_buffer"] = _copy(grad)  # a copy: grad may be shared
@@ -466,6 +466,7 @@ class Adam(Optimizer):
             else:
                 grad = grad + weight_decay * p.data  # Adam: L2 penalty added to the gradient
 
+        # --- exercise 4.4: Adam with bias correction ---
         m, v = state["exp_avg"], state["exp_avg_sq"]
         m *= beta1  # m_t = beta1 m_{t-1} + (1 - beta1) g, in place
         m += (1 - beta1) * grad
@@ -486,6 +487,7 @@ class Adam(Optimizer):
         update = m / update
         update *= step_size
         p.data -= update
+        # --- end exercise ---
 
 
 class AdamW(Adam):

@@ -684,14 +684,31 @@ class Function:
         if _mode.anomaly:
             _check_finite(cls.__name__, "forward", out_data)
         if _mode.enabled and True in needs:
-            fn.inputs = inputs
-            fn.needs_input_grad = needs
-            fn.freed = False
-            return Tensor._make(out_data, True, fn)
+            return fn._output(out_data, inputs, needs)
         return Tensor._make(out_data, False, None)
 
+    def _record(self, out_data, inputs, needs) -> Tensor:
+        """The output Tensor of this op, linked into the graph: the op remembers its inputs (and
+        which of them need a gradient), the output remembers the op that made it."""
+        # --- exercise 2.1: recording the graph ---
+        self.inputs = inputs
+        self.needs_input_grad = needs
+        self.freed = False
+        return Tensor._make(out_data, True, self)
+        # --- end exercise ---
+
+    def _output(self, out_data, inputs, needs) -> Tensor:
+        """``_record``, or, in a learner's copy where exercise 2.1 is still a stub, an output
+        marked unrecorded: forward passes still run, and the backward pass raises the stub's
+        error when it reaches the output (``loss.backward()`` says what to write first)."""
+        try:
+            return self._record(out_data, inputs, needs)
+        except NotImplementedError as stub:
+            return Tensor._make(out_data, True, _Unrecorded(stub))
+
     def _several_outputs(self, out_data, inputs, needs):
-        """``apply`` for a forward that returned a tuple: one Tensor per array, all made by this op.
+        """``apply`` for a forward that returned a tuple: one Tensor per array, all made by this op
+        (the first recorded like a single output, the others sharing its op).
 
         The backward pass finds an output's place by its ``id`` in ``output_ids``, and makes zeros
         for an unused output from ``output_like`` (shape, dtype and namespace, not the array)."""
@@ -700,13 +717,30 @@ class Function:
                 _check_finite(type(self).__name__, "forward", data)
         if not (_mode.enabled and True in needs):
             return tuple(Tensor._make(data, False, None) for data in out_data)
-        self.inputs = inputs
-        self.needs_input_grad = needs
-        self.freed = False
-        outs = tuple(Tensor._make(data, True, self) for data in out_data)
+        first = self._output(out_data[0], inputs, needs)
+        outs = (first,) + tuple(Tensor._make(data, True, first._ctx) for data in out_data[1:])
         self.output_ids = tuple(id(t) for t in outs)
         self.output_like = tuple((d.shape, d.dtype, backend.xp_of(d)) for d in out_data)
         return outs
+
+
+class _Unrecorded(Function):
+    """The op of an output that ``Function._record`` (exercise 2.1, a stub) did not link: whatever
+    reads the graph here (the backward pass, a gradient check, a drawing) gets the stub's error."""
+
+    def __init__(self, stub: NotImplementedError):
+        self.stub = stub
+
+    @property
+    def inputs(self):
+        raise NotImplementedError(*self.stub.args)
+
+    @property
+    def needs_input_grad(self):
+        raise NotImplementedError(*self.stub.args)
+
+    def backward(self, *grad_out):
+        raise NotImplementedError(*self.stub.args)
 
 
 # =================================================================================================
@@ -793,7 +827,6 @@ def backward(root, gradient=None, retain_graph=None, create_graph=False) -> None
             for t, g, need in zip(fn.inputs, input_grads, fn.needs_input_grad, strict=False):
                 if not need:
                     continue
-                key = id(t)
                 if g is not None:
                     # the cheap check of every gradient: a Tensor of its input's shape and dtype
                     # (dtypes of one library are shared objects, so ``is`` is the fast test)
@@ -806,11 +839,15 @@ def backward(root, gradient=None, retain_graph=None, create_graph=False) -> None
                         g = _checked_grad(fn, input_grads, t, g)
                     if _mode.anomaly:
                         _check_finite(type(fn).__name__, "backward", g.data)
+                # --- exercise 2.2: the backward order and gradient accumulation ---
+                key = id(t)
+                if g is not None:
                     prev = grads.get(key)
                     grads[key] = g if prev is None else prev + g
                 consumers[key] -= 1
                 if consumers[key] == 0:
                     ready.append(t)
+                # --- end exercise ---
             if not retain_graph:
                 fn.freed = True
                 fn.inputs = ()

@@ -146,6 +146,27 @@ class TrainResult:
         return float(vals[-1]) if len(vals) else math.nan
 
 
+def train_step(model, optimizer, batch, loss_fn=None) -> float:
+    """One step of gradient descent on ``batch = (x, y)``; returns the loss as a number.
+
+    The loss is ``loss_fn(model(x), y)``, or, without ``loss_fn``, the one the model computes
+    itself (the language models: ``model(x, targets=y)`` returns ``(logits, loss)``). Then the
+    three calls of every training step. ``train`` below makes the same three calls, with checks
+    between them (a loss that is not finite, gradient clipping, a signal during the update).
+    """
+    x, y = batch
+    if loss_fn is None:
+        _, loss = model(x, targets=y)
+    else:
+        loss = loss_fn(model(x), y)
+    # --- exercise 4.5: the training step ---
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    # --- end exercise ---
+    return loss.item()
+
+
 def lr_schedule(optimizer, config: TrainConfig, start: int = 0) -> WarmupCosineLR:
     """The run's learning-rate schedule, ``optim.WarmupCosineLR``, set to the rate of update
     number ``start`` (0-based); ``schedule.step()`` after each update moves it on.

@@ -17,6 +17,74 @@ Plain Python (no TOML) so that it reads on Python 3.10.
 HINTS: dict[str, dict] = {
     "2.1": {
         "idea": (
+            "Recording is bookkeeping, nothing is computed: the op must remember which tensors "
+            "went in (all of them, numbers and options included, in order) and which of them "
+            "need a gradient, and the new output must remember the op that made it and that it "
+            "requires grad. The backward pass reads exactly these. A fresh op has freed = False."
+        ),
+        "formula": (
+            "self.inputs = inputs; self.needs_input_grad = needs; self.freed = False;\n"
+            "return a Tensor of out_data with requires_grad True and ctx self "
+            "(Tensor._make(data, requires_grad, ctx))."
+        ),
+    },
+    "2.2": {
+        "idea": (
+            "Each input t of the op just visited receives a share g of the gradient. t may be "
+            "used by several ops, so its shares add up; and its own backward may run only once "
+            "all of them have arrived. consumers[id(t)] counts the ops still to pass a share to "
+            "t; when it reaches zero, t is ready. An op that passes None still counts as done."
+        ),
+        "formula": (
+            "key = id(t); if g is not None: grads[key] = g, or grads[key] + g if a share is "
+            "already there;\nconsumers[key] -= 1; if it is now 0: ready.append(t)."
+        ),
+    },
+    "2.3": {
+        "idea": (
+            "Broadcasting does two things to an input's shape: it adds leading axes, and it "
+            "stretches axes of size 1. An element used n times gets the sum of its n gradients, "
+            "so sum the gradient over every added axis and over every stretched axis, then give "
+            "it the input's shape."
+        ),
+        "formula": (
+            "lead = grad.ndim - len(shape); axes = 0 .. lead-1, plus lead + i for every i "
+            "with shape[i] == 1 and grad.shape[lead + i] != 1;\n"
+            "grad = grad.sum(axis=axes, keepdims=True) if axes; return grad.reshape(shape)."
+        ),
+    },
+    "2.4": {
+        "idea": (
+            "Differentiate one input at a time, the other held fixed. For a * b each element "
+            "only sees its partner; for a matrix product, write one element of a @ b as a sum "
+            "and see which entries of grad_out and of the other matrix multiply each a[i, k]. "
+            "The result must have its input's shape: either input may have been broadcast "
+            "(a batch dimension, a row of size 1), and an input that needs no gradient gets None."
+        ),
+        "formula": (
+            "mul: grad_a = unbroadcast(grad_out * b, a's shape), grad_b likewise with a;\n"
+            "matmul: grad_a = unbroadcast(grad_out @ b^T, a.shape), "
+            "grad_b = unbroadcast(a^T @ grad_out, b.shape) (^T: swap the last two axes, .mT)."
+        ),
+        "spoilers": ["Backward: ``grad_a = grad_out @ b^T``"],
+    },
+    "2.5": {
+        "idea": (
+            "These ops move or copy values without changing them, so the gradient is moved back "
+            "the same way. Sum: each input element contributed once to one output element; "
+            "reshape: the elements keep their order; transpose: put the axes back where they "
+            "were. Sum, Reshape and Transpose get extra options as inputs (axes, shape): "
+            "their gradient is None."
+        ),
+        "formula": (
+            "sum: grad_out reshaped with size-1 axes where the summed axes were "
+            "(_keepdims_shape), then broadcast_to the input shape; reshape: "
+            "grad_out.reshape(in_shape); transpose: grad_out.transpose(inverse permutation), "
+            "inverse[axes[i]] = i. Return (grad, None, ...) one per input."
+        ),
+    },
+    "2.6": {
+        "idea": (
             "The output is a copy of one of the two inputs at each position, so the upstream "
             "gradient goes to the input that was selected there, and nothing to the other. Two "
             "more things: where a == b, split it half and half (that is what the tests expect); "
@@ -30,7 +98,7 @@ HINTS: dict[str, dict] = {
             "Return None for an input that does not need a gradient (fn.needs_input_grad)."
         ),
     },
-    "2.2": {
+    "2.7": {
         "idea": (
             "|a| is a for a > 0 and -a for a < 0: its derivative is +1 or -1, whichever sign a "
             "has. At a = 0 the function has a kink; pick 0 there, as PyTorch does."
@@ -38,6 +106,48 @@ HINTS: dict[str, dict] = {
         "formula": "grad_a = grad_out * sign(a)   (the array namespace has sign; sign(0) = 0)",
     },
     "3.1": {
+        "idea": (
+            "A module's parameters are its own (in _parameters, by name) and those of its "
+            "sub-modules, found by walking the tree (named_modules gives every module with its "
+            "dotted prefix). A tied parameter sits in two modules: yield it once, under the "
+            "first name met. A slot may hold None (a Linear without bias)."
+        ),
+        "formula": (
+            "seen = set(); for mod_name, m in self.named_modules(prefix): for name, p in "
+            "m._parameters.items(): skip None and ids already seen; remember id(p); yield "
+            "('mod_name.name' or just name at the top, p)."
+        ),
+    },
+    "3.2": {
+        "idea": (
+            "Forward: a dense layer multiplies the last axis by the weight and adds the bias; "
+            "PyTorch stores the weight as (out, in), so the product uses its transpose. "
+            "Backward: differentiate y = x W^T + b for each of the three inputs, as chapter 2 "
+            "did for a matmul and an add: check each result's shape against its input's "
+            "((N, in), (out, in), (out,)); the bias was used by every row of the batch."
+        ),
+        "formula": (
+            "forward (arrays): y = matmul(x, weight.mT), plus bias unless it is None;\n"
+            "backward (Tensors): grad_x = grad_out @ W, grad_W = grad_out^T @ x, "
+            "grad_b = grad_out summed over axis 0; None where needs_input_grad is False."
+        ),
+        "spoilers": ["Backward: ``grad_x = grad_out W`` (N, in)"],
+    },
+    "3.3": {
+        "idea": (
+            "max(a, 0) keeps a where it is positive and 0 elsewhere. Write it without an if on "
+            "values (an array has no single truth value) and even without where: an "
+            "elementwise function of a and 0 does it. The derivative is 1 where the output is "
+            "positive and 0 elsewhere (0 at a = 0, as PyTorch): keep the output on self and "
+            "turn that condition into a 0/1 array of the output's dtype."
+        ),
+        "formula": (
+            "forward: self.out = maximum(a, zero of a's dtype); return self.out;\n"
+            "backward: grad_out * constant(astype(self.out > 0, self.out.dtype))."
+        ),
+        "spoilers": ["Both directions are branch-free"],
+    },
+    "3.4": {
         "idea": (
             "He (Kaiming) initialisation keeps the variance of the activations the same from "
             "layer to layer: each output sums `fan` inputs, so the weights' variance must be "
@@ -51,7 +161,7 @@ HINTS: dict[str, dict] = {
             "(look at _kaiming_std and normal_)."
         ),
     },
-    "3.2": {
+    "3.5": {
         "idea": (
             "Glorot (Xavier) initialisation balances the forward pass (variance ~ 1 / fan_in) "
             "and the backward pass (variance ~ 1 / fan_out) by averaging the two fans."
@@ -63,6 +173,32 @@ HINTS: dict[str, dict] = {
     },
     "4.1": {
         "idea": (
+            "log softmax(x) = x - log sum exp(x). exp overflows for x around 89 in float32: "
+            "subtracting the row maximum first changes nothing in the result (it cancels) but "
+            "keeps every exp at or below 1, and the largest term at exactly 1, so the log is "
+            "never of 0. Work along the given axis, keepdims so that it broadcasts back."
+        ),
+        "formula": (
+            "z = x - max(x, axis, keepdims); lse = log(sum(exp(z), axis, keepdims));\n"
+            "self.out = z - lse; return self.out."
+        ),
+    },
+    "4.2": {
+        "idea": (
+            "For one row the loss is lse(x) - x[t], and the derivative of lse is the softmax. "
+            "So the gradient is the predicted distribution minus the target distribution q "
+            "(the one-hot of t; with label smoothing, (1 - eps) one-hot + eps / C), times the "
+            "row's weight w, which is already computed. No 1/p appears: it is stable."
+        ),
+        "formula": (
+            "p = softmax(x, 1) (or self.e / self.s as a constant under no_grad); q = one-hot of "
+            "self.t in the logits' dtype, smoothed if self.eps > 0;\n"
+            "return (p - q) * w, then None for the four other inputs."
+        ),
+        "spoilers": ["Backward: ``grad_x = (softmax(x) - q) * w``"],
+    },
+    "4.3": {
+        "idea": (
             "Momentum keeps a running, decaying sum of past gradients per parameter (the "
             "`momentum_buffer` in the optimizer's state) and steps along it instead of along "
             "the last gradient. On the very first step there is no past: the buffer starts as "
@@ -73,6 +209,32 @@ HINTS: dict[str, dict] = {
             "direction = g + momentum * b if nesterov else b\n"
             "(_update returns the direction; the caller does p -= lr * direction). Update b in "
             "place: it is the optimizer's own array, and g may be shared."
+        ),
+    },
+    "4.4": {
+        "idea": (
+            "Adam keeps two running averages per parameter: m of the gradient and v of its "
+            "square (state['exp_avg'], state['exp_avg_sq'], zeros at first, update them in "
+            "place). Both start at zero, so early on they are too small by a factor "
+            "1 - beta^t: divide that out. Step along m / sqrt(v): each weight moves by about lr, "
+            "whatever its gradient's scale. amsgrad uses the running maximum of v instead."
+        ),
+        "formula": (
+            "m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2 (in place);\n"
+            "if amsgrad: v_max = max(v_max, v) in place, use it for v;\n"
+            "p.data = p.data - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)."
+        ),
+        "spoilers": ["For each parameter ``p`` with gradient ``g``, at step t = 1"],
+    },
+    "4.5": {
+        "idea": (
+            "Gradients accumulate into .grad (that is what lets a tensor used twice get both "
+            "shares), so old ones must be cleared before the new backward; then the backward "
+            "fills every parameter's .grad; then the optimizer moves the parameters."
+        ),
+        "formula": (
+            "three calls, in this order: the optimizer clears every parameter's gradient, the "
+            "loss runs the backward pass, the optimizer updates the parameters."
         ),
     },
     "5.1": {
@@ -96,6 +258,22 @@ HINTS: dict[str, dict] = {
             "text = the characters itos[int(id)] of every id of the flattened input, joined "
             'with "" (a Tensor: take .numpy() first; an empty input gives "").'
         ),
+    },
+    "5.3": {
+        "idea": (
+            "Forward copies row ids[m] of the table to output row m. So row v of the table's "
+            "gradient is the sum of the output gradients of every m that looked v up: an id "
+            "that appears three times gets three rows added, one never looked up gets zeros. "
+            "A plain fancy-index assignment keeps only one of the repeated rows: that is the "
+            "trap. Two ways: a (V, M) one-hot matrix times grad_out, or a scatter-add."
+        ),
+        "formula": (
+            "one-hot route (self.onehot): onehot_t[v, m] = (v == ids[m]) as grad_out's dtype, "
+            "return (constant onehot_t) @ grad_out, None;\nelse: "
+            "ops.IndexAdd.apply(grad_out, (V, D), (self.ids, Ellipsis)), None "
+            "(adds every row of grad_out into row ids[m] of zeros (V, D))."
+        ),
+        "spoilers": ["Backward: ``grad_weight[v] = sum of grad_out[m]"],
     },
     "6.1": {
         "idea": (

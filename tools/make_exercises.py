@@ -3,7 +3,7 @@
 The solutions live in the library itself, between two comment lines::
 
     def backward(self, grad_out):
-        # --- exercise 2.2: absolute value backward ---
+        # --- exercise 2.7: absolute value backward ---
         a = self.inputs[0].data
         return grad_out * _const(backend.xp_of(a).sign(a))
         # --- end exercise ---
@@ -11,11 +11,11 @@ The solutions live in the library itself, between two comment lines::
 In the learner's copy the lines between the markers are replaced by one line at the indentation
 of the opening marker::
 
-        # --- exercise 2.2: absolute value backward ---
-        raise NotImplementedError("Exercise 2.2 (chapters/02_autograd.md): absolute value ...")
+        # --- exercise 2.7: absolute value backward ---
+        raise NotImplementedError("Exercise 2.7 (chapters/02_autograd.md): absolute value ...")
         # --- end exercise ---
 
-The message names the chapter and the hint command (``python tools/hint.py 2.2``; the hints are
+The message names the chapter and the hint command (``python tools/hint.py 2.7``; the hints are
 in ``tools/hints.py``). A region must sit inside a function body (a stub at module or class level
 would break the import). Exercise ``N.M`` belongs to chapter ``N``.
 
@@ -234,16 +234,15 @@ def learner_source(
     prefixes_by_region = {r.id: list(hints.get(r.id, {}).get("spoilers", ())) for r in regions}
     if any(prefixes_by_region.values()):
         tree = ast.parse(text, filename=path)
+        matched = {r.id: set() for r in regions}  # an exercise may have several regions
         for r in regions:
             prefixes = prefixes_by_region[r.id]
-            if not prefixes:
-                continue
-            matched = set()
-            for doc in _enclosing_docstrings(tree, r.begin):
+            for doc in _enclosing_docstrings(tree, r.begin) if prefixes else ():
                 doc_cuts, found = _spoiler_cuts(lines, doc, prefixes)
-                matched |= found
+                matched[r.id] |= found
                 cuts += [(b, e, []) for b, e in doc_cuts]
-            missing = [p for p in prefixes if p not in matched]
+        for r in regions:
+            missing = [p for p in prefixes_by_region[r.id] if p not in matched[r.id]]
             if missing and check_functions:
                 raise ExerciseError(
                     f"{path}:{r.begin}: tools/hints.py lists spoiler paragraphs of exercise "
@@ -304,10 +303,14 @@ def all_regions(package: Path) -> list[Region]:
     for file in sorted(package.rglob("*.py")):
         rel = file.relative_to(package.parent).as_posix()
         regions += find_regions(file.read_text(), rel)
-    ids = [r.id for r in regions]
-    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    # one exercise may have several regions (a forward and its backward, two related rules),
+    # all in one file; an id in two files is a mistake
+    files: dict[str, set] = {}
+    for r in regions:
+        files.setdefault(r.id, set()).add(r.path)
+    dupes = sorted(i for i, paths in files.items() if len(paths) > 1)
     if dupes:
-        raise ExerciseError(f"exercise ids used more than once: {dupes}")
+        raise ExerciseError(f"exercise ids used in more than one file: {dupes}")
     return regions
 
 
@@ -326,7 +329,7 @@ def make_copy(
     """
     out = Path(out)
     package = root / "tinygrad_edu"
-    all_regions(package)  # ids unique, regions well formed
+    all_regions(package)  # each id in one file, regions well formed
     target = out / "tinygrad_edu"
     if target.exists() and not force:
         raise FileExistsError(
@@ -418,7 +421,9 @@ def main(argv=None) -> int:
         print(e)
         return 2
     stubbed = sorted(stubbed, key=lambda r: _id_key(r.id))
-    print(f"wrote the learner copy to {out}: {len(stubbed)} exercises to do", end="")
+    print(
+        f"wrote the learner copy to {out}: {len({r.id for r in stubbed})} exercises to do", end=""
+    )
     print(f" (chapters 1-{args.solved_through} solved)" if args.solved_through else "")
     for r in stubbed:
         print(f"  {r.id:>5}  {r.title}  ({r.path})")

@@ -70,9 +70,9 @@ CASES = {
     "Exp": _unary_cases(ops.exp),
     "Log": _unary_cases(ops.log, low=0.3, high=3.0),
     "Sqrt": _unary_cases(ops.sqrt, low=0.3, high=3.0),
-    "Tanh": _unary_cases(ops.tanh),
-    "Sigmoid": _unary_cases(ops.sigmoid, low=-4.0, high=4.0),
-    "ReLU": [
+    "TanhFunction": _unary_cases(ops.tanh),
+    "SigmoidFunction": _unary_cases(ops.sigmoid, low=-4.0, high=4.0),
+    "ReLUFunction": [
         lambda: (ops.relu, [away_from_zero(3, 4)]),
         lambda: (lambda a: ops.relu(a.T), [away_from_zero(4, 3, seed=1)]),
         lambda: (ops.relu, [away_from_zero()]),
@@ -196,7 +196,8 @@ CASES = {
 }
 
 GRADGRAD = {
-    "Add", "Sub", "Mul", "Div", "Pow", "Neg", "Exp", "Log", "Sqrt", "Tanh", "Sigmoid",
-    "MatMul", "Sum", "Reshape", "Transpose", "BroadcastTo", "Getitem", "IndexAdd", "Concat",
-    "Where", "Cast", "ReLU", "Abs", "Maximum", "Max",
+    "Add", "Sub", "Mul", "Div", "Pow", "Neg", "Exp", "Log", "Sqrt", "TanhFunction",
+    "SigmoidFunction", "MatMul", "Sum", "Reshape", "Transpose", "BroadcastTo", "Getitem",
+    "IndexAdd", "Concat",
+    "Where", "Cast", "ReLUFunction", "Abs", "Maximum", "Max",
 }  # fmt: skip

@@ -19,17 +19,17 @@ from ._checks import check_float
 
 
 def relu(x: Tensor) -> Tensor:
-    """``max(x, 0)``; see ``ops.ReLU``."""
+    """``max(x, 0)``; see ``ops.ReLUFunction``."""
     return ops.relu(x)
 
 
 def sigmoid(x: Tensor) -> Tensor:
-    """``1 / (1 + exp(-x))``, overflow-safe; see ``ops.Sigmoid``."""
+    """``1 / (1 + exp(-x))``, overflow-safe; see ``ops.SigmoidFunction``."""
     return ops.sigmoid(x)
 
 
 def tanh(x: Tensor) -> Tensor:
-    """``tanh(x)``; see ``ops.Tanh``."""
+    """``tanh(x)``; see ``ops.TanhFunction``."""
     return ops.tanh(x)
 
 

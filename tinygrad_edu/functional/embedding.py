@@ -58,10 +58,12 @@ class EmbeddingFunction(Function):
             # the padding row gets no gradient: zero the rows of grad_out that looked it up
             keep = xp.reshape(self.ids != self.padding_idx, (-1, 1))  # (M, 1)
             grad_out = grad_out * _const(xp.astype(keep, grad_out.data.dtype))
+        # --- exercise 5.3: embedding backward ---
         if self.onehot:
             onehot_t = xp.arange(V, dtype=self.ids.dtype)[:, None] == self.ids[None, :]  # (V, M)
             return _const(xp.astype(onehot_t, grad_out.data.dtype)) @ grad_out, None
         return ops.IndexAdd.apply(grad_out, (V, D), (self.ids, Ellipsis)), None
+        # --- end exercise ---
 
 
 def embedding(ids: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:

@@ -26,15 +26,19 @@ class LinearFunction(Function):
     """
 
     def forward(self, x, weight, bias):
+        # --- exercise 3.2: the dense layer's forward ---
         y = backend.xp_of(x).matmul(x, weight.mT)  # (N, in) @ (in, out) -> (N, out)
         return y if bias is None else y + bias
+        # --- end exercise ---
 
     def backward(self, grad_out):
         x, weight, bias = self.inputs
         need_x, need_w, need_b = self.needs_input_grad
+        # --- exercise 3.2: the dense layer's backward ---
         grad_x = grad_out @ weight if need_x else None  # (N, out) @ (out, in) -> (N, in)
         grad_w = grad_out.mT @ x if need_w else None  # (out, N) @ (N, in) -> (out, in)
         grad_b = grad_out.sum(axis=0) if need_b else None  # (N, out) -> (out,)
+        # --- end exercise ---
         return grad_x, grad_w, grad_b
 
 
@@ -43,8 +47,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
     Shapes: ``x`` (..., in), ``weight`` (out, in), ``bias`` (out,) -> ``y`` (..., out). The
     leading axes are flattened into one, so the whole layer is one matrix product each way
-    (``LinearFunction``): ``grad_x = grad_out W``, ``grad_W = grad_out^T x`` summed over the
-    leading axes, ``grad_b = grad_out`` summed likewise.
+    (``LinearFunction``).
 
     >>> import tinygrad_edu as tg
     >>> x = tg.ones(2, 3)

@@ -131,18 +131,21 @@ class CrossEntropyFunction(Function):
         x = self.inputs[0]
         xp = backend.xp_of(self.valid)
         C = x.shape[1]
+        # w: the weight of each row, (M, 1): the upstream gradient, 1/count for a mean, 0 if ignored
+        if self.reduction == "none":
+            w = grad_out.reshape(-1, 1) * _const(self.valid[:, None])
+        else:
+            scale = 1.0 if self.reduction == "sum" else (1.0 / self.count if self.count else 0.0)
+            w = grad_out * _const(self.valid[:, None] * scale)  # () * (M, 1) -> (M, 1)
+        # --- exercise 4.2: cross-entropy backward ---
         p = softmax(x, 1) if is_grad_enabled() else _const(self.e / self.s)
         # q: the target distribution, in the logits' dtype (an int64 one-hot would upcast float32)
         onehot = self.t[:, None] == xp.arange(C, dtype=self.t.dtype)[None, :]
         q = xp.astype(onehot, self.valid.dtype)
         if self.eps > 0.0:
             q = q * (1.0 - self.eps) + self.eps / C
-        if self.reduction == "none":
-            w = grad_out.reshape(-1, 1) * _const(self.valid[:, None])
-        else:
-            scale = 1.0 if self.reduction == "sum" else (1.0 / self.count if self.count else 0.0)
-            w = grad_out * _const(self.valid[:, None] * scale)  # () * (M, 1) -> (M, 1)
         return (p - _const(q)) * w, None, None, None, None
+        # --- end exercise ---
 
 
 def cross_entropy(

@@ -165,7 +165,7 @@ def kaiming_normal_(
     tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"
 ) -> Tensor:
     """He initialisation, normal: N(0, std^2) with ``std = gain / sqrt(fan)``."""
-    # --- exercise 3.1: He initialisation, normal ---
+    # --- exercise 3.4: He initialisation, normal ---
     return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity))
     # --- end exercise ---
 
@@ -183,7 +183,7 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
 
 def xavier_normal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     """Glorot initialisation, normal: N(0, std^2), ``std = gain sqrt(2 / (fan_in + fan_out))``."""
-    # --- exercise 3.2: Glorot initialisation, normal ---
+    # --- exercise 3.5: Glorot initialisation, normal ---
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
     # --- end exercise ---

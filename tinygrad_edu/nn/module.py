@@ -108,6 +108,7 @@ class Module:
 
     def named_parameters(self, prefix: str = ""):
         """``(name, parameter)`` pairs in definition order; a shared parameter appears once."""
+        # --- exercise 3.1: finding the parameters ---
         seen = set()
         for mod_name, m in self.named_modules(prefix):
             for name, p in m._parameters.items():
@@ -115,6 +116,7 @@ class Module:
                     continue
                 seen.add(id(p))
                 yield (f"{mod_name}.{name}" if mod_name else name), p
+        # --- end exercise ---
 
     def parameters(self):
         return [p for _, p in self.named_parameters()]
