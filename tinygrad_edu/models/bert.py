@@ -47,6 +47,7 @@ from dataclasses import dataclass
 
 from .. import backend, nn
 from .. import functional as F
+from .._config import check_dropout, check_nonnegative_int, check_positive_ints
 from ..tensor import Tensor, arange
 
 # the target of a position that is not predicted: cross_entropy skips it (PyTorch's default)
@@ -77,14 +78,8 @@ class BERTConfig:
     type_vocab_size: int = 0
 
     def __post_init__(self):
-        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"BERTConfig: {name} must be a positive integer, got {value!r}")
-        if not isinstance(self.type_vocab_size, int) or self.type_vocab_size < 0:
-            raise ValueError(
-                f"BERTConfig: type_vocab_size must be an integer >= 0, got {self.type_vocab_size!r}"
-            )
+        check_positive_ints(self, "vocab_size", "block_size", "n_layer", "n_head", "n_embd")
+        check_nonnegative_int(self, "type_vocab_size")
         if self.pad_id is not None and not 0 <= self.pad_id < self.vocab_size:
             raise ValueError(
                 f"BERTConfig: pad_id {self.pad_id} must be an id of the vocabulary, in "
@@ -94,8 +89,7 @@ class BERTConfig:
             raise ValueError(
                 f"BERTConfig: n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})"
             )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"BERTConfig: dropout must be in [0, 1), got {self.dropout}")
+        check_dropout(self)
 
 
 class BERT(nn.Module):
