@@ -308,12 +308,13 @@ def training_step(opt, compute_loss, clip=None):
     return step
 
 
-def ours_b1(cfg: dict):
-    import tinygrad_edu as tg
-    from tinygrad_edu import nn, optim
-    from tinygrad_edu.functional import cross_entropy
+# The models of B1, B2 and B4, written once: ``nn`` is ``tinygrad_edu.nn`` or ``torch.nn``, whose
+# layers share their names, arguments and parameter names, so both sides build the same model.
 
-    d_in, h1, h2, d_out = cfg["sizes"]
+
+def mlp(nn, sizes):
+    """B1: Linear -> ReLU -> Linear -> ReLU -> Linear, ``sizes`` = (d_in, h1, h2, d_out)."""
+    d_in, h1, h2, d_out = sizes
 
     class MLP(nn.Module):
         def __init__(self):
@@ -325,8 +326,50 @@ def ours_b1(cfg: dict):
         def forward(self, x):
             return self.fc3(self.fc2(self.fc1(x).relu()).relu())
 
+    return MLP()
+
+
+def lstm_lm(nn, V, E, H):
+    """B2: Embedding -> LSTM -> Linear head, a language model over V tokens."""
+
+    class LSTMLM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(V, E)
+            self.lstm = nn.LSTM(E, H, batch_first=True)
+            self.head = nn.Linear(H, V)
+
+        def forward(self, idx):
+            h, _ = self.lstm(self.emb(idx))  # (B, T) -> (B, T, E) -> (B, T, H)
+            return self.head(h)  # (B, T, V)
+
+    return LSTMLM()
+
+
+def conv_net(nn, cfg: dict):
+    """B4: Conv1d -> ReLU -> mean over time -> Linear."""
+
+    class ConvNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(cfg["c_in"], cfg["c_out"], cfg["kernel"], padding=cfg["padding"])
+            self.fc = nn.Linear(cfg["c_out"], cfg["classes"])
+
+        def forward(self, x):
+            h = self.conv(x).relu()  # (N, C_in, L) -> (N, C_out, L)
+            return self.fc(h.mean(axis=2))  # (N, C_out) -> (N, classes)
+
+    return ConvNet()
+
+
+def ours_b1(cfg: dict):
+    import tinygrad_edu as tg
+    from tinygrad_edu import nn, optim
+    from tinygrad_edu.functional import cross_entropy
+
+    d_in, d_out = cfg["sizes"][0], cfg["sizes"][-1]
     tg.manual_seed(0)
-    model = MLP()
+    model = mlp(nn, cfg["sizes"])
     x = tg.randn(cfg["batch"], d_in)
     y = tg.randint(0, d_out, (cfg["batch"],))
     opt = optim.SGD(model.parameters(), lr=cfg["lr"])
@@ -342,19 +385,8 @@ def ours_b2(cfg: dict):
 
     V, E, H = cfg["vocab"], cfg["emb"], cfg["hidden"]
 
-    class LSTMLM(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.emb = nn.Embedding(V, E)
-            self.lstm = nn.LSTM(E, H, batch_first=True)
-            self.head = nn.Linear(H, V)
-
-        def forward(self, idx):
-            h, _ = self.lstm(self.emb(idx))  # (B, T) -> (B, T, E) -> (B, T, H)
-            return self.head(h)  # (B, T, V)
-
     tg.manual_seed(0)
-    model = LSTMLM()
+    model = lstm_lm(nn, V, E, H)
     B, T = cfg["batch"], cfg["seq"]
     idx = tg.randint(0, V, (B, T))
     targets = tg.randint(0, V, (B, T))
@@ -408,18 +440,8 @@ def ours_b4(cfg: dict):
     from tinygrad_edu import nn, optim
     from tinygrad_edu.functional import cross_entropy
 
-    class ConvNet(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv1d(cfg["c_in"], cfg["c_out"], cfg["kernel"], padding=cfg["padding"])
-            self.fc = nn.Linear(cfg["c_out"], cfg["classes"])
-
-        def forward(self, x):
-            h = self.conv(x).relu()  # (N, C_in, L) -> (N, C_out, L)
-            return self.fc(h.mean(axis=2))  # (N, C_out) -> (N, classes)
-
     tg.manual_seed(0)
-    model = ConvNet()
+    model = conv_net(nn, cfg)
     x = tg.randn(cfg["batch"], cfg["c_in"], cfg["length"])
     y = tg.randint(0, cfg["classes"], (cfg["batch"],))
     opt = optim.SGD(model.parameters(), lr=cfg["lr"])
@@ -583,21 +605,7 @@ def _torch_tensor(t, torch):
 
 def torch_b1(cfg, torch, ours):
     nn = torch.nn
-    d_in, h1, h2, d_out = cfg["sizes"]
-
-    class MLP(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc1, self.fc2, self.fc3 = (
-                nn.Linear(d_in, h1),
-                nn.Linear(h1, h2),
-                nn.Linear(h2, d_out),
-            )
-
-        def forward(self, x):
-            return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
-
-    model = MLP()
+    model = mlp(nn, cfg["sizes"])
     copied = copy_weights(ours["model"], model, torch)
     x, y = (_torch_tensor(t, torch) for t in ours["inputs"])
     opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"])
@@ -610,16 +618,6 @@ def torch_b2(cfg, torch, ours, cell: bool = False):
     """B2 in PyTorch: fused ``nn.LSTM``, or (``cell=True``) ``nn.LSTMCell`` step by step."""
     nn = torch.nn
     V, E, H = cfg["vocab"], cfg["emb"], cfg["hidden"]
-
-    class LSTMLM(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.emb = nn.Embedding(V, E)
-            self.lstm = nn.LSTM(E, H, batch_first=True)
-            self.head = nn.Linear(H, V)
-
-        def forward(self, idx):
-            return self.head(self.lstm(self.emb(idx))[0])
 
     class LSTMCellLM(nn.Module):
         def __init__(self):
@@ -638,7 +636,7 @@ def torch_b2(cfg, torch, ours, cell: bool = False):
                 outs.append(h)
             return self.head(torch.stack(outs, dim=1))
 
-    model = LSTMCellLM() if cell else LSTMLM()
+    model = LSTMCellLM() if cell else lstm_lm(nn, V, E, H)
     copied = copy_weights(ours["model"], model, torch)
     if cell:  # the cell's parameters are the layer's, without the "_l0" suffix
         state = _numpy_state(ours["model"])
@@ -788,17 +786,7 @@ def torch_b3(cfg, torch, ours, layout: dict | None = None):
 
 def torch_b4(cfg, torch, ours):
     nn = torch.nn
-
-    class ConvNet(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv1d(cfg["c_in"], cfg["c_out"], cfg["kernel"], padding=cfg["padding"])
-            self.fc = nn.Linear(cfg["c_out"], cfg["classes"])
-
-        def forward(self, x):
-            return self.fc(torch.relu(self.conv(x)).mean(dim=2))
-
-    model = ConvNet()
+    model = conv_net(nn, cfg)
     copied = copy_weights(ours["model"], model, torch)
     x, y = (_torch_tensor(t, torch) for t in ours["inputs"])
     opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"])
