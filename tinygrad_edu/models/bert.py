@@ -146,14 +146,7 @@ class BERT(nn.Module):
             raise TypeError(
                 f"BERT: ids must be integers, got dtype {idx.dtype} (shape {idx.shape})"
             )
-        if idx.size:
-            xp = backend.xp_of(idx.data)
-            lo, hi = int(xp.min(idx.data)), int(xp.max(idx.data))
-            if lo < 0 or hi >= V:
-                raise IndexError(
-                    f"BERT: ids of shape {idx.shape} range over {lo}..{hi}, out of range for "
-                    f"vocab_size={V} (valid: 0..{V - 1}, special tokens included)"
-                )
+        _check_ids_in_vocab(idx, V, "BERT", IndexError, note=", special tokens included")
         if T > self.config.block_size:
             raise ValueError(
                 f"BERT: a sequence of length {T} is longer than block_size "
@@ -295,6 +288,19 @@ def mask_tokens(ids: Tensor, vocab_size: int, mask_id: int, special_ids, mask_pr
     return Tensor(inputs), Tensor(targets)
 
 
+def _check_ids_in_vocab(ids: Tensor, vocab_size: int, who: str, error, note: str = "") -> None:
+    """Raise ``error`` naming ``who``, the shape and the range found unless every id is in
+    0..vocab_size-1."""
+    if ids.size:
+        xp = backend.xp_of(ids.data)
+        lo, hi = int(xp.min(ids.data)), int(xp.max(ids.data))
+        if lo < 0 or hi >= vocab_size:
+            raise error(
+                f"{who}: ids of shape {ids.shape} range over {lo}..{hi}, out of range for "
+                f"vocab_size={vocab_size} (valid: 0..{vocab_size - 1}{note})"
+            )
+
+
 def _check_mask_args(ids, vocab_size, mask_id, special, mask_prob) -> None:
     if not isinstance(ids, Tensor) or not backend.is_integer(ids.dtype):
         got = f"dtype {ids.dtype}" if isinstance(ids, Tensor) else type(ids).__name__
@@ -312,14 +318,7 @@ def _check_mask_args(ids, vocab_size, mask_id, special, mask_prob) -> None:
             f"mask_tokens: mask_id {mask_id} must be one of special_ids {special}, so that "
             "it is never drawn as a random replacement nor chosen itself"
         )
-    if ids.size:
-        xp = backend.xp_of(ids.data)
-        lo, hi = int(xp.min(ids.data)), int(xp.max(ids.data))
-        if lo < 0 or hi >= vocab_size:
-            raise ValueError(
-                f"mask_tokens: ids of shape {ids.shape} range over {lo}..{hi}, out of range "
-                f"for vocab_size={vocab_size} (valid: 0..{vocab_size - 1})"
-            )
+    _check_ids_in_vocab(ids, vocab_size, "mask_tokens", ValueError)
 
 
 def mlm_loss(logits: Tensor, targets: Tensor, ignore_index: int = IGNORE_INDEX) -> Tensor:
