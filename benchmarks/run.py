@@ -308,8 +308,8 @@ def training_step(opt, compute_loss, clip=None):
     return step
 
 
-# The models of B1, B2 and B4, written once: ``nn`` is ``tinygrad_edu.nn`` or ``torch.nn``, whose
-# layers share their names, arguments and parameter names, so both sides build the same model.
+# What both sides run, written once: the models of B1, B2 and B4 (``nn`` is ``tinygrad_edu.nn`` or
+# ``torch.nn``, whose layers share their names, arguments and parameter names) and B5's chain.
 
 
 def mlp(nn, sizes):
@@ -360,6 +360,21 @@ def conv_net(nn, cfg: dict):
             return self.fc(h.mean(axis=2))  # (N, C_out) -> (N, classes)
 
     return ConvNet()
+
+
+def scalar_chain(x, reps: int):
+    """B5's step on the scalar leaf ``x`` (ours or PyTorch's): ``2 * reps`` tiny ops, one
+    backward; the arithmetic is nothing, so the time is the framework's overhead per op."""
+
+    def step():
+        x.grad = None
+        y = x
+        for _ in range(reps):
+            y = y * 1.0001 + 0.0001
+        y.backward()
+        return y
+
+    return step
 
 
 def ours_b1(cfg: dict):
@@ -453,18 +468,8 @@ def ours_b4(cfg: dict):
 def ours_b5(cfg: dict):
     import tinygrad_edu as tg
 
-    x = tg.tensor(1.0, requires_grad=True)
     reps = cfg["reps"]
-
-    def step():
-        x.grad = None
-        y = x
-        for _ in range(reps):
-            y = y * 1.0001 + 0.0001
-        y.backward()
-        return y
-
-    return step, {"ops": 2 * reps}
+    return scalar_chain(tg.tensor(1.0, requires_grad=True), reps), {"ops": 2 * reps}
 
 
 # =================================================================================================
@@ -796,18 +801,7 @@ def torch_b4(cfg, torch, ours):
 
 
 def torch_b5(cfg, torch, ours):
-    x = torch.tensor(1.0, requires_grad=True)
-    reps = cfg["reps"]
-
-    def step():
-        x.grad = None
-        y = x
-        for _ in range(reps):
-            y = y * 1.0001 + 0.0001
-        y.backward()
-        return y
-
-    return step, {}
+    return scalar_chain(torch.tensor(1.0, requires_grad=True), cfg["reps"]), {}
 
 
 THEIRS = {"B1": torch_b1, "B2": torch_b2, "B3": torch_b3, "B4": torch_b4, "B5": torch_b5}
