@@ -68,7 +68,7 @@ def _chapter_id(path: Path) -> str:
 
 # A chapter whose code calls a later chapter's exercise runs under that chapter's marker (a test
 # marked chK needs only the exercises of chapters 1..K; tests/test_learner_path.py checks it).
-# Chapter 8 samples with top_k, which is exercise 11.1.
+# Chapter 8 samples with top_k, which is exercise 11.4.
 CODE_NEEDS_CHAPTER = {"08": 11}
 
 

@@ -465,7 +465,7 @@ def test_a_second_signal_during_the_save_waits_for_it(corpus, tmp_path, first, s
             break
         time.sleep(0.0005)
     rest, err = proc.communicate(timeout=60)
-    assert seen, "the save finished before the test could see its temporary file"
+    assert seen, f"the save finished before the test could see its temporary file:\n{err[-2000:]}"
     assert proc.returncode == status, err
     assert "Traceback" not in err and err == "", err
     assert "interrupted at step" in rest

@@ -26,6 +26,8 @@ from tinygrad_edu.testing import gradcheck
 
 ch03, ch04, ch05, ch06 = pytest.mark.ch03, pytest.mark.ch04, pytest.mark.ch05, pytest.mark.ch06
 ch09, ch10 = pytest.mark.ch09, pytest.mark.ch10
+# softplus's backward is exercise 13.1 (a fused rule), and binary_cross_entropy_with_logits uses it
+ch13 = pytest.mark.ch13
 
 
 # =================================================================================================
@@ -85,7 +87,7 @@ def test_elementwise_activations_match_numpy(shape, layout, data):
     close(F.gelu(x, approximate="tanh").numpy(), 0.5 * a * (1 + np.tanh(inner)))
 
 
-@ch03
+@ch13
 def test_softplus_extremes_and_gradient():
     x = t32([-1e4, -50.0, 0.0, 50.0, 1e4], requires_grad=True)
     y = F.softplus(x)
@@ -396,7 +398,7 @@ def test_mse_loss(reduction):
         F.mse_loss(leaf64(a), leaf64(b[0]))
 
 
-@ch04
+@ch13
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_binary_cross_entropy_with_logits(reduction):
     rng = np.random.default_rng(7)
@@ -416,7 +418,7 @@ def test_binary_cross_entropy_with_logits(reduction):
     )
 
 
-@ch04
+@ch13
 def test_binary_cross_entropy_with_logits_extremes_and_errors():
     x = t32([1e4, -1e4, 1e4, -1e4], requires_grad=True)
     t = t32([1.0, 0.0, 0.0, 1.0])

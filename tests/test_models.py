@@ -209,3 +209,16 @@ def test_build_model_from_name_and_config():
     assert isinstance(model, GPT) and model.config == GPTConfig(**TINY)
     with pytest.raises(ValueError, match="unknown model type 'Nope'; expected one of"):
         build_model("Nope", {})
+
+
+@pytest.mark.ch14
+def test_classifier_errors_name_the_argument():
+    from tinygrad_edu.models.char_transformer import GPTClassifier
+
+    body = GPT(GPTConfig(vocab_size=5, block_size=4, n_layer=1, n_head=1, n_embd=4))
+    with pytest.raises(ValueError, match=r"GPTClassifier: pool must be one of .*'max'"):
+        GPTClassifier(body, num_classes=2, pool="max")
+    with pytest.raises(ValueError, match="GPTClassifier: num_classes must be a positive integer"):
+        GPTClassifier(body, num_classes=0)
+    with pytest.raises(ValueError, match="longer than block_size 4"):
+        GPTClassifier(body, num_classes=2)(tg.randint(0, 5, (1, 6)))

@@ -86,6 +86,7 @@ def test_adam_follows_its_update_rule(name):
     assert_trajectory(got, references.adam(w0, grads, **kw))
 
 
+@pytest.mark.ch11  # AdamW: exercise 11.2
 @pytest.mark.parametrize("name", list(ADAM_CASES))
 def test_adamw_follows_its_update_rule(name):
     kw = dict(ADAM_CASES[name])
@@ -96,6 +97,7 @@ def test_adamw_follows_its_update_rule(name):
     assert_trajectory(got, references.adam(w0, grads, decoupled=True, **kw))
 
 
+@pytest.mark.ch11  # AdamW: exercise 11.2
 def test_adam_and_adamw_differ_with_weight_decay():
     """Coupled (Adam) and decoupled (AdamW) decay are different algorithms: the test of the
     test that the two references are not accidentally the same."""
@@ -157,7 +159,10 @@ def test_parameters_without_grad_are_skipped():
     [
         lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1),
         lambda ps: optim.Adam(ps, lr=0.1, weight_decay=0.1, amsgrad=True),
-        lambda ps: optim.AdamW(ps, lr=np.float64(0.1), betas=(np.float64(0.9), 0.99)),
+        pytest.param(  # AdamW decays by default: exercise 11.2
+            lambda ps: optim.AdamW(ps, lr=np.float64(0.1), betas=(np.float64(0.9), 0.99)),
+            marks=pytest.mark.ch11,
+        ),
     ],
     ids=["sgd", "adam", "adamw_numpy_scalars"],
 )
@@ -185,7 +190,7 @@ def test_float32_stays_float32(make):
         lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.1),
         lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
         lambda ps: optim.Adam(ps, lr=0.1, weight_decay=0.1, amsgrad=True),
-        lambda ps: optim.AdamW(ps, lr=0.1),
+        pytest.param(lambda ps: optim.AdamW(ps, lr=0.1), marks=pytest.mark.ch11),  # 11.2
     ],
     ids=["sgd_momentum", "sgd_nesterov", "adam", "adamw"],
 )
@@ -217,6 +222,7 @@ def test_updates_do_not_write_into_the_callers_array():
     assert np.all(w0 == 1.0) and np.all(w.numpy() == 0.5)
 
 
+@pytest.mark.ch12  # needs exercise 12.1
 def test_state_follows_the_parameter_to_another_device_and_dtype(device):
     """Moving or casting a parameter after some steps moves its state lazily."""
     other = "strict" if device == "cpu" else "cpu"
@@ -334,7 +340,13 @@ RESUME_CASES = {
 
 
 @pytest.mark.parametrize("through_file", [False, True], ids=["in_memory", "tg_save_load"])
-@pytest.mark.parametrize("name", list(RESUME_CASES))
+@pytest.mark.parametrize(
+    "name",
+    [  # AdamW's decay is exercise 11.2
+        pytest.param(name, marks=[pytest.mark.ch11] if name.startswith("adamw") else [])
+        for name in RESUME_CASES
+    ],
+)
 def test_state_dict_round_trip_resumes_identically(name, through_file, tmp_path):
     make = RESUME_CASES[name]
     w0, target = _quadratic_problem()
@@ -342,13 +354,13 @@ def test_state_dict_round_trip_resumes_identically(name, through_file, tmp_path)
     # the uninterrupted run: 8 steps
     ps = [tg.tensor(w.copy(), requires_grad=True) for w in w0]
     opt = make(ps)
-    sched = optim.WarmupCosineLR(opt, warmup_steps=2, max_steps=6, min_lr=1e-3)
+    sched = optim.StepLR(opt, step_size=2, gamma=0.5)
     _train(ps, opt, target, 8, sched)
 
     # the interrupted run: 3 steps, save, rebuild everything, load, 5 more steps
     qs = [tg.tensor(w.copy(), requires_grad=True) for w in w0]
     opt1 = make(qs)
-    sched1 = optim.WarmupCosineLR(opt1, warmup_steps=2, max_steps=6, min_lr=1e-3)
+    sched1 = optim.StepLR(opt1, step_size=2, gamma=0.5)
     _train(qs, opt1, target, 3, sched1)
     ckpt = {
         "params": [q.data for q in qs],
@@ -363,7 +375,7 @@ def test_state_dict_round_trip_resumes_identically(name, through_file, tmp_path)
     for r, saved in zip(rs, ckpt["params"], strict=True):
         r.data = backend.asarray(saved, dtype=r.dtype, device=r.device)
     opt2 = make(rs)  # ...with a fresh optimizer and schedule, built as in the first run
-    sched2 = optim.WarmupCosineLR(opt2, warmup_steps=2, max_steps=6, min_lr=1e-3)
+    sched2 = optim.StepLR(opt2, step_size=2, gamma=0.5)
     opt2.load_state_dict(ckpt["optimizer"])
     sched2.load_state_dict(ckpt["scheduler"])
     _train(rs, opt2, target, 5, sched2)
@@ -449,6 +461,7 @@ def _rates(sched, n):
     return rates
 
 
+@pytest.mark.ch11  # the schedule: exercise 11.3
 def test_warmup_cosine_key_steps():
     """The recipe: warm-up 100 steps, then cosine from 1e-3 to 1e-4 at step 2000."""
     lr, min_lr = 1e-3, 1e-4
@@ -467,6 +480,7 @@ def test_warmup_cosine_key_steps():
         assert optim.warmup_cosine_lr(s, lr, min_lr, 100, 2000) == pytest.approx(rates[s])
 
 
+@pytest.mark.ch11  # the schedule: exercise 11.3
 def test_scheduler_sets_the_rate_the_optimizer_uses():
     w = tg.tensor(np.zeros(1), requires_grad=True)
     opt = optim.SGD([w], lr=1.0)

@@ -31,6 +31,7 @@ EXERCISE_CHAPTER = {
     "LSTMSequenceFunction": 8,
     "ScaledDotProductAttentionFunction": 9,
     "LayerNormFunction": 10,
+    "SoftplusFunction": 13,  # its backward is exercise 13.1
 }
 
 

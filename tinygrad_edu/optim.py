@@ -197,11 +197,12 @@ class Optimizer:
         """The state of ``p``, moved to its device and dtype if the parameter moved or was cast
         (``model.to("cuda")`` after the optimizer was built): the state follows lazily."""
         state = self.state.setdefault(p, {})
-        for key, value in state.items():
-            if backend.is_array(value) and (
-                backend.device_of(value) != p.device or backend.dtype_name(value.dtype) != p.dtype
-            ):
-                state[key] = backend.asarray(value, dtype=p.dtype, device=p.device)
+        if any(backend.is_array(v) and not _matches(v, p) for v in state.values()):
+            # --- exercise 12.1: the optimizer state follows its parameter ---
+            for key, value in state.items():
+                if backend.is_array(value):  # Adam's moments, SGD's momentum buffer
+                    state[key] = backend.asarray(value, dtype=p.dtype, device=p.device)
+            # --- end exercise ---
         return state
 
     # ---- saving and resuming --------------------------------------------------------------------
@@ -290,6 +291,11 @@ class Optimizer:
                     v = tuple(v)  # JSON turned betas=(0.9, 0.999) into a list
                 group[k] = v
         self.state = {p: new for p, new in by_index.values()}
+
+
+def _matches(array, p: Tensor) -> bool:
+    """True when ``array`` is on ``p``'s device and of ``p``'s dtype."""
+    return backend.device_of(array) == p.device and backend.dtype_name(array.dtype) == p.dtype
 
 
 def _check_param(name: str, i: int, p) -> None:
@@ -454,7 +460,9 @@ class Adam(Optimizer):
 
         if weight_decay != 0:
             if self._decoupled_weight_decay:
+                # --- exercise 11.2: AdamW's decoupled weight decay ---
                 p.data *= 1 - lr * weight_decay  # AdamW: shrink the weight itself, in place
+                # --- end exercise ---
             else:
                 grad = grad + weight_decay * p.data  # Adam: L2 penalty added to the gradient
 
@@ -484,17 +492,16 @@ class AdamW(Adam):
     """Adam with *decoupled* weight decay (Loshchilov & Hutter, 2019), ``torch.optim.AdamW``.
 
     Instead of adding ``weight_decay * p`` to the gradient (where Adam's normalisation would
-    shrink it), AdamW first shrinks the weight directly, then takes a plain Adam step::
-
-        p <- p * (1 - lr * weight_decay)
-        p <- Adam step of p with g (no L2 term)
+    shrink it), AdamW first shrinks the weight itself, by a factor set by the learning rate and
+    the decay, then takes a plain Adam step with ``g`` (no L2 term). Decay is a group option: the
+    char Transformer decays its matrices and not its gains and biases (``param_groups``).
 
     >>> import tinygrad_edu as tg
     >>> w = tg.tensor([2.0], requires_grad=True)
     >>> opt = AdamW([w], lr=0.1, weight_decay=0.5)
     >>> (w * 0.0).sum().backward()  # zero gradient: only the decay acts
     >>> opt.step()
-    >>> round(w.item(), 4)  # 2 * (1 - 0.1 * 0.5)
+    >>> round(w.item(), 4)
     1.9
     """
 
@@ -625,9 +632,10 @@ class StepLR(LRScheduler):
 def warmup_cosine_lr(
     step: int, lr: float, min_lr: float, warmup_steps: int, max_steps: int
 ) -> float:
-    """Linear warm-up, then cosine decay from ``lr`` to ``min_lr`` (nanoGPT's schedule).
+    """Linear warm-up, then cosine decay from ``lr`` to ``min_lr`` (nanoGPT's schedule): the
+    learning rate of update number ``step`` (0-based).
 
-    ::
+    The rate, step by step::
 
         step <  warmup_steps:  lr * (step + 1) / (warmup_steps + 1)         (never exactly 0)
         step <= max_steps:     min_lr + (lr - min_lr) * (1 + cos(pi * r)) / 2,
@@ -640,12 +648,16 @@ def warmup_cosine_lr(
     >>> [round(warmup_cosine_lr(s, 1e-3, 1e-4, 100, 2000), 6) for s in (0, 99, 100, 1050, 2000)]
     [1e-05, 0.00099, 0.001, 0.00055, 0.0001]
     """
+    # --- exercise 11.3: warm-up, then cosine decay ---
     if step < warmup_steps:
-        return lr * (step + 1) / (warmup_steps + 1)
-    if step > max_steps:
-        return min_lr
-    ratio = (step - warmup_steps) / (max_steps - warmup_steps)
-    return min_lr + (lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * ratio))
+        rate = lr * (step + 1) / (warmup_steps + 1)
+    elif step > max_steps:
+        rate = min_lr
+    else:
+        ratio = (step - warmup_steps) / (max_steps - warmup_steps)
+        rate = min_lr + (lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * ratio))
+    # --- end exercise ---
+    return rate
 
 
 class WarmupCosineLR(LRScheduler):

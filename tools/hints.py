@@ -178,13 +178,100 @@ HINTS: dict[str, dict] = {
     },
     "11.1": {
         "idea": (
-            "Sort each row of the logits; the k-th largest is at position V - k of the sorted "
-            "row. Keep it as a (B, 1) column so that it broadcasts against the (B, V) logits. "
-            "No gradient is needed (sampling does not backpropagate): work on the raw array."
+            "Each position's input vector is the embedding of its character plus the embedding "
+            "of its position (0 .. T-1, the same for every row of the batch, so it broadcasts). "
+            "Then dropout, the blocks one after the other, and the final LayerNorm. Use the "
+            "modules the constructor made (self.wte, self.wpe, self.drop, self.h, self.ln_f), so "
+            "that everything stays in the graph and the embeddings get gradients."
         ),
         "formula": (
-            "sorted = sort(logits.data, last axis) (xp = backend.xp_of(logits.data)); the k-th "
-            "largest is the column sorted[:, V - k : V - k + 1]; return it as a Tensor."
+            "pos = arange(T, device=idx.device); x = drop(wte(idx) + wpe(pos))   (B, T, C);\n"
+            "for each block in h: x = block(x); return ln_f(x).\n"
+            "forward then applies lm_head, whose weight is wte's (the tied head)."
+        ),
+    },
+    "11.2": {
+        "idea": (
+            "Adam's L2 penalty goes through the gradient, so Adam's normalisation rescales it "
+            "like any gradient. AdamW instead shrinks the weight itself, before the Adam step, by "
+            "a factor that depends on the step's learning rate and the group's decay. Use the "
+            "group's own values (lr and weight_decay are already read from the group): a "
+            "schedule changes lr, and groups without decay have weight_decay = 0."
+        ),
+        "formula": (
+            "p <- p * (1 - lr * weight_decay), on the weight before the moments and the step "
+            "(the gradient is left alone)."
+        ),
+    },
+    "11.3": {
+        "idea": (
+            "Three pieces: during the warm-up the rate grows linearly and is never exactly 0 at "
+            "step 0; after max_steps it stays at min_lr; in between it follows half a cosine "
+            "period from lr down to min_lr."
+        ),
+        "formula": (
+            "step < warmup: lr * (step + 1) / (warmup + 1);  step > max_steps: min_lr;\n"
+            "else r = (step - warmup) / (max_steps - warmup), "
+            "min_lr + (lr - min_lr) * (1 + cos(pi r)) / 2"
+        ),
+        "spoilers": ["The rate, step by step::"],
+    },
+    "11.4": {
+        "idea": (
+            "Temperature rescales the scores before the softmax (below 1 sharpens, above 1 "
+            "flattens). Top-k gives every score below the k-th largest of its row a probability "
+            "of exactly 0: a score of -inf does that. Each row has its own k-th largest; ties "
+            "with it stay in. No gradient is needed: you may sort the raw array."
+        ),
+        "formula": (
+            "logits = logits / temperature; with top_k: k = min(top_k, V), "
+            "kth = sort(logits.data, last axis)[:, V - k : V - k + 1] as a Tensor (B, 1), "
+            "logits = logits.masked_fill(logits < kth, -inf)"
+        ),
+    },
+    "12.1": {
+        "idea": (
+            "Module.to moves each parameter's array in place, so the optimizer still holds the "
+            "same Parameter objects, but its state (momentum buffers, Adam's moments) is still "
+            "on the old device, in the old dtype. Before the update, bring every array of the "
+            "state to the parameter's device and dtype; plain numbers (the step count) stay."
+        ),
+        "formula": (
+            "Every array entry of the state becomes backend.asarray(entry, dtype=p.dtype, "
+            "device=p.device); replace it in the dict under the same key."
+        ),
+    },
+    "13.1": {
+        "idea": (
+            "Differentiate log(1 + e^x) by hand: the result is a function you met in chapter 3. "
+            "Write it so that it never overflows (x = 1e4 must give 1, x = -1e4 must give 0), "
+            "and with Tensor operations so that the backward can be differentiated again."
+        ),
+        "formula": (
+            "d softplus / dx = e^x / (1 + e^x) = sigmoid(x);  "
+            "grad_x = grad_out * sigmoid(x) with ops.sigmoid (stable on both sides)"
+        ),
+    },
+    "14.1": {
+        "idea": (
+            "A parameter is frozen when it does not require a gradient: backward then skips it "
+            "and no optimizer can move it. Do it for every parameter of the module and its "
+            "children, and when freezing, forget the gradient a parameter already has."
+        ),
+        "formula": (
+            "Loop over self.parameters() (children included) and call Tensor.requires_grad_ "
+            "with the flag; when the flag is False, also set the parameter's grad to None."
+        ),
+    },
+    "14.2": {
+        "idea": (
+            "The body gives one vector per position (B, T, C); a classifier needs one per window "
+            "(B, C). Pool over the positions: their mean, or the last position's vector (in a "
+            "causal model the only one that has seen every character). Then the Linear head."
+        ),
+        "formula": (
+            "features = h.mean(axis=1) for pool='mean', h[:, -1] for pool='last'; "
+            "return self.head(features)   (B, num_classes)"
         ),
     },
     "15.1": {

@@ -21,17 +21,17 @@ Two ways to get a gradient live side by side here:
 * *composed* functions (``mse_loss``, ``nll_loss`` ...) are built from the primitives of
   ``ops.py``; autograd differentiates them for free;
 * *fused* functions (``linear``, ``softmax``, ``log_softmax``, ``cross_entropy``, ``layer_norm``,
-  ``gelu``, ``scaled_dot_product_attention``, ``lstm_cell``) apply a ``Function`` subclass (named
-  ``...Function``: ``LayerNormFunction``, ``nn.LayerNorm`` is the layer) with a hand-written
-  backward rule. A fused rule does in a few array operations what the composed graph does in many,
-  and it can be numerically careful (``softmax - onehot`` instead of differentiating
+  ``gelu``, ``softplus``, ``scaled_dot_product_attention``, ``lstm_cell``) apply a ``Function``
+  subclass (named ``...Function``: ``LayerNormFunction``, ``nn.LayerNorm`` is the layer) with a
+  hand-written backward rule. A fused rule does in a few array operations what the composed graph
+  does in many, and it can be numerically careful (``softmax - onehot`` instead of differentiating
   ``log(exp(x) / sum))``).
 
 Each fused function has its composed version beside it, from ``ops.py`` primitives only
 (``softmax_composed``, ``log_softmax_composed``, ``cross_entropy_composed``,
 ``layer_norm_composed``, ``scaled_dot_product_attention_composed``, ``gelu_composed``,
-``lstm_cell_composed``): the reference the tests compare the fused rule with, in value and
-gradient.
+``softplus_composed``, ``lstm_cell_composed``): the reference the tests compare the fused rule
+with, in value and gradient.
 
 Fused backward rules are written with Tensor operations, so ``backward(create_graph=True)`` can
 differentiate them again; when no graph is being recorded they reuse arrays saved by ``forward``.
@@ -49,6 +49,7 @@ from .activations import (
     relu,
     sigmoid,
     softplus,
+    softplus_composed,
     tanh,
 )
 from .attention import (
@@ -114,6 +115,7 @@ __all__ = [
     "lstm_cell_composed",
     "scaled_dot_product_attention_composed",
     "softmax_composed",
+    "softplus_composed",
     # the Functions with hand-written backward rules
     "CrossEntropyFunction",
     "EmbeddingFunction",

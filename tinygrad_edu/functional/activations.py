@@ -2,8 +2,9 @@
 (the primitives of ``ops.py`` under their PyTorch names), and two fused Functions: ``softplus``,
 stable for large ``|x|``, and the exact ``gelu`` with the normal CDF it needs.
 
-``gelu_composed`` is ``gelu`` built from ``NormalCDFFunction`` and a multiplication; the tests
-check that both agree in value and gradient.
+``softplus_composed`` is ``softplus`` from primitive ops, ``gelu_composed`` is ``gelu`` built from
+``NormalCDFFunction`` and a multiplication; the tests check that each pair agrees in value and
+gradient.
 """
 
 from __future__ import annotations
@@ -33,11 +34,12 @@ def tanh(x: Tensor) -> Tensor:
 
 
 class SoftplusFunction(Function):
-    """``softplus(x) = log(1 + exp(x))``; d/dx = sigmoid(x).
+    """``softplus(x) = log(1 + exp(x))`` as one graph node (``softplus_composed`` records seven).
 
     Computed as ``max(x, 0) + log(1 + exp(-|x|))``: ``exp`` never sees a positive argument, so
     ``x = 1e4`` gives ``1e4`` instead of ``inf``. The max and abs have kinks at 0 but their sum
-    does not, which is why this is one Function with the smooth derivative, not a composition.
+    does not: the derivative is smooth, and the backward writes it in one step (exercise 13.1),
+    stable for any ``x``.
     """
 
     def forward(self, x):
@@ -45,7 +47,10 @@ class SoftplusFunction(Function):
         return xp.maximum(x, 0.0) + xp.log(1.0 + xp.exp(-xp.abs(x)))
 
     def backward(self, grad_out):
-        return grad_out * ops.sigmoid(self.inputs[0])
+        # --- exercise 13.1: the fused softplus backward ---
+        grad_x = grad_out * ops.sigmoid(self.inputs[0])
+        # --- end exercise ---
+        return grad_x
 
 
 def softplus(x: Tensor) -> Tensor:
@@ -261,6 +266,18 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
         inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
         return x * 0.5 * (ops.tanh(inner) + 1.0)
     raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def softplus_composed(x: Tensor) -> Tensor:
+    """``softplus`` from primitive ops, ``maximum(x, 0) + log(1 + exp(-|x|))``: seven graph
+    nodes, differentiated by autograd (the reference the fused rule is tested against).
+
+    >>> import tinygrad_edu as tg
+    >>> [round(v, 4) for v in softplus_composed(tg.tensor([0.0, 1e4])).tolist()]
+    [0.6931, 10000.0]
+    """
+    check_float("softplus_composed", "input", x)
+    return ops.maximum(x, 0.0) + ((-x.abs()).exp() + 1.0).log()
 
 
 def gelu_composed(x: Tensor) -> Tensor:

@@ -7,7 +7,7 @@ and configuration so that :func:`build_model` can rebuild it.
 """
 
 from .char_rnn import CharLSTM, CharLSTMConfig
-from .char_transformer import GPT, GPTConfig
+from .char_transformer import GPT, GPTClassifier, GPTConfig
 
 # class name -> (model class, config dataclass): how a checkpoint's "model_type" is rebuilt
 MODELS = {"GPT": (GPT, GPTConfig), "CharLSTM": (CharLSTM, CharLSTMConfig)}
@@ -21,4 +21,12 @@ def build_model(model_type: str, config: dict):
     return model_cls(config_cls(**config))
 
 
-__all__ = ["GPT", "GPTConfig", "CharLSTM", "CharLSTMConfig", "MODELS", "build_model"]
+__all__ = [
+    "GPT",
+    "GPTClassifier",
+    "GPTConfig",
+    "CharLSTM",
+    "CharLSTMConfig",
+    "MODELS",
+    "build_model",
+]

@@ -140,6 +140,29 @@ class GPT(nn.Module):
         n = super().num_parameters()
         return n - self.wpe.weight.size if non_embedding else n
 
+    def encode(self, idx: Tensor) -> Tensor:
+        """The final hidden state of every position: (B, T) ids -> (B, T, C).
+
+        Token embedding plus position embedding, the blocks, the final LayerNorm: everything
+        but the head. ``forward`` turns it into logits; a classifier pools it (chapter 14).
+        """
+        B, T = idx.shape
+        if T > self.config.block_size:
+            raise ValueError(
+                f"GPT: a sequence of length {T} is longer than block_size "
+                f"{self.config.block_size}; crop it to the last {self.config.block_size} ids"
+            )
+        # --- exercise 11.1: the GPT forward pass ---
+        pos = arange(T, device=idx.device)  # (T,)
+        tok_emb = self.wte(idx)  # (B, T) -> (B, T, C)
+        pos_emb = self.wpe(pos)  # (T,) -> (T, C), broadcast over the batch below
+        x = self.drop(tok_emb + pos_emb)  # (B, T, C)
+        for block in self.h:
+            x = block(x)  # (B, T, C)
+        x = self.ln_f(x)  # (B, T, C)
+        # --- end exercise ---
+        return x
+
     def forward(self, idx: Tensor, targets: Tensor | None = None, ignore_index: int = -1):
         """Logits for the next character at every position, and the mean cross-entropy loss
         against ``targets`` (None without targets).
@@ -150,19 +173,8 @@ class GPT(nn.Module):
         for targets padded that way).
         """
         B, T = idx.shape
-        if T > self.config.block_size:
-            raise ValueError(
-                f"GPT: a sequence of length {T} is longer than block_size "
-                f"{self.config.block_size}; crop it to the last {self.config.block_size} ids"
-            )
-        pos = arange(T, device=idx.device)  # (T,)
-        tok_emb = self.wte(idx)  # (B, T) -> (B, T, C)
-        pos_emb = self.wpe(pos)  # (T,) -> (T, C), broadcast over the batch below
-        x = self.drop(tok_emb + pos_emb)  # (B, T, C)
-        for block in self.h:
-            x = block(x)  # (B, T, C)
-        x = self.ln_f(x)  # (B, T, C)
-        logits = self.lm_head(x)  # (B, T, C) -> (B, T, V)
+        x = self.encode(idx)  # (B, T) -> (B, T, C)
+        logits = self.lm_head(x)  # the tied head: x @ wte.weight.T, (B, T, C) -> (B, T, V)
         if targets is None:
             return logits, None
         V = logits.shape[-1]
@@ -184,6 +196,49 @@ class GPT(nn.Module):
         See :func:`generate` (shared with the LSTM model).
         """
         return generate(self, idx, max_new_tokens, temperature, top_k, self.config.block_size)
+
+
+class GPTClassifier(nn.Module):
+    """A classification head on a GPT's pooled hidden states (chapter 14).
+
+    ``body.encode`` gives one hidden state per position (B, T, C); *pooling* turns them into one
+    feature vector per window (B, C), and a ``Linear(C, num_classes)`` head maps it to class
+    scores (B, num_classes). ``pool="mean"`` averages over the positions; ``pool="last"`` takes
+    the last position's state, the only one that has seen the whole window in a causal model.
+    Freeze the body (``body.requires_grad_(False)``) to train the head alone.
+
+    >>> import tinygrad_edu as tg
+    >>> tg.manual_seed(0)
+    >>> body = GPT(GPTConfig(vocab_size=10, block_size=8, n_layer=1, n_head=2, n_embd=16))
+    >>> GPTClassifier(body, num_classes=3)(tg.randint(0, 10, (4, 8))).shape
+    (4, 3)
+    """
+
+    POOLS = ("mean", "last")
+
+    def __init__(self, body: GPT, num_classes: int, pool: str = "mean"):
+        super().__init__()
+        if pool not in self.POOLS:
+            raise ValueError(f"GPTClassifier: pool must be one of {self.POOLS}, got {pool!r}")
+        if not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(
+                f"GPTClassifier: num_classes must be a positive integer, got {num_classes!r}"
+            )
+        self.body = body
+        self.pool = pool
+        self.head = nn.Linear(body.config.n_embd, num_classes)
+
+    def forward(self, idx: Tensor) -> Tensor:
+        """Class scores (logits) of each window: (B, T) ids -> (B, num_classes)."""
+        h = self.body.encode(idx)  # (B, T, C)
+        # --- exercise 14.2: the classifier head on pooled features ---
+        if self.pool == "mean":
+            features = h.mean(axis=1)  # (B, T, C) -> (B, C): the average over positions
+        else:
+            features = h[:, -1]  # (B, T, C) -> (B, C): the last position
+        logits = self.head(features)  # (B, C) -> (B, num_classes)
+        # --- end exercise ---
+        return logits
 
 
 # -------------------------------------------------------------------------------------------------
@@ -218,15 +273,19 @@ def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int | None = No
     """
     if not temperature > 0.0:
         raise ValueError(f"temperature must be > 0, got {temperature}; use top_k=1 for greedy")
+    if top_k is not None and int(top_k) < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
     B, V = logits.shape
+    # --- exercise 11.4: temperature and top-k ---
     logits = logits / temperature  # (B, V): below 1 sharpens, above 1 flattens
     if top_k is not None:
         k = min(int(top_k), V)
-        if k < 1:
-            raise ValueError(f"top_k must be >= 1, got {top_k}")
-        # the k-th largest score of each row; everything below it gets probability 0
-        kth = _kth_largest(logits, k)  # (B, 1)
+        # the k-th largest score of each row, from the sorted raw array (no gradient needed) ...
+        xp = backend.xp_of(logits.data)
+        kth = Tensor(xp.sort(logits.data, axis=-1)[:, V - k : V - k + 1])  # (B, 1)
+        # ... and every score below it gets probability 0
         logits = logits.masked_fill(logits < kth, -math.inf)
+    # --- end exercise ---
     probs = F.softmax(logits, axis=-1)  # (B, V)
     # cumulative sum as a matrix product: cdf[:, j] = sum_{i <= j} probs[:, i]
     upper = triu(ones(V, V, dtype=probs.dtype, device=probs.device))  # (V, V)
@@ -234,15 +293,6 @@ def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int | None = No
     u = rand(B, 1, dtype=probs.dtype, device=probs.device) * cdf[:, V - 1 :]  # (B, 1)
     idx_next = (cdf <= u).astype("int64").sum(axis=1, keepdims=True)  # (B, 1)
     return idx_next.clip(0, V - 1)
-
-
-def _kth_largest(logits: Tensor, k: int) -> Tensor:
-    """The k-th largest value of each row, (B, V) -> (B, 1), by sorting the raw array."""
-    # --- exercise 11.1: the k-th largest score ---
-    xp = backend.xp_of(logits.data)
-    V = logits.shape[-1]
-    return Tensor(xp.sort(logits.data, axis=-1)[:, V - k : V - k + 1])
-    # --- end exercise ---
 
 
 def generate(model, idx: Tensor, max_new_tokens: int, temperature, top_k, block_size) -> Tensor:

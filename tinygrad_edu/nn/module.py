@@ -191,6 +191,23 @@ class Module:
         for p in self.parameters():
             p.grad = None
 
+    def requires_grad_(self, requires_grad: bool = True):
+        """Freeze (``False``) or unfreeze (``True``) every parameter of this module and its
+        children, in place, and return the module (PyTorch's ``module.requires_grad_``).
+
+        A frozen parameter gets no gradient from ``backward`` and so never moves; freezing also
+        drops the gradient it already has, so that an optimizer holding it cannot apply a stale
+        one. Give a new optimizer only the parameters that still train:
+        ``[p for p in model.parameters() if p.requires_grad]``.
+        """
+        # --- exercise 14.1: freezing parameters ---
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+            if not requires_grad:
+                p.grad = None
+        # --- end exercise ---
+        return self
+
     def to(self, device=None, dtype=None):
         """Move every parameter and buffer to ``device`` and/or cast the floating-point ones to
         ``dtype``, in place, as PyTorch's ``module.to(device, dtype)``; ``module.to("float64")``
