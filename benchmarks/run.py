@@ -196,27 +196,30 @@ def machine_info() -> dict:
     }
 
 
-def peak_rss_mib() -> float:
-    """This process's peak resident memory (VmHWM), in MiB."""
+def _proc_status_mib(key: str) -> float | None:
+    """A memory line of /proc/self/status (``VmHWM``, ``VmRSS``) in MiB; None without /proc."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(key + ":"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    return None
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory (VmHWM), in MiB."""
+    peak = _proc_status_mib("VmHWM")
+    if peak is None:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    return peak
 
 
 def current_rss_mib() -> float:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
+    """This process's resident memory now (VmRSS), in MiB; NaN without /proc."""
+    rss = _proc_status_mib("VmRSS")
+    return float("nan") if rss is None else rss
 
 
 # =================================================================================================
