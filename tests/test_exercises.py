@@ -55,12 +55,21 @@ EXERCISES: dict[str, list[str]] = {
             f"{HERE}::test_exercise_4_1_sgd_momentum[True]"],
     "5.1": [f"{HERE}::test_exercise_5_1_one_hot"],
     "5.2": [f"{HERE}::test_exercise_5_2_decode"],
-    "6.1": [f"{HERE}::test_exercise_6_1_fold_is_the_conv_input_gradient"],
-    "7.1": [f"{HERE}::test_exercise_7_1_bptt[tanh]", f"{HERE}::test_exercise_7_1_bptt[relu]"],
-    "8.1": [f"{HERE}::test_exercise_8_1_lstm_cell_backward",
-            f"{HERE}::test_exercise_8_1_lstm_sequence_backward"],
-    "9.1": [f"{HERE}::test_exercise_9_1_attention_backward"],
+    "6.1": [f"{HERE}::test_exercise_6_1_unfold_windows"],
+    "6.2": [f"{HERE}::test_exercise_6_2_fold_adds_overlapping_windows"],
+    "7.1": [f"{HERE}::test_exercise_7_1_rnn_cell_forward[tanh]",
+            f"{HERE}::test_exercise_7_1_rnn_cell_forward[relu]"],
+    "7.2": [f"{HERE}::test_exercise_7_2_bptt[tanh]", f"{HERE}::test_exercise_7_2_bptt[relu]"],
+    "7.3": [f"{HERE}::test_exercise_7_3_clip_grad_norm"],
+    "8.1": [f"{HERE}::test_exercise_8_1_lstm_gates_forward"],
+    "8.2": [f"{HERE}::test_exercise_8_2_lstm_cell_backward",
+            f"{HERE}::test_exercise_8_2_lstm_sequence_backward"],
+    "9.1": [f"{HERE}::test_exercise_9_1_attention_forward_with_masks"],
+    "9.2": [f"{HERE}::test_exercise_9_2_attention_backward"],
+    "9.3": [f"{HERE}::test_exercise_9_3_split_heads"],
     "10.1": [f"{HERE}::test_exercise_10_1_layer_norm_backward"],
+    "10.2": [f"{HERE}::test_exercise_10_2_gelu_backward"],
+    "10.3": [f"{HERE}::test_exercise_10_3_pre_norm_block_forward"],
     "11.1": [f"{HERE}::test_exercise_11_1_gpt_forward"],
     "11.2": [f"{HERE}::test_exercise_11_2_adamw_decoupled_decay_with_groups"],
     "11.3": [f"{HERE}::test_exercise_11_3_warmup_cosine_schedule"],
@@ -406,25 +415,98 @@ def test_exercise_5_2_decode():
     assert tok.decode([]) == ""
 
 
-@pytest.mark.ch06
-def test_exercise_6_1_fold_is_the_conv_input_gradient():
-    from tinygrad_edu import functional as F
+# ---- chapter 6: Conv1d -------------------------------------------------------------------------
 
-    x = leaf(2, 3, 11, seed=2)
-    w = leaf(4, 3, 3, seed=3)
-    for stride, padding, dilation in ((1, 0, 1), (2, 1, 1), (1, 2, 2), (3, 1, 2)):
-        assert gradcheck(
-            lambda x, w, s=stride, p=padding, d=dilation: F.conv1d(
-                x, w, stride=s, padding=p, dilation=d
-            ),
-            [x, w],
-            name=f"conv1d stride={stride} padding={padding} dilation={dilation}",
-        )
+CONV_SETTINGS = ((1, 0, 1), (2, 1, 1), (1, 2, 2), (3, 1, 2))  # (stride, padding, dilation)
+
+
+def _unfold_reference(x, K, stride, padding, dilation):
+    """Every window of the padded input as a column: (N, C, L) -> (N, C*K, L_out), by loops."""
+    N, C, L = x.shape
+    xpad = np.zeros((N, C, L + 2 * padding))
+    xpad[:, :, padding : padding + L] = x
+    L_out = (L + 2 * padding - dilation * (K - 1) - 1) // stride + 1
+    cols = np.zeros((N, C * K, L_out))
+    for n in range(N):
+        for i in range(L_out):
+            for c in range(C):
+                for k in range(K):
+                    cols[n, c * K + k, i] = xpad[n, c, i * stride + k * dilation]
+    return cols
+
+
+@pytest.mark.ch06
+def test_exercise_6_1_unfold_windows():
+    from references import conv1d as conv1d_reference
+
+    from tinygrad_edu import functional as F
+    from tinygrad_edu.functional.conv import Unfold1dFunction
+
+    x = np.random.default_rng(1).standard_normal((2, 3, 11))
+    for stride, padding, dilation in CONV_SETTINGS:
+        cols = Unfold1dFunction.apply(tg.tensor(x), 3, stride, padding, dilation)
+        expected = _unfold_reference(x, 3, stride, padding, dilation)
+        assert cols.shape == expected.shape, (stride, padding, dilation)
+        np.testing.assert_array_equal(cols.numpy(), expected)
+    # the whole convolution forward, which reads the windows
+    w = np.random.default_rng(2).standard_normal((4, 3, 3))
+    b = np.random.default_rng(3).standard_normal(4)
+    y = F.conv1d(tg.tensor(x), tg.tensor(w), tg.tensor(b), stride=2, padding=1, dilation=2)
+    np.testing.assert_allclose(y.numpy(), conv1d_reference(x, w, b, 2, 1, 2), rtol=1e-12)
+
+
+@pytest.mark.ch06
+def test_exercise_6_2_fold_adds_overlapping_windows():
+    from tinygrad_edu.functional.conv import Fold1dFunction
+
+    rng = np.random.default_rng(4)
+    N, C, L, K = 2, 3, 11, 3
+    x = rng.standard_normal((N, C, L))
+    for stride, padding, dilation in CONV_SETTINGS:
+        L_out = (L + 2 * padding - dilation * (K - 1) - 1) // stride + 1
+        c = rng.standard_normal((N, C * K, L_out))
+        out = Fold1dFunction.apply(tg.tensor(c), C, L, K, stride, padding, dilation)
+        assert out.shape == (N, C, L), (stride, padding, dilation, out.shape)
+        # fold is the adjoint (the transpose) of unfold: <unfold(x), c> = <x, fold(c)>
+        lhs = float(np.sum(_unfold_reference(x, K, stride, padding, dilation) * c))
+        assert abs(lhs - float(np.sum(x * out.numpy()))) < 1e-10, (stride, padding, dilation)
+        # and every input position receives the sum over the windows that read it
+        ones = Fold1dFunction.apply(tg.ones(N, C * K, L_out, dtype="float64"), C, L, K,
+                                    stride, padding, dilation)  # fmt: skip
+        counts = _unfold_reference(np.ones((N, C, L)), K, stride, padding, dilation)
+        assert ones.numpy().sum() == counts.sum()
+
+
+# ---- chapter 7: RNNs ---------------------------------------------------------------------------
 
 
 @pytest.mark.ch07
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
-def test_exercise_7_1_bptt(nonlinearity):
+def test_exercise_7_1_rnn_cell_forward(nonlinearity):
+    from references import rnn_cell
+
+    from tinygrad_edu import nn
+
+    tg.manual_seed(0)
+    for bias in (True, False):
+        cell = nn.RNNCell(3, 4, bias=bias, nonlinearity=nonlinearity).astype("float64")
+        x = np.random.default_rng(5).standard_normal((2, 3)) * 2
+        h = np.random.default_rng(6).standard_normal((2, 4))
+        params = {name: p.numpy() for name, p in cell.named_parameters()}
+        expected, _ = rnn_cell(f"rnn_{nonlinearity}", params, x, h)
+        got = cell(tg.tensor(x), tg.tensor(h))
+        np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12, atol=1e-14)
+        # without hx the state starts at zero; an unbatched input gives an unbatched state
+        expected0, _ = rnn_cell(f"rnn_{nonlinearity}", params, x[0], np.zeros(4))
+        np.testing.assert_allclose(cell(tg.tensor(x[0])).numpy(), expected0, rtol=1e-12)
+    # the cell is differentiable through autograd
+    x = leaf(2, 3, seed=7)
+    assert gradcheck(lambda x: cell(x), [x], name="RNNCell")
+
+
+@pytest.mark.ch07
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_exercise_7_2_bptt(nonlinearity):
     from tinygrad_edu import nn
 
     tg.manual_seed(0)
@@ -445,32 +527,168 @@ def test_exercise_7_1_bptt(nonlinearity):
         assert gradcheck(lambda x: rnn(x)[0], [x], name="RNN")
 
 
+@pytest.mark.ch07
+def test_exercise_7_3_clip_grad_norm():
+    from tinygrad_edu import optim
+
+    rng = np.random.default_rng(8)
+    arrays = [rng.standard_normal((3, 4)), rng.standard_normal(5), rng.standard_normal((2, 2))]
+
+    def params(scale=1.0):
+        ps = [tg.tensor(a, dtype="float64", requires_grad=True) for a in arrays]
+        for p, a in zip(ps, arrays, strict=True):
+            p.grad = tg.tensor(a * scale, dtype="float64")
+        return ps
+
+    flat = np.concatenate([a.ravel() for a in arrays])
+    for norm_type, total in ((2.0, np.linalg.norm(flat)), (1.0, np.abs(flat).sum()),
+                             (3.0, (np.abs(flat) ** 3).sum() ** (1 / 3)),
+                             (float("inf"), np.abs(flat).max())):  # fmt: skip
+        ps = params()
+        old = [p.grad for p in ps]  # the gradients before clipping, as Tensors
+        returned = optim.clip_grad_norm(ps, max_norm=0.5, norm_type=norm_type)
+        assert abs(float(returned.item()) - total) < 1e-9 * total, (norm_type, returned, total)
+        coef = [p.grad.numpy() / a for p, a in zip(ps, arrays, strict=True)]
+        assert np.allclose(np.concatenate([c.ravel() for c in coef]), 0.5 / total, rtol=1e-5)
+        for g, a in zip(old, arrays, strict=True):
+            np.testing.assert_array_equal(g.numpy(), a)  # the old gradient arrays are not written
+    # a norm already below max_norm leaves the gradients as they are
+    ps = params(scale=0.01)
+    optim.clip_grad_norm(ps, max_norm=10.0)
+    for p, a in zip(ps, arrays, strict=True):
+        np.testing.assert_array_equal(p.grad.numpy(), a * 0.01)
+    # a parameter without a gradient is skipped; a non-finite norm changes nothing
+    ps = params()
+    ps[1].grad = None
+    ps[0].grad = tg.tensor(np.full((3, 4), np.inf))
+    total = optim.clip_grad_norm(ps, max_norm=1.0)
+    assert not np.isfinite(float(total.item()))
+    np.testing.assert_array_equal(ps[2].grad.numpy(), arrays[2])
+
+
+# ---- chapter 8: LSTM ---------------------------------------------------------------------------
+
+
 @pytest.mark.ch08
-def test_exercise_8_1_lstm_cell_backward():
+def test_exercise_8_1_lstm_gates_forward():
+    from references import rnn_cell
+
+    from tinygrad_edu import nn
     from tinygrad_edu.functional import lstm_cell
 
-    a = leaf(3, 4 * 2, low=-2.0, high=2.0, seed=6)
-    c = leaf(3, 2, seed=7)
-    assert gradcheck(lambda a, c: lstm_cell(a, c)[0], [a, c], name="LSTM cell, h")
-    assert gradcheck(lambda a, c: lstm_cell(a, c)[1], [a, c], name="LSTM cell, c")
+    H = 3
+    rng = np.random.default_rng(9)
+    a = rng.standard_normal((2, 4 * H)) * 3
+    a[0, :] = 1e3  # saturated gates: exactly 0 or 1, no overflow, no NaN
+    a[1, :H] = -1e3
+    c = rng.standard_normal((2, H))
+    h_new, c_new = lstm_cell(tg.tensor(a), tg.tensor(c))
+    # rnn_cell computes x @ W_ih^T + ... ; with W_ih = I and W_hh = 0, a is the pre-activation
+    params = {"weight_ih": np.eye(4 * H), "weight_hh": np.zeros((4 * H, H))}
+    with np.errstate(over="ignore"):  # the reference's sigmoid overflows to exp(1e3) = inf
+        expected_h, expected_c = rnn_cell("lstm", params, a, np.zeros((2, H)), c)
+    np.testing.assert_allclose(h_new.numpy(), expected_h, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(c_new.numpy(), expected_c, rtol=1e-12, atol=1e-14)
+    assert np.isfinite(h_new.numpy()).all() and np.isfinite(c_new.numpy()).all()
+    # the Module: LSTMCell (fused) gives the reference's (h', c')
+    tg.manual_seed(0)
+    cell = nn.LSTMCell(2, H).astype("float64")
+    params = {name: p.numpy() for name, p in cell.named_parameters()}
+    x, h, c = rng.standard_normal((4, 2)), rng.standard_normal((4, H)), rng.standard_normal((4, H))
+    h1, c1 = cell(tg.tensor(x), (tg.tensor(h), tg.tensor(c)))
+    eh, ec = rnn_cell("lstm", params, x, h, c)
+    np.testing.assert_allclose(h1.numpy(), eh, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(c1.numpy(), ec, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.ch08
-def test_exercise_8_1_lstm_sequence_backward():
+def test_exercise_8_2_lstm_cell_backward():
+    """``_lstm_cell_backward`` against autograd through the composed cell (Tensor ops)."""
+    from tinygrad_edu.functional import lstm_cell_composed
+    from tinygrad_edu.functional.recurrent import _lstm_cell_backward, _split4
+
+    H = 2
+    a, c = leaf(3, 4 * H, low=-2.0, high=2.0, seed=6), leaf(3, H, seed=7)
+    rng = np.random.default_rng(10)
+    gh, gc = rng.standard_normal((3, H)), rng.standard_normal((3, H))
+    h_new, c_new = lstm_cell_composed(a, c)
+    ((h_new * tg.tensor(gh)).sum() + (c_new * tg.tensor(gc)).sum()).backward()
+    a_i, a_f, a_g, a_o = _split4(a.data, H)
+    i, f, o = (1.0 / (1.0 + np.exp(-z)) for z in (a_i, a_f, a_o))
+    g = np.tanh(a_g)
+    tanh_c = np.tanh(f * c.data + i * g)
+    d_i, d_f, d_g, d_o, d_c = _lstm_cell_backward(i, f, g, o, c.data, tanh_c, gh, gc)
+    np.testing.assert_allclose(np.concatenate([d_i, d_f, d_g, d_o], axis=-1), a.grad.numpy(),
+                               rtol=1e-10, atol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(d_c, c.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.ch08
+def test_exercise_8_2_lstm_sequence_backward():
     from tinygrad_edu import nn
 
     tg.manual_seed(0)
     lstm = nn.LSTM(3, 2).astype("float64")
     x = leaf(4, 2, 3, seed=8)
     assert gradcheck(lambda x: lstm(x)[0], [x], name="LSTM")
+    assert gradcheck(lambda x: lstm(x)[1][1], [x], name="LSTM c_n")
     w = lstm.weight_hh_l0
     assert gradcheck(lambda w: lstm(x.detach())[0], [w], name="LSTM weight_hh")
 
 
+# ---- chapter 9: attention ----------------------------------------------------------------------
+
+
 @pytest.mark.ch09
-def test_exercise_9_1_attention_backward():
+def test_exercise_9_1_attention_forward_with_masks():
+    from references import attention
+
     from tinygrad_edu import functional as F
 
+    rng = np.random.default_rng(11)
+    q, k = rng.standard_normal((2, 4, 3)), rng.standard_normal((2, 5, 3))
+    v = rng.standard_normal((2, 5, 2))
+    T = tg.tensor
+    out = F.scaled_dot_product_attention(T(q), T(k), T(v))
+    np.testing.assert_allclose(out.numpy(), attention(q, k, v), rtol=1e-12, atol=1e-14)
+    # the additive (float) mask, broadcast over the batch
+    additive = rng.standard_normal((4, 5))
+    out = F.scaled_dot_product_attention(T(q), T(k), T(v), attn_mask=T(additive))
+    np.testing.assert_allclose(out.numpy(), attention(q, k, v, additive=additive), rtol=1e-12)
+    # causal: query i sees keys 0..i (L = S)
+    qs = rng.standard_normal((2, 5, 3)) * 30  # large scores: the softmax must stay stable
+    causal = np.tril(np.ones((5, 5), dtype=bool))
+    out = F.scaled_dot_product_attention(T(qs), T(k), T(v), is_causal=True)
+    np.testing.assert_allclose(out.numpy(), attention(qs, k, v, keep=causal), rtol=1e-10)
+    # padding: the last two keys of batch element 1 are hidden; a row with every key hidden
+    keep = np.ones((2, 4, 5), dtype=bool)
+    keep[1, :, 3:] = False
+    keep[0, 2, :] = False
+    out = F.scaled_dot_product_attention(T(q), T(k), T(v), attn_mask=T(keep))
+    np.testing.assert_allclose(out.numpy(), attention(q, k, v, keep=keep), rtol=1e-12, atol=1e-14)
+    assert (out.numpy()[0, 2] == 0).all()
+    # a hidden key gets exactly zero weight: changing its value changes nothing
+    v2 = v.copy()
+    v2[1, 3:] = 1e6
+    out2 = F.scaled_dot_product_attention(T(q), T(k), T(v2), attn_mask=T(keep))
+    np.testing.assert_array_equal(out2.numpy()[1], out.numpy()[1])
+
+
+@pytest.mark.ch09
+def test_exercise_9_2_attention_backward(monkeypatch):
+    from tinygrad_edu import functional as F
+    from tinygrad_edu.functional import attention
+
+    # the forward's scores from the library's composed version, so that only the backward
+    # (this exercise) is checked here, not exercise 9.1
+    def scores(q, k, additive, keep, scale, xp):
+        def c(a):
+            return None if a is None else tg.Tensor(a)
+
+        s = attention._attention_scores_tensor(c(q), c(k), c(additive), keep, scale)
+        return s.data
+
+    monkeypatch.setattr(attention, "_attention_scores", scores)
     q, k, v = leaf(2, 3, 4, seed=9), leaf(2, 5, 4, seed=10), leaf(2, 5, 3, seed=11)
     assert gradcheck(F.scaled_dot_product_attention, [q, k, v], name="attention")
     bias = leaf(3, 5, seed=12)
@@ -485,6 +703,34 @@ def test_exercise_9_1_attention_backward():
         [q4, k, v],
         name="causal attention",
     )
+    keep = np.ones((2, 3, 5), dtype=bool)
+    keep[0, 1, :] = False  # a row with every key masked: zero output, zero gradient
+    keep[1, :, 4] = False
+    assert gradcheck(
+        lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=tg.tensor(keep)),
+        [q, k, v],
+        name="attention with a padding mask",
+    )
+
+
+@pytest.mark.ch09
+def test_exercise_9_3_split_heads():
+    from references import multi_head_attention
+
+    from tinygrad_edu import nn
+
+    tg.manual_seed(0)
+    m = nn.MultiHeadAttention(6, 3).astype("float64")
+    x = np.random.default_rng(12).standard_normal((2, 4, 6))
+    heads = m._split_heads(tg.tensor(x))
+    assert heads.shape == (2, 3, 4, 2)
+    np.testing.assert_array_equal(heads.numpy()[1, 2, 3], x[1, 3, 4:6])  # head 2: features 4, 5
+    # merging (in forward) undoes the split; the layer matches the per-head reference
+    expected, _ = multi_head_attention(m, x, x, x)
+    np.testing.assert_allclose(m(tg.tensor(x)).numpy(), expected, rtol=1e-10, atol=1e-12)
+
+
+# ---- chapter 10: the Transformer block ---------------------------------------------------------
 
 
 @pytest.mark.ch10
@@ -494,6 +740,50 @@ def test_exercise_10_1_layer_norm_backward():
     x, w, b = leaf(2, 3, 6, seed=14), leaf(6, seed=15), leaf(6, seed=16)
     assert gradcheck(lambda x, w, b: F.layer_norm(x, (6,), w, b), [x, w, b], name="layer_norm")
     assert gradcheck(lambda x: F.layer_norm(x, (3, 6)), [x], name="layer_norm without weight")
+
+
+@pytest.mark.ch10
+def test_exercise_10_2_gelu_backward():
+    from tinygrad_edu import functional as F
+    from tinygrad_edu.testing import gradgradcheck
+
+    x = leaf(3, 7, low=-4.0, high=4.0, seed=17)
+    assert gradcheck(F.gelu, [x], name="gelu")
+    assert gradgradcheck(F.gelu, [x], name="gelu, second derivative")
+    x32 = tg.tensor(np.linspace(-5, 5, 11), dtype="float32", requires_grad=True)
+    F.gelu(x32).sum().backward()
+    assert x32.grad.dtype == "float32"
+    xs = np.linspace(-5, 5, 11)
+    phi = np.exp(-xs * xs / 2) / np.sqrt(2 * np.pi)
+    from references import normal_cdf
+
+    np.testing.assert_allclose(x32.grad.numpy(), normal_cdf(xs) + xs * phi, atol=1e-6)
+
+
+@pytest.mark.ch10
+def test_exercise_10_3_pre_norm_block_forward():
+    from references import transformer_block
+
+    from tinygrad_edu import nn
+
+    tg.manual_seed(0)
+    x = np.random.default_rng(18).standard_normal((2, 5, 8))
+    for bias in (True, False):
+        blk = nn.TransformerBlock(d_model=8, n_head=2, bias=bias).astype("float64")
+        for p in blk.parameters():  # LayerNorms start at weight 1, bias 0: move them off it
+            noise = np.random.default_rng(19).standard_normal(p.shape) * 0.1
+            p.data = (p.detach() + tg.tensor(noise, dtype="float64")).data
+        got = blk(tg.tensor(x))
+        np.testing.assert_allclose(got.numpy(), transformer_block(blk, x), rtol=1e-9, atol=1e-11)
+    # padding: keys at padded positions are hidden from every query
+    pad = np.zeros((2, 5), dtype=bool)
+    pad[1, 3:] = True
+    y = blk(tg.tensor(x), key_padding_mask=tg.tensor(pad)).numpy()
+    x2 = x.copy()
+    x2[1, 3:] = 100.0  # what a padded position holds cannot reach the others
+    y2 = blk(tg.tensor(x2), key_padding_mask=tg.tensor(pad)).numpy()
+    np.testing.assert_allclose(y2[1, :3], y[1, :3], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(y2[0], y[0], rtol=1e-12)
 
 
 # ---- chapters 11-14 ------------------------------------------------------------------------------

@@ -553,6 +553,7 @@ def _params_with_grads(seed=21, scale=1.0):
     return ps, grads
 
 
+@pytest.mark.ch07  # clip_grad_norm is exercise 7.3
 @pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, math.inf])
 def test_clip_grad_norm_matches_numpy(norm_type):
     ps, grads = _params_with_grads()
@@ -570,6 +571,7 @@ def test_clip_grad_norm_matches_numpy(norm_type):
     assert np.linalg.norm(new_flat, ord=norm_type) == pytest.approx(max_norm, rel=1e-5)
 
 
+@pytest.mark.ch07  # clip_grad_norm is exercise 7.3
 def test_clip_grad_norm_leaves_small_gradients_alone():
     ps, grads = _params_with_grads(scale=1e-3)
     total = optim.clip_grad_norm_(ps, max_norm=1.0)  # the PyTorch spelling
@@ -581,6 +583,7 @@ def test_clip_grad_norm_leaves_small_gradients_alone():
         np.testing.assert_array_equal(p.grad.numpy(), g)
 
 
+@pytest.mark.ch07  # clip_grad_norm is exercise 7.3
 def test_clip_grad_norm_float32_single_tensor_and_missing_grads():
     w = tg.tensor(np.array([3.0, 4.0], np.float32), requires_grad=True)
     skip = tg.zeros(2, requires_grad=True)  # no gradient: ignored
@@ -594,6 +597,7 @@ def test_clip_grad_norm_float32_single_tensor_and_missing_grads():
     assert optim.clip_grad_norm(w, 1.0).item() == pytest.approx(0.5)  # a single Tensor
 
 
+@pytest.mark.ch07  # clip_grad_norm is exercise 7.3
 def test_clip_grad_norm_nonfinite():
     w = tg.tensor(np.zeros(2), requires_grad=True)
     w.grad = tg.tensor(np.array([np.inf, 1.0]))

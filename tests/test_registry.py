@@ -24,13 +24,14 @@ pytestmark = pytest.mark.ch02
 # A Function whose forward or backward is (or calls) a later chapter's exercise: its checks need
 # that exercise, so they carry that chapter's marker (the highest marker wins, tests/conftest.py).
 EXERCISE_CHAPTER = {
-    "Unfold1dFunction": 6,  # its backward is Fold1dFunction (6.1)
+    "Unfold1dFunction": 6,  # its backward is Fold1dFunction (6.2)
     "Fold1dFunction": 6,
     "RNNSequenceFunction": 7,
     "LSTMCellFunction": 8,
     "LSTMSequenceFunction": 8,
     "ScaledDotProductAttentionFunction": 9,
     "LayerNormFunction": 10,
+    "GELUFunction": 10,  # its backward is exercise 10.2
     "SoftplusFunction": 13,  # its backward is exercise 13.1
 }
 

@@ -173,7 +173,7 @@ def test_gradcheck_module_names_an_input_inside_a_tuple(device):
     assert gradcheck_module(_PairInput(), x, (a, b.detach()))  # x and a are right
 
 
-@pytest.mark.ch08  # the LSTM cell backward is exercise 8.1
+@pytest.mark.ch08  # the LSTM's forward and backward (exercises 8.1, 8.2)
 def test_gradcheck_module_checks_an_lstm_with_its_state(device):
     tg.manual_seed(0)
     lstm = nn.LSTM(2, 3).astype("float64")
@@ -181,6 +181,7 @@ def test_gradcheck_module_checks_an_lstm_with_its_state(device):
     assert gradcheck_module(lstm, x, (h0, c0))  # output (output, (h_n, c_n)): nested
 
 
+@pytest.mark.ch09  # MultiHeadAttention splits its heads (exercise 9.3)
 def test_gradcheck_module_passes_module_kwargs(device):
     tg.manual_seed(0)
     attn = nn.MultiHeadAttention(4, 2).astype("float64")
@@ -205,7 +206,7 @@ def test_gradcheck_module_refuses_a_float32_layer(device):
         gradcheck_module(nn.Linear(3, 2), leaf(4, 3))
 
 
-@pytest.mark.ch06  # Conv1d's backward folds windows (exercise 6.1)
+@pytest.mark.ch06  # Conv1d's unfold and fold (exercises 6.1, 6.2)
 def test_gradcheck_module_leaves_inputs_and_parameters_as_they_were(device):
     layer = nn.Conv1d(2, 3, 3).astype("float64")
     x = leaf(1, 2, 5)

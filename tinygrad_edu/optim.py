@@ -707,7 +707,8 @@ class WarmupCosineLR(LRScheduler):
 def clip_grad_norm(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite=False):
     """Rescale gradients so that their joint norm is at most ``max_norm``; return that norm.
 
-    The norm is taken over all gradients together, as if concatenated into one vector::
+    The norm is taken over all gradients together, as if concatenated into one vector, and the
+    gradients are scaled down only when it exceeds ``max_norm``::
 
         total = (sum over params of sum |g|^p) ^ (1/p)        (max |g| for norm_type=inf)
         if total > max_norm:  g <- g * max_norm / (total + 1e-6)
@@ -735,6 +736,7 @@ def clip_grad_norm(parameters, max_norm: float, norm_type: float = 2.0, error_if
     if norm_type <= 0:
         raise ValueError(f"clip_grad_norm: norm_type must be > 0 or inf, got {norm_type!r}")
     arrays = [p.grad.data for p in grads]
+    # --- exercise 7.3: gradient clipping by norm ---
     if norm_type == math.inf:
         total = max(float(backend.xp_of(g).max(backend.xp_of(g).abs(g))) for g in arrays)
     else:
@@ -745,15 +747,16 @@ def clip_grad_norm(parameters, max_norm: float, norm_type: float = 2.0, error_if
                 float(xp.sum(g * g)) if norm_type == 2.0 else float(xp.sum(xp.abs(g) ** norm_type))
             )
         total = total ** (1.0 / norm_type)
+    clip_coef = max_norm / (total + 1e-6)
+    if math.isfinite(total) and clip_coef < 1.0:
+        for p in grads:
+            p.grad = Tensor._make(p.grad.data * clip_coef, False, None)
+    # --- end exercise ---
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(
             f"clip_grad_norm: the total norm of order {norm_type} of the gradients is {total}; "
             "a NaN or Inf crept into the gradients (try tg.detect_anomaly() to find where)"
         )
-    clip_coef = max_norm / (total + 1e-6)
-    if math.isfinite(total) and clip_coef < 1.0:
-        for p in grads:
-            p.grad = Tensor._make(p.grad.data * clip_coef, False, None)
     return Tensor(total, dtype=grads[0].grad.dtype, device=grads[0].device)
 
 

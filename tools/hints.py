@@ -99,19 +99,46 @@ HINTS: dict[str, dict] = {
     },
     "6.1": {
         "idea": (
+            "Output position i of a convolution reads the padded input at i*stride, "
+            "i*stride + dilation, ..., i*stride + (K-1)*dilation, in every channel. Unfold copies "
+            "those C*K values into column i, so that the convolution becomes one matrix product. "
+            "Do not loop over positions: loop over the K kernel taps. Tap k of all the windows "
+            "is one strided slice of the padded input."
+        ),
+        "formula": (
+            "cols = empty (N, C, K, L_out); span = stride*(L_out-1) + 1;\n"
+            "for k in range(K): cols[:, :, k, :] = xpad[:, :, k*dilation : k*dilation + span : "
+            "stride];\nreturn cols reshaped to (N, C*K, L_out): "
+            "cols[n, c*K + k, i] = xpad[n, c, i*stride + k*dilation]"
+        ),
+        "spoilers": ["Built one kernel tap at a time"],
+    },
+    "6.2": {
+        "idea": (
             "Unfold copies input positions into windows, so a position that lies in several "
             "windows is read several times; its gradient is the sum over those windows. Loop "
             "over the K kernel taps, not over positions: tap k of all windows reads a strided "
             "slice of the padded input, so fold adds tap k of all windows back onto that slice."
         ),
         "formula": (
-            "cols (N, L_out, C*K) -> (N, L_out, C, K); out = zeros (N, C, L + 2 padding);\n"
+            "cols (N, C*K, L_out) -> (N, C, K, L_out); out = zeros (N, C, L + 2 padding);\n"
             "for k in range(K): out[:, :, k*dilation : k*dilation + stride*(L_out-1) + 1 : "
-            "stride] += cols[:, :, :, k] transposed to (N, C, L_out);\n"
+            "stride] += cols[:, :, k, :];\n"
             "return out without the padding: out[:, :, padding : padding + L]."
         ),
     },
     "7.1": {
+        "idea": (
+            "The cell mixes the new input and the previous hidden state with two matrices, adds "
+            "the biases, and squashes the sum with the nonlinearity. PyTorch stores weights as "
+            "(out, in), so a batch of row vectors is multiplied by the transposed weight."
+        ),
+        "formula": (
+            "a = x @ W_ih^T + h @ W_hh^T (+ b_ih + b_hh when the cell has biases);\n"
+            "h' = tanh(a) for nonlinearity 'tanh', relu(a) for 'relu' (Tensor methods)."
+        ),
+    },
+    "7.2": {
         "idea": (
             "Go backwards in time. The gradient reaching h_t comes from two places: the loss at "
             "step t (grad_out[t]) and step t+1 (through W_hh). Multiply by the derivative of "
@@ -128,7 +155,38 @@ HINTS: dict[str, dict] = {
         ),
         "spoilers": ["Backward, t = T..1"],
     },
+    "7.3": {
+        "idea": (
+            "Treat all the gradients as one long vector and measure its length (the p-norm). "
+            "If it is longer than max_norm, shrink every gradient by the same factor, so the "
+            "direction of the step is kept and only its size is capped. A NaN or infinite norm "
+            "must leave the gradients alone. Replace p.grad by a scaled copy: never write into "
+            "a gradient array in place."
+        ),
+        "formula": (
+            "total = (sum over parameters of sum |g|^p)^(1/p)  (max |g| for p = inf);\n"
+            "coef = max_norm / (total + 1e-6); if total is finite and coef < 1: "
+            "p.grad = Tensor._make(p.grad.data * coef, False, None) for every p with a grad;\n"
+            "the function returns total (the norm before clipping)."
+        ),
+        "spoilers": ["The norm is taken over all gradients together"],
+    },
     "8.1": {
+        "idea": (
+            "The pre-activations hold four blocks of H columns: input gate i, forget gate f, "
+            "candidate g and output gate o. Squash i, f, o with a sigmoid and g with tanh "
+            "(_gate_activations does all four with one tanh, which never overflows), then "
+            "update the cell and read the hidden state out of it. Save the gate values and "
+            "tanh(c') for backward."
+        ),
+        "formula": (
+            "act = _gate_activations(xp, gates, _gate_scale(xp, H, gates.dtype)); "
+            "i, f, g, o = _split4(act, H);\n"
+            "c' = f * c + i * g;  h' = o * tanh(c');  self.saved = (act, tanh(c'));  "
+            "return (h', c')"
+        ),
+    },
+    "8.2": {
         "idea": (
             "c' = f*c + i*g and h' = o*tanh(c'). The cell state c' reaches the loss twice: "
             "directly (grad_c) and through h'. Add both, then apply the product rule to each "
@@ -148,20 +206,45 @@ HINTS: dict[str, dict] = {
     },
     "9.1": {
         "idea": (
-            "Attention is three steps: scores S = q k^T * scale (+ the additive mask), weights "
-            "P = softmax(S) over the keys, out = P v. Go back through them one at a time: the "
+            "Score every key for every query with a dot product, scaled so that the scores do "
+            "not grow with the head size. A float mask is simply added to the scores (a large "
+            "negative number lowers a weight towards zero). A blocked position must get exactly "
+            "zero weight: give it a score that the softmax turns into exp(-inf) = 0. The "
+            "softmax itself (chapter 4's, stable, and safe for a row with every key blocked) is "
+            "applied by the caller."
+        ),
+        "formula": (
+            "scores = (q @ k^T) * scale  (xp.matmul(q, k.mT));  if additive is not None: "
+            "scores = scores + additive;\n"
+            "if keep is not None: scores = xp.where(keep, scores, -inf);  return scores"
+        ),
+    },
+    "9.2": {
+        "idea": (
+            "Attention is three steps: scores Z = q k^T * scale (+ the additive mask), weights "
+            "P = softmax(Z) over the keys, out = P v. Go back through them one at a time: the "
             "gradient of P from out = P v (a matmul), then through the softmax row by row "
             "(the Jacobian of a softmax is diag(p) - p p^T), then through the matmul and the "
-            "scale to q and k. The mask is added to S, so its gradient is the gradient of S, "
+            "scale to q and k. The mask is added to Z, so its gradient is the gradient of Z, "
             "summed back to the mask's shape. Dropout multiplies P by a fixed mask D."
         ),
         "formula": (
-            "dP = (grad_out @ v^T) * D;  dS = P * (dP - sum_j(dP * P))  (sum over the last axis, "
+            "dP = (grad_out @ v^T) * D;  dZ = P * (dP - sum_j(dP * P))  (sum over the last axis, "
             "keepdims);\n"
-            "grad_mask = unbroadcast(dS, mask shape);  dS = dS * scale;\n"
-            "grad_q = unbroadcast(dS @ k, q shape);  grad_k = unbroadcast(dS^T @ q, k shape)"
+            "grad_mask = unbroadcast(dZ, mask shape);  dZ = dZ * scale;\n"
+            "grad_q = unbroadcast(dZ @ k, q shape);  grad_k = unbroadcast(dZ^T @ q, k shape)"
         ),
         "spoilers": ["Backward, with ``D``"],
+    },
+    "9.3": {
+        "idea": (
+            "The E = H*D features of each position are H consecutive slices of D features, one "
+            "per head. Cut the last axis into (H, D) with a reshape (no copy), then move the "
+            "head axis in front of the time axis, so that attention runs over (B, H) batches."
+        ),
+        "formula": (
+            "x (B, T, E) -> x.reshape(B, T, H, D) -> x.transpose(0, 2, 1, 3), shape (B, H, T, D)"
+        ),
     },
     "10.1": {
         "idea": (
@@ -174,6 +257,35 @@ HINTS: dict[str, dict] = {
             "gh = grad_out * weight (or grad_out without a weight);\n"
             "grad_x = rstd * (gh - mean(gh) - xhat * mean(gh * xhat))   "
             "(means over the normalised axes, keepdims)"
+        ),
+        "spoilers": ["The input gradient, with"],
+    },
+    "10.2": {
+        "idea": (
+            "GELU is a product, x times Phi(x), and the derivative of the normal CDF Phi is the "
+            "normal density phi. Use the product rule; forward kept Phi(x) (self.cdf). Two cases: "
+            "when a graph of the backward pass is being recorded (is_grad_enabled()), build the "
+            "gradient from Tensor operations so that it can be differentiated again "
+            "(NormalCDFFunction and _normal_pdf); otherwise compute it on the raw arrays."
+        ),
+        "formula": (
+            "grad_x = grad_out * (Phi(x) + x * phi(x)),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi) "
+            "(_INV_SQRT_2PI);\n"
+            "recording: grad_out * (NormalCDFFunction.apply(x) + x * _normal_pdf(x)); "
+            "else the same on x.data and self.cdf, returned as _const(...)"
+        ),
+        "spoilers": ["Its derivative, by the product rule"],
+    },
+    "10.3": {
+        "idea": (
+            "A pre-norm block keeps a residual stream x and adds two branches to it in turn: "
+            "attention over a layer-normed copy of x, then the MLP over a layer-normed copy of "
+            "the updated x. Each branch's output passes through dropout before it is added. "
+            "The key padding mask goes to the attention."
+        ),
+        "formula": (
+            "x = x + dropout(attn(ln1(x), key_padding_mask=key_padding_mask));\n"
+            "x = x + dropout(mlp(ln2(x)));  return x"
         ),
     },
     "11.1": {

@@ -20,7 +20,13 @@ from .softmax import _softmax_array, softmax, softmax_composed
 
 
 def _attention_scores(q, k, additive, keep, scale, xp):
-    """``q k^T * scale (+ additive)``, masked positions set to -inf; on arrays."""
+    """The attention scores (..., L, S) of queries ``q`` (..., L, E) and keys ``k`` (..., S, E),
+    on arrays, ready for the softmax over the keys.
+
+    ``additive`` (or None) is a float mask added to the scores; ``keep`` (or None) a boolean mask,
+    False where a query may not attend: the softmax must give those positions exactly zero weight.
+    """
+    # --- exercise 9.1: attention scores with masks ---
     scores = xp.matmul(q, k.mT)  # (..., L, E) @ (..., E, S) -> (..., L, S)
     scores *= scale
     if additive is not None:
@@ -34,6 +40,7 @@ def _attention_scores(q, k, additive, keep, scale, xp):
             scores += blocked
         else:  # a mask with more batch axes than q and k (they broadcast with v's)
             scores = scores + blocked
+    # --- end exercise ---
     return scores
 
 
@@ -52,8 +59,8 @@ class ScaledDotProductAttentionFunction(Function):
 
     Forward keeps only the attention weights ``P`` (..., L, S) (and the dropout mask).
     Backward, with ``D`` the scaled dropout mask (1 without dropout) and ``g = grad_out``:
-    ``grad_v = (P D)^T g``; ``dP = (g v^T) D``; scores ``dS = P * (dP - sum_j dP * P)`` (the
-    softmax rule); ``grad_q = dS k * scale``, ``grad_k = dS^T q * scale``, ``grad_mask = dS``.
+    ``grad_v = (P D)^T g``; ``dP = (g v^T) D``; the scores ``Z``: ``dZ = P * (dP - sum_j dP * P)``
+    (the softmax rule); ``grad_q = dZ k * scale``, ``grad_k = dZ^T q * scale``, ``grad_mask = dZ``.
     Masked positions have ``P = 0``, so they receive no gradient; a fully masked row has ``P = 0``
     everywhere, giving a zero output and zero gradients.
     """
@@ -98,18 +105,18 @@ class ScaledDotProductAttentionFunction(Function):
             Pd = P * drop if drop is not None else P
             grad_v = unbroadcast(as_tensor(Pd.mT @ g), v.shape)  # (..., S, L) @ (..., L, Ev)
         if need_q or need_k or need_mask:
-            # --- exercise 9.1: attention backward ---
+            # --- exercise 9.2: attention backward ---
             dP = g @ v_.mT  # (..., L, Ev) @ (..., Ev, S) -> (..., L, S)
             if drop is not None:
                 dP = dP * drop
-            dS = P * (dP - row_sum(dP * P))
+            dZ = P * (dP - row_sum(dP * P))
             if need_mask:
-                grad_mask = unbroadcast(as_tensor(dS), additive.shape)
-            dS = dS * self.scale
+                grad_mask = unbroadcast(as_tensor(dZ), additive.shape)
+            dZ = dZ * self.scale
             if need_q:
-                grad_q = unbroadcast(as_tensor(dS @ k_), q.shape)  # (..., L, S) @ (..., S, E)
+                grad_q = unbroadcast(as_tensor(dZ @ k_), q.shape)  # (..., L, S) @ (..., S, E)
             if need_k:
-                grad_k = unbroadcast(as_tensor(dS.mT @ q_), k.shape)  # (..., S, L) @ (..., L, E)
+                grad_k = unbroadcast(as_tensor(dZ.mT @ q_), k.shape)  # (..., S, L) @ (..., L, E)
             # --- end exercise ---
         return grad_q, grad_k, grad_v, grad_mask
 

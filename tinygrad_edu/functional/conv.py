@@ -37,12 +37,14 @@ class Unfold1dFunction(Function):
         if padding:
             z = xp.zeros((N, C, padding), dtype=x.dtype)
             x = xp.concat([z, x, z], axis=-1)  # portable zero padding
+        # --- exercise 6.1: unfold, the windows as columns ---
         L_out = _conv_out_len(L, K, stride, padding, dilation)
         span = stride * (L_out - 1) + 1
         cols = xp.empty((N, C, K, L_out), dtype=x.dtype)
         for k in range(K):
             cols[:, :, k, :] = x[:, :, k * dilation : k * dilation + span : stride]
         return xp.reshape(cols, (N, C * K, L_out))  # a view: (c, k) pairs are rows
+        # --- end exercise ---
 
     def backward(self, grad_out):
         return (Fold1dFunction.apply(grad_out, *self.args),) + (None,) * 4
@@ -59,7 +61,7 @@ class Fold1dFunction(Function):
     def forward(self, cols, C, L, K, stride, padding, dilation):
         xp = backend.xp_of(cols)
         self.args = (K, stride, padding, dilation)
-        # --- exercise 6.1: fold, the backward of unfold ---
+        # --- exercise 6.2: fold, the backward of unfold ---
         N, _, L_out = cols.shape
         cols = xp.reshape(cols, (N, C, K, L_out))
         out = xp.zeros((N, C, L + 2 * padding), dtype=cols.dtype)

@@ -1,7 +1,7 @@
 """``layer_norm`` (chapter 10), fused, beside ``layer_norm_composed``.
 
-The fused backward is three terms, ``rstd * (gh - mean(gh) - xhat * mean(gh * xhat))``, instead of
-the composed graph's dozen nodes; the tests check that both agree in value and gradient.
+The fused backward computes the input gradient in three terms instead of the composed graph's
+dozen nodes; the tests check that both agree in value and gradient.
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ from ._checks import check_float
 class LayerNormFunction(Function):
     """Fused layer normalisation over the last ``k`` axes (n elements each).
 
-    Forward: ``xhat = (x - mean) * rstd`` with ``rstd = 1 / sqrt(var + eps)``, ``y = xhat w + b``.
-    Backward, with ``gh = grad_out * w`` and means over the normalised axes:
-    ``grad_x = rstd * (gh - mean(gh) - xhat * mean(gh * xhat))``,
-    ``grad_w = sum(grad_out * xhat)``, ``grad_b = sum(grad_out)`` over the leading axes.
-    Three terms instead of the composed graph's dozen nodes; only ``xhat`` and ``rstd`` are kept.
+    Forward: ``xhat = (x - mean) * rstd`` with ``rstd = 1 / sqrt(var + eps)``, ``y = xhat w + b``;
+    only ``xhat`` and ``rstd`` are kept. Backward: ``grad_w = sum(grad_out * xhat)`` and
+    ``grad_b = sum(grad_out)`` over the leading axes, and the input gradient in three terms
+    instead of the composed graph's dozen nodes.
     """
 
     def forward(self, x, weight, bias, k, eps):
@@ -82,14 +81,20 @@ def _identity(a):
 
 
 def _layer_norm_grad_x(gh, xhat, rstd, mean):
-    """The gradient of LayerNorm's input, from ``gh = grad_out * weight``, ``xhat`` and ``rstd``:
-    ``rstd * (gh - mean(gh) - xhat * mean(gh * xhat))``. Works unchanged on raw arrays and on
-    Tensors (``mean`` averages over the normalised axes, keeping them)."""
+    """The gradient of LayerNorm's input, from ``gh = grad_out * weight``, ``xhat`` and ``rstd``.
+
+    Works unchanged on raw arrays and on Tensors (``mean`` averages over the normalised axes,
+    keeping them).
+
+    The input gradient, with means over the normalised axes:
+    ``rstd * (gh - mean(gh) - xhat * mean(gh * xhat))``.
+    """
     # --- exercise 10.1: LayerNorm backward ---
     mean_gh = mean(gh)
     mean_ghx = mean(gh * xhat)
-    return rstd * (gh - mean_gh - xhat * mean_ghx)
+    grad_x = rstd * (gh - mean_gh - xhat * mean_ghx)
     # --- end exercise ---
+    return grad_x
 
 
 def layer_norm(

@@ -58,14 +58,15 @@ def _lstm_cell_backward(i, f, g, o, c_prev, tanh_c, grad_h, grad_c):
 
     Returns ``(da_i, da_f, da_g, da_o, dc)``.
     """
-    # --- exercise 8.1: the LSTM cell backward ---
+    # --- exercise 8.2: the LSTM cell backward ---
     grad_c = grad_c + grad_h * o * (1.0 - tanh_c * tanh_c)
     grad_o = grad_h * tanh_c * o * (1.0 - o)
     grad_i = grad_c * g * i * (1.0 - i)
     grad_f = grad_c * c_prev * f * (1.0 - f)
     grad_g = grad_c * i * (1.0 - g * g)
-    return grad_i, grad_f, grad_g, grad_o, grad_c * f
+    grad_c_prev = grad_c * f
     # --- end exercise ---
+    return grad_i, grad_f, grad_g, grad_o, grad_c_prev
 
 
 def _split4(a, H: int):
@@ -101,12 +102,14 @@ class LSTMCellFunction(Function):
     def forward(self, gates, c):
         xp = backend.xp_of(gates)
         H = c.shape[-1]
-        act = _gate_activations(xp, gates, _gate_scale(xp, H, gates.dtype))
+        # --- exercise 8.1: the LSTM gates forward ---
+        act = _gate_activations(xp, gates, _gate_scale(xp, H, gates.dtype))  # i, f, g, o
         i, f, g, o = _split4(act, H)
         c_new = f * c + i * g
         tanh_c = xp.tanh(c_new)
-        self.saved = act, tanh_c
+        self.saved = act, tanh_c  # what backward reads
         return o * tanh_c, c_new
+        # --- end exercise ---
 
     def backward(self, grad_h, grad_c):
         gates, c = self.inputs
@@ -278,7 +281,7 @@ class RNNSequenceFunction(Function):
         T, B, H = out.shape
         grad_x_proj = xp.empty((T, B, H), dtype=out.dtype)
         dh = xp.zeros_like(h0)
-        # --- exercise 7.1: backpropagation through time ---
+        # --- exercise 7.2: backpropagation through time ---
         for t in range(T - 1, -1, -1):
             h = out[t, ...]
             dh = dh + g_out[t, ...]  # from the loss at step t and from step t + 1

@@ -120,9 +120,12 @@ class MultiHeadAttention(Module):
 
     # ---- helpers ------------------------------------------------------------------------------
     def _split_heads(self, x: Tensor) -> Tensor:
+        """(B, T, E) -> (B, H, T, D): head h gets the features h*D .. (h+1)*D - 1."""
+        # --- exercise 9.3: splitting the heads ---
         B, T, _ = x.shape
         x = x.reshape(B, T, self.num_heads, self.head_dim)  # (B, T, E) -> (B, T, H, D)
         return x.transpose(0, 2, 1, 3)  # -> (B, H, T, D)
+        # --- end exercise ---
 
     def _check_inputs(self, query, key, value, key_padding_mask, attn_mask):
         for name, t, dim in (

@@ -139,8 +139,15 @@ class RNNCell(_CellBase):
         if hx is None:
             hx = zeros(*input.shape[:-1], self.hidden_size, dtype=input.dtype, device=input.device)
         self._check_state("hx", hx, input)
-        a = self._preactivation(input, hx)
-        return a.tanh() if self.nonlinearity == "tanh" else a.relu()
+        # --- exercise 7.1: the RNN cell forward ---
+        a = (
+            input @ self.weight_ih.mT + hx @ self.weight_hh.mT
+        )  # (B, in) @ (in, H) + (B, H) @ (H, H)
+        if self.bias:
+            a = a + (self.bias_ih + self.bias_hh)
+        h = a.tanh() if self.nonlinearity == "tanh" else a.relu()
+        # --- end exercise ---
+        return h
 
 
 class LSTMCell(_CellBase):

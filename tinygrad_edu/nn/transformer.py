@@ -36,7 +36,8 @@ from .normalization import LayerNorm
 
 
 class TransformerBlock(Module):
-    """Pre-norm Transformer block: ``x + attn(ln1(x))``, then ``x + mlp(ln2(x))``.
+    """Pre-norm Transformer block: attention, then an MLP, each reading a layer-normed copy of
+    the stream ``x`` and adding its result back to it (a residual connection).
 
     ``mlp`` is ``Linear(d_model, dim_feedforward) -> GELU -> Linear(dim_feedforward, d_model)``;
     ``dim_feedforward`` defaults to ``4 * d_model``. ``dropout`` is used on the attention weights
@@ -88,9 +89,11 @@ class TransformerBlock(Module):
         check_tensor(self, x)
         check_ndim(self, x, {3: "(B, T, d_model)"})
         check_size(self, x, -1, self.d_model, "last dimension {}")
+        # --- exercise 10.3: the pre-norm block forward ---
         x = x + self.dropout(self.attn(self.ln1(x), key_padding_mask=key_padding_mask))
         x = x + self.dropout(self.mlp(self.ln2(x)))  # (B, T, C) -> (B, T, 4C) -> (B, T, C)
         return x
+        # --- end exercise ---
 
     def extra_repr(self) -> str:
         return (
