@@ -196,27 +196,30 @@ def machine_info() -> dict:
     }
 
 
-def peak_rss_mib() -> float:
-    """This process's peak resident memory (VmHWM), in MiB."""
+def _proc_status_mib(key: str) -> float | None:
+    """A memory line of /proc/self/status (``VmHWM``, ``VmRSS``) in MiB; None without /proc."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(key + ":"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    return None
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory (VmHWM), in MiB."""
+    peak = _proc_status_mib("VmHWM")
+    if peak is None:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    return peak
 
 
 def current_rss_mib() -> float:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
+    """This process's resident memory now (VmRSS), in MiB; NaN without /proc."""
+    rss = _proc_status_mib("VmRSS")
+    return float("nan") if rss is None else rss
 
 
 # =================================================================================================
@@ -308,12 +311,13 @@ def training_step(opt, compute_loss, clip=None):
     return step
 
 
-def ours_b1(cfg: dict):
-    import tinygrad_edu as tg
-    from tinygrad_edu import nn, optim
-    from tinygrad_edu.functional import cross_entropy
+# What both sides run, written once: the models of B1, B2 and B4 (``nn`` is ``tinygrad_edu.nn`` or
+# ``torch.nn``, whose layers share their names, arguments and parameter names) and B5's chain.
 
-    d_in, h1, h2, d_out = cfg["sizes"]
+
+def mlp(nn, sizes):
+    """B1: Linear -> ReLU -> Linear -> ReLU -> Linear, ``sizes`` = (d_in, h1, h2, d_out)."""
+    d_in, h1, h2, d_out = sizes
 
     class MLP(nn.Module):
         def __init__(self):
@@ -325,8 +329,65 @@ def ours_b1(cfg: dict):
         def forward(self, x):
             return self.fc3(self.fc2(self.fc1(x).relu()).relu())
 
+    return MLP()
+
+
+def lstm_lm(nn, V, E, H):
+    """B2: Embedding -> LSTM -> Linear head, a language model over V tokens."""
+
+    class LSTMLM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(V, E)
+            self.lstm = nn.LSTM(E, H, batch_first=True)
+            self.head = nn.Linear(H, V)
+
+        def forward(self, idx):
+            h, _ = self.lstm(self.emb(idx))  # (B, T) -> (B, T, E) -> (B, T, H)
+            return self.head(h)  # (B, T, V)
+
+    return LSTMLM()
+
+
+def conv_net(nn, cfg: dict):
+    """B4: Conv1d -> ReLU -> mean over time -> Linear."""
+
+    class ConvNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(cfg["c_in"], cfg["c_out"], cfg["kernel"], padding=cfg["padding"])
+            self.fc = nn.Linear(cfg["c_out"], cfg["classes"])
+
+        def forward(self, x):
+            h = self.conv(x).relu()  # (N, C_in, L) -> (N, C_out, L)
+            return self.fc(h.mean(axis=2))  # (N, C_out) -> (N, classes)
+
+    return ConvNet()
+
+
+def scalar_chain(x, reps: int):
+    """B5's step on the scalar leaf ``x`` (ours or PyTorch's): ``2 * reps`` tiny ops, one
+    backward; the arithmetic is nothing, so the time is the framework's overhead per op."""
+
+    def step():
+        x.grad = None
+        y = x
+        for _ in range(reps):
+            y = y * 1.0001 + 0.0001
+        y.backward()
+        return y
+
+    return step
+
+
+def ours_b1(cfg: dict):
+    import tinygrad_edu as tg
+    from tinygrad_edu import nn, optim
+    from tinygrad_edu.functional import cross_entropy
+
+    d_in, d_out = cfg["sizes"][0], cfg["sizes"][-1]
     tg.manual_seed(0)
-    model = MLP()
+    model = mlp(nn, cfg["sizes"])
     x = tg.randn(cfg["batch"], d_in)
     y = tg.randint(0, d_out, (cfg["batch"],))
     opt = optim.SGD(model.parameters(), lr=cfg["lr"])
@@ -342,19 +403,8 @@ def ours_b2(cfg: dict):
 
     V, E, H = cfg["vocab"], cfg["emb"], cfg["hidden"]
 
-    class LSTMLM(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.emb = nn.Embedding(V, E)
-            self.lstm = nn.LSTM(E, H, batch_first=True)
-            self.head = nn.Linear(H, V)
-
-        def forward(self, idx):
-            h, _ = self.lstm(self.emb(idx))  # (B, T) -> (B, T, E) -> (B, T, H)
-            return self.head(h)  # (B, T, V)
-
     tg.manual_seed(0)
-    model = LSTMLM()
+    model = lstm_lm(nn, V, E, H)
     B, T = cfg["batch"], cfg["seq"]
     idx = tg.randint(0, V, (B, T))
     targets = tg.randint(0, V, (B, T))
@@ -408,18 +458,8 @@ def ours_b4(cfg: dict):
     from tinygrad_edu import nn, optim
     from tinygrad_edu.functional import cross_entropy
 
-    class ConvNet(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv1d(cfg["c_in"], cfg["c_out"], cfg["kernel"], padding=cfg["padding"])
-            self.fc = nn.Linear(cfg["c_out"], cfg["classes"])
-
-        def forward(self, x):
-            h = self.conv(x).relu()  # (N, C_in, L) -> (N, C_out, L)
-            return self.fc(h.mean(axis=2))  # (N, C_out) -> (N, classes)
-
     tg.manual_seed(0)
-    model = ConvNet()
+    model = conv_net(nn, cfg)
     x = tg.randn(cfg["batch"], cfg["c_in"], cfg["length"])
     y = tg.randint(0, cfg["classes"], (cfg["batch"],))
     opt = optim.SGD(model.parameters(), lr=cfg["lr"])
@@ -431,18 +471,8 @@ def ours_b4(cfg: dict):
 def ours_b5(cfg: dict):
     import tinygrad_edu as tg
 
-    x = tg.tensor(1.0, requires_grad=True)
     reps = cfg["reps"]
-
-    def step():
-        x.grad = None
-        y = x
-        for _ in range(reps):
-            y = y * 1.0001 + 0.0001
-        y.backward()
-        return y
-
-    return step, {"ops": 2 * reps}
+    return scalar_chain(tg.tensor(1.0, requires_grad=True), reps), {"ops": 2 * reps}
 
 
 # =================================================================================================
@@ -583,21 +613,7 @@ def _torch_tensor(t, torch):
 
 def torch_b1(cfg, torch, ours):
     nn = torch.nn
-    d_in, h1, h2, d_out = cfg["sizes"]
-
-    class MLP(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc1, self.fc2, self.fc3 = (
-                nn.Linear(d_in, h1),
-                nn.Linear(h1, h2),
-                nn.Linear(h2, d_out),
-            )
-
-        def forward(self, x):
-            return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
-
-    model = MLP()
+    model = mlp(nn, cfg["sizes"])
     copied = copy_weights(ours["model"], model, torch)
     x, y = (_torch_tensor(t, torch) for t in ours["inputs"])
     opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"])
@@ -610,16 +626,6 @@ def torch_b2(cfg, torch, ours, cell: bool = False):
     """B2 in PyTorch: fused ``nn.LSTM``, or (``cell=True``) ``nn.LSTMCell`` step by step."""
     nn = torch.nn
     V, E, H = cfg["vocab"], cfg["emb"], cfg["hidden"]
-
-    class LSTMLM(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.emb = nn.Embedding(V, E)
-            self.lstm = nn.LSTM(E, H, batch_first=True)
-            self.head = nn.Linear(H, V)
-
-        def forward(self, idx):
-            return self.head(self.lstm(self.emb(idx))[0])
 
     class LSTMCellLM(nn.Module):
         def __init__(self):
@@ -638,7 +644,7 @@ def torch_b2(cfg, torch, ours, cell: bool = False):
                 outs.append(h)
             return self.head(torch.stack(outs, dim=1))
 
-    model = LSTMCellLM() if cell else LSTMLM()
+    model = LSTMCellLM() if cell else lstm_lm(nn, V, E, H)
     copied = copy_weights(ours["model"], model, torch)
     if cell:  # the cell's parameters are the layer's, without the "_l0" suffix
         state = _numpy_state(ours["model"])
@@ -788,17 +794,7 @@ def torch_b3(cfg, torch, ours, layout: dict | None = None):
 
 def torch_b4(cfg, torch, ours):
     nn = torch.nn
-
-    class ConvNet(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv1d(cfg["c_in"], cfg["c_out"], cfg["kernel"], padding=cfg["padding"])
-            self.fc = nn.Linear(cfg["c_out"], cfg["classes"])
-
-        def forward(self, x):
-            return self.fc(torch.relu(self.conv(x)).mean(dim=2))
-
-    model = ConvNet()
+    model = conv_net(nn, cfg)
     copied = copy_weights(ours["model"], model, torch)
     x, y = (_torch_tensor(t, torch) for t in ours["inputs"])
     opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"])
@@ -808,18 +804,7 @@ def torch_b4(cfg, torch, ours):
 
 
 def torch_b5(cfg, torch, ours):
-    x = torch.tensor(1.0, requires_grad=True)
-    reps = cfg["reps"]
-
-    def step():
-        x.grad = None
-        y = x
-        for _ in range(reps):
-            y = y * 1.0001 + 0.0001
-        y.backward()
-        return y
-
-    return step, {}
+    return scalar_chain(torch.tensor(1.0, requires_grad=True), cfg["reps"]), {}
 
 
 THEIRS = {"B1": torch_b1, "B2": torch_b2, "B3": torch_b3, "B4": torch_b4, "B5": torch_b5}

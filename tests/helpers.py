@@ -1,4 +1,4 @@
-"""Small helpers shared by the test files: tensors from NumPy values, and comparisons.
+"""Small helpers shared by the test files: tensors from NumPy values, comparisons, a training loop.
 
 Every test file imports what it needs from here (``from helpers import t64, close``; ``tests/``
 is on the path, see ``conftest.py``). Tensors built here follow the default device, so the same
@@ -90,3 +90,16 @@ def matches_numpy(t: tg.Tensor, expected, rtol=1e-12, atol=1e-12):
     assert got.shape == expected.shape, f"shape {got.shape}, NumPy gives {expected.shape}"
     assert got.dtype == expected.dtype, f"dtype {got.dtype}, NumPy gives {expected.dtype}"
     np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol, equal_nan=True)
+
+
+def train_losses(model, opt, steps: int, *inputs, **kwargs) -> list[float]:
+    """Take ``steps`` steps of ``opt`` on the loss of a ``(logits, loss)`` model called as
+    ``model(*inputs, **kwargs)``; returns the loss before each step."""
+    losses = []
+    for _ in range(steps):
+        _, loss = model(*inputs, **kwargs)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses

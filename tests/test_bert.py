@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import train_losses
 
 import tinygrad_edu as tg
 import tinygrad_edu.functional as F
@@ -270,13 +271,7 @@ def test_overfits_one_masked_batch():
     tg.manual_seed(1)
     inputs, targets = mask_tokens(ids, TOK.vocab_size, MASK, SPECIALS, mask_prob=0.4)
     opt = optim.Adam(model.parameters(), lr=2e-2)
-    losses = []
-    for _ in range(80):
-        _, loss = model(inputs, targets, key_padding_mask=pad)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = train_losses(model, opt, 80, inputs, targets, key_padding_mask=pad)
     assert losses[0] > 1.5 and losses[-1] < 0.05, losses[::10]
 
 

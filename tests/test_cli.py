@@ -28,7 +28,7 @@ import pytest
 import tinygrad_edu as tg
 from tinygrad_edu import data, io
 from tinygrad_edu import train as train_mod
-from tinygrad_edu.models import GPTConfig
+from tinygrad_edu.models import GPT, GPTConfig
 from tinygrad_edu.train import TrainConfig, load_checkpoint
 
 pytestmark = pytest.mark.ch11
@@ -80,6 +80,14 @@ def train_tiny(corpus, out, *extra):
     )
     assert proc.returncode == 0, proc.stderr
     return proc
+
+
+def encoded_corpus(corpus):
+    """The test corpus as ``train`` takes it: (tokenizer, train ids, validation ids)."""
+    text = corpus.read_text(encoding="utf-8")
+    tok = data.CharTokenizer(text)
+    train_ids, val_ids = data.train_val_split(tok.encode(text))
+    return tok, train_ids, val_ids
 
 
 def load_example():
@@ -286,9 +294,7 @@ def test_stale_temporary_files_are_removed(corpus, tmp_path):
 def test_resume_on_a_run_of_another_model_names_the_file_and_the_model(corpus, tmp_path):
     from tinygrad_edu.models import CharLSTM, CharLSTMConfig
 
-    text = corpus.read_text(encoding="utf-8")
-    tok = data.CharTokenizer(text)
-    train_ids, val_ids = data.train_val_split(tok.encode(text))
+    tok, train_ids, val_ids = encoded_corpus(corpus)
     tg.manual_seed(0)
     model = CharLSTM(CharLSTMConfig(vocab_size=tok.vocab_size, block_size=8, hidden_size=16))
     out = tmp_path / "lstm"
@@ -492,11 +498,7 @@ def test_signals_during_a_save_are_delivered_after_it(corpus, tmp_path, monkeypa
         real(f, arrays, meta)
 
     monkeypatch.setattr(io, "_write_npz", write_with_ctrl_c)
-    text = corpus.read_text(encoding="utf-8")
-    tok = data.CharTokenizer(text)
-    train_ids, val_ids = data.train_val_split(tok.encode(text))
-    from tinygrad_edu.models import GPT
-
+    tok, train_ids, val_ids = encoded_corpus(corpus)
     tg.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=8, n_layer=1, n_head=2, n_embd=16))
     cfg = TrainConfig(steps=8, batch_size=2, eval_interval=2, eval_iters=1, warmup_steps=0,
@@ -526,11 +528,7 @@ def test_deferred_signals_holds_ctrl_c_until_the_block_ends():
 
 
 def test_evaluation_shows_in_the_progress_bar(corpus, tmp_path, capsys):
-    text = corpus.read_text(encoding="utf-8")
-    tok = data.CharTokenizer(text)
-    train_ids, val_ids = data.train_val_split(tok.encode(text))
-    from tinygrad_edu.models import GPT
-
+    tok, train_ids, val_ids = encoded_corpus(corpus)
     tg.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=8, n_layer=1, n_head=2, n_embd=16))
     cfg = TrainConfig(steps=2, batch_size=2, eval_interval=2, eval_iters=3, warmup_steps=0,

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import train_losses
 
 import tinygrad_edu as tg
 from tinygrad_edu import nn
@@ -106,13 +107,7 @@ def test_overfits_one_batch():
     model = tiny_gpt(n_layer=1, n_embd=32)
     opt = model.configure_optimizers(weight_decay=0.0, learning_rate=1e-2)
     x, y = ids(4, 8), ids(4, 8, seed=1)
-    losses = []
-    for _ in range(60):
-        _, loss = model(x, y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = train_losses(model, opt, 60, x, y)
     assert losses[0] > 2.0 and losses[-1] < 0.05, losses[::10]
 
 

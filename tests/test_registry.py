@@ -17,8 +17,7 @@ import pytest
 
 import tinygrad_edu
 from tinygrad_edu.autograd import REGISTRY
-from tinygrad_edu.tensor import Tensor
-from tinygrad_edu.testing import gradcheck, gradgradcheck
+from tinygrad_edu.testing import gradcheck, gradgradcheck, graph_functions
 
 pytestmark = pytest.mark.ch02
 
@@ -84,21 +83,6 @@ def _params(pairs):
     ]
 
 
-def _functions_in_graph(outputs) -> set:
-    """Names of the Functions recorded in the graph behind ``outputs``."""
-    outputs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
-    names, seen = set(), set()
-    stack = [o for o in outputs if isinstance(o, Tensor)]
-    while stack:
-        t = stack.pop()
-        if id(t) in seen or t._ctx is None:
-            continue
-        seen.add(id(t))
-        names.add(type(t._ctx).__name__)
-        stack.extend(x for x in t._ctx.inputs if isinstance(x, Tensor))
-    return names
-
-
 def test_every_function_has_a_case():
     missing = sorted(set(REGISTRY) - set(CASES))
     assert not missing, (
@@ -122,7 +106,7 @@ def test_every_case_names_a_function():
 @pytest.mark.parametrize(("name", "index"), _params(PARAMS))
 def test_gradcheck(name, index):
     fn, inputs = CASES[name][index]()
-    used = _functions_in_graph(fn(*inputs))
+    used = {type(f).__name__ for f in graph_functions(fn(*inputs))}
     assert name in used, f"case {name}-{index} does not use {name}; its graph has {sorted(used)}"
     assert gradcheck(fn, inputs, name=f"{name}-{index}")
 

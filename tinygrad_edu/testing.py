@@ -105,20 +105,26 @@ def _upstream(outputs, seed):
     return [rng.standard_normal(o.shape) for o in _as_tuple(outputs)]
 
 
-def _consumers(outputs, leaf) -> list[str]:
-    """Names of the Functions in the graph behind ``outputs`` that take ``leaf`` as an input."""
-    names, seen = [], set()
-    stack = [o for o in outputs if isinstance(o, Tensor)]
+def graph_functions(outputs):
+    """Each Function in the graph behind ``outputs`` (a Tensor or a tuple of them), once,
+    walking back from the outputs to the leaves."""
+    seen = set()
+    stack = [o for o in _as_tuple(outputs) if isinstance(o, Tensor)]
     while stack:
         t = stack.pop()
         if id(t) in seen or t._ctx is None:
             continue
         seen.add(id(t))
-        for x in t._ctx.inputs:
-            if x is leaf and type(t._ctx).__name__ not in names:
-                names.append(type(t._ctx).__name__)
-            if isinstance(x, Tensor):
-                stack.append(x)
+        yield t._ctx
+        stack.extend(x for x in t._ctx.inputs if isinstance(x, Tensor))
+
+
+def _consumers(outputs, leaf) -> list[str]:
+    """Names of the Functions in the graph behind ``outputs`` that take ``leaf`` as an input."""
+    names = []
+    for fn in graph_functions(outputs):
+        if any(x is leaf for x in fn.inputs) and type(fn).__name__ not in names:
+            names.append(type(fn).__name__)
     return names
 
 

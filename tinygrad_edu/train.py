@@ -49,6 +49,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import backend
+from ._config import check_nonnegative_int, check_positive_ints
 from .autograd import no_grad
 from .data import CharTokenizer, get_batch
 from .io import CheckpointError, deferred_signals, load, remove_stale_temporaries, save
@@ -98,10 +99,7 @@ class TrainConfig:
     plot: bool = True
 
     def __post_init__(self):
-        for name in ("steps", "batch_size", "eval_interval", "eval_iters"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"TrainConfig: {name} must be a positive integer, got {value!r}")
+        check_positive_ints(self, "steps", "batch_size", "eval_interval", "eval_iters")
         checks = {
             "learning_rate": ("> 0", lambda v: v > 0),
             "min_lr": (">= 0", lambda v: v >= 0),
@@ -116,8 +114,7 @@ class TrainConfig:
                 raise ValueError(
                     f"TrainConfig: {name} must be a finite number {expected}, got {value!r}"
                 )
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"TrainConfig: seed must be an integer >= 0, got {self.seed!r}")
+        check_nonnegative_int(self, "seed")
         decay_steps = self.lr_decay_steps or self.steps
         if not 0 <= self.warmup_steps < decay_steps:
             raise ValueError(

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 
 from .. import backend, nn
 from .. import functional as F
+from .._config import check_dropout, check_nonnegative_int, check_positive_ints
 from ..tensor import Tensor, arange
 
 # the target of a position that is not predicted: cross_entropy skips it (PyTorch's default)
@@ -77,14 +78,8 @@ class BERTConfig:
     type_vocab_size: int = 0
 
     def __post_init__(self):
-        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"BERTConfig: {name} must be a positive integer, got {value!r}")
-        if not isinstance(self.type_vocab_size, int) or self.type_vocab_size < 0:
-            raise ValueError(
-                f"BERTConfig: type_vocab_size must be an integer >= 0, got {self.type_vocab_size!r}"
-            )
+        check_positive_ints(self, "vocab_size", "block_size", "n_layer", "n_head", "n_embd")
+        check_nonnegative_int(self, "type_vocab_size")
         if self.pad_id is not None and not 0 <= self.pad_id < self.vocab_size:
             raise ValueError(
                 f"BERTConfig: pad_id {self.pad_id} must be an id of the vocabulary, in "
@@ -94,8 +89,7 @@ class BERTConfig:
             raise ValueError(
                 f"BERTConfig: n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})"
             )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"BERTConfig: dropout must be in [0, 1), got {self.dropout}")
+        check_dropout(self)
 
 
 class BERT(nn.Module):
@@ -152,14 +146,7 @@ class BERT(nn.Module):
             raise TypeError(
                 f"BERT: ids must be integers, got dtype {idx.dtype} (shape {idx.shape})"
             )
-        if idx.size:
-            xp = backend.xp_of(idx.data)
-            lo, hi = int(xp.min(idx.data)), int(xp.max(idx.data))
-            if lo < 0 or hi >= V:
-                raise IndexError(
-                    f"BERT: ids of shape {idx.shape} range over {lo}..{hi}, out of range for "
-                    f"vocab_size={V} (valid: 0..{V - 1}, special tokens included)"
-                )
+        _check_ids_in_vocab(idx, V, "BERT", IndexError, note=", special tokens included")
         if T > self.config.block_size:
             raise ValueError(
                 f"BERT: a sequence of length {T} is longer than block_size "
@@ -301,6 +288,19 @@ def mask_tokens(ids: Tensor, vocab_size: int, mask_id: int, special_ids, mask_pr
     return Tensor(inputs), Tensor(targets)
 
 
+def _check_ids_in_vocab(ids: Tensor, vocab_size: int, who: str, error, note: str = "") -> None:
+    """Raise ``error`` naming ``who``, the shape and the range found unless every id is in
+    0..vocab_size-1."""
+    if ids.size:
+        xp = backend.xp_of(ids.data)
+        lo, hi = int(xp.min(ids.data)), int(xp.max(ids.data))
+        if lo < 0 or hi >= vocab_size:
+            raise error(
+                f"{who}: ids of shape {ids.shape} range over {lo}..{hi}, out of range for "
+                f"vocab_size={vocab_size} (valid: 0..{vocab_size - 1}{note})"
+            )
+
+
 def _check_mask_args(ids, vocab_size, mask_id, special, mask_prob) -> None:
     if not isinstance(ids, Tensor) or not backend.is_integer(ids.dtype):
         got = f"dtype {ids.dtype}" if isinstance(ids, Tensor) else type(ids).__name__
@@ -318,14 +318,7 @@ def _check_mask_args(ids, vocab_size, mask_id, special, mask_prob) -> None:
             f"mask_tokens: mask_id {mask_id} must be one of special_ids {special}, so that "
             "it is never drawn as a random replacement nor chosen itself"
         )
-    if ids.size:
-        xp = backend.xp_of(ids.data)
-        lo, hi = int(xp.min(ids.data)), int(xp.max(ids.data))
-        if lo < 0 or hi >= vocab_size:
-            raise ValueError(
-                f"mask_tokens: ids of shape {ids.shape} range over {lo}..{hi}, out of range "
-                f"for vocab_size={vocab_size} (valid: 0..{vocab_size - 1})"
-            )
+    _check_ids_in_vocab(ids, vocab_size, "mask_tokens", ValueError)
 
 
 def mlm_loss(logits: Tensor, targets: Tensor, ignore_index: int = IGNORE_INDEX) -> Tensor:

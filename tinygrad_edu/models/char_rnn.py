@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from .. import functional as F
 from .. import nn
+from .._config import check_dropout, check_positive_ints
 from ..optim import AdamW
 from ..tensor import Tensor
 from .char_transformer import generate, param_groups
@@ -50,14 +51,8 @@ class CharLSTMConfig:
     dropout: float = 0.0
 
     def __post_init__(self):
-        for name in ("block_size", "vocab_size", "n_embd", "hidden_size", "num_layers"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"CharLSTMConfig: {name} must be a positive integer, got {value!r}"
-                )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"CharLSTMConfig: dropout must be in [0, 1), got {self.dropout}")
+        check_positive_ints(self, "block_size", "vocab_size", "n_embd", "hidden_size", "num_layers")
+        check_dropout(self)
 
 
 class CharLSTM(nn.Module):

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 
 from .. import backend, nn
 from .. import functional as F
+from .._config import check_dropout, check_positive_ints
 from ..autograd import no_grad
 from ..ops import concat, triu
 from ..optim import AdamW
@@ -72,17 +73,13 @@ class GPTConfig:
     bias: bool = False
 
     def __post_init__(self):
-        for name in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"GPTConfig: {name} must be a positive integer, got {value!r}")
+        check_positive_ints(self, "block_size", "vocab_size", "n_layer", "n_head", "n_embd")
         if self.n_embd % self.n_head:
             raise ValueError(
                 f"GPTConfig: n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}), "
                 "so that every head gets n_embd / n_head dimensions"
             )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"GPTConfig: dropout must be in [0, 1), got {self.dropout}")
+        check_dropout(self)
 
 
 class GPT(nn.Module):
