@@ -5,14 +5,17 @@ field, what was expected and the value it got."""
 from __future__ import annotations
 
 
+def check_positive_sizes(owner: str, **sizes) -> None:
+    """Arguments that count something (``hidden_size=0`` is a mistake, not a layer); ``owner``
+    names the class they are for. A bool is not a count."""
+    for name, n in sizes.items():
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"{owner}: {name} must be a positive integer, got {n!r}")
+
+
 def check_positive_ints(config, *names: str) -> None:
     """Every field in ``names`` is an int >= 1."""
-    for name in names:
-        value = getattr(config, name)
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(
-                f"{type(config).__name__}: {name} must be a positive integer, got {value!r}"
-            )
+    check_positive_sizes(type(config).__name__, **{name: getattr(config, name) for name in names})
 
 
 def check_nonnegative_int(config, name: str) -> None:

@@ -11,14 +11,6 @@ from ..backend import DeviceError, is_floating
 from ..tensor import Tensor
 
 
-def check_positive_sizes(layer: str, **sizes) -> None:
-    """Constructor arguments that count something (``hidden_size=0`` is a mistake, not a layer);
-    ``layer`` is the class name, as the layer does not exist yet."""
-    for what, n in sizes.items():
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"{layer}: {what} must be a positive integer, got {n!r}")
-
-
 def layer_name(module) -> str:
     """The layer as PyTorch prints it, without children: ``Linear(in_features=4, ...)``."""
     return f"{type(module).__name__}({module.extra_repr()})"

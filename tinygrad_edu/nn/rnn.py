@@ -38,6 +38,7 @@ import math
 
 from .. import functional as F
 from .. import ops
+from .._config import check_positive_sizes
 from ..tensor import Tensor, zeros
 from . import init
 from ._checks import (
@@ -45,7 +46,6 @@ from ._checks import (
     check_dtype,
     check_floating,
     check_ndim,
-    check_positive_sizes,
     check_shape,
     check_size,
     check_tensor,
