@@ -41,14 +41,36 @@ def _operand(x, like: Tensor, op: str = "op"):
 def _binary(cls, name, a, b, true_div=False):
     """Apply a two-input op after converting and promoting its operands, with clear errors."""
     # The common case first, because it runs for every operator: a float tensor with a Python
-    # float, or with a tensor of the same dtype, needs no conversion and no promotion.
-    if isinstance(a, Tensor) and _is_float(a.data.dtype):
+    # number, or with a tensor of the same array type and dtype, needs no conversion and no
+    # promotion. (Inlined: as two calls, these checks and the try below made a scalar op 0.2 us
+    # slower.)
+    if isinstance(a, Tensor):
+        dtype = a.data.dtype
+        # keyed by (type, dtype): dtypes of different libraries must not be compared
+        is_float = _float_dtypes.get((type(dtype), dtype))
+        if is_float is None:
+            is_float = _float_dtypes[(type(dtype), dtype)] = backend.is_floating(dtype)
         tb = type(b)
-        if tb is float or tb is int:
-            return _apply_binary(cls, name, a, b)
-        # (same array type first: dtypes of two libraries must not be compared)
-        if isinstance(b, Tensor) and type(b.data) is type(a.data) and b.data.dtype == a.data.dtype:
-            return _apply_binary(cls, name, a, b)
+        ready = is_float and (
+            tb is float
+            or tb is int
+            or (isinstance(b, Tensor) and type(b.data) is type(a.data) and b.data.dtype == dtype)
+        )
+    else:
+        ready = False
+    if not ready:
+        a, b = _converted(name, a, b, true_div)
+    try:
+        return cls.apply(a, b)
+    except (ValueError, TypeError) as e:
+        raise _binary_error(name, a, b, e) from e
+
+
+_float_dtypes: dict = {}  # (type(dtype), dtype) -> is it a float dtype (the check above, cached)
+
+
+def _converted(name, a, b, true_div):
+    """``_binary``'s operands as Tensors or Python numbers, promoted to a common dtype."""
     a = a if isinstance(a, Tensor) else _operand(a, b, name)
     b = _operand(b, a, name)
     if true_div:
@@ -60,36 +82,21 @@ def _binary(cls, name, a, b, true_div=False):
             a = _floating(a)
     elif type(a) is float:
         b = _floating(b)
-    return _apply_binary(cls, name, a, b)
+    return a, b
 
 
-_float_dtypes: dict = {}
-
-
-def _is_float(dtype) -> bool:
-    """Cached ``backend.is_floating`` (this is on every operator's path)."""
-    # keyed by (type, dtype): dtypes of different libraries must not be compared with each other
-    key = (type(dtype), dtype)
-    known = _float_dtypes.get(key)
-    if known is None:
-        known = _float_dtypes[key] = backend.is_floating(dtype)
-    return known
-
-
-def _apply_binary(cls, name, a, b):
-    try:
-        return cls.apply(a, b)
-    except (ValueError, TypeError) as e:
-        sa, sb = (
-            tuple(getattr(a.data if isinstance(a, Tensor) else a, "shape", ())),
-            tuple(getattr(b.data if isinstance(b, Tensor) else b, "shape", ())),
+def _binary_error(name, a, b, e):
+    """The error of a two-input op that failed inside its forward, with the shapes involved."""
+    sa, sb = (
+        tuple(getattr(a.data if isinstance(a, Tensor) else a, "shape", ())),
+        tuple(getattr(b.data if isinstance(b, Tensor) else b, "shape", ())),
+    )
+    if _broadcast_shape(sa, sb) is None:
+        return ValueError(
+            f"{name}: shapes {sa} and {sb} cannot be broadcast together "
+            "(trailing dimensions must be equal or 1)"
         )
-        if _broadcast_shape(sa, sb) is None:
-            raise ValueError(
-                f"{name}: shapes {sa} and {sb} cannot be broadcast together "
-                "(trailing dimensions must be equal or 1)"
-            ) from e
-        raise type(e)(f"{name}: {e} (shapes {sa} and {sb})") from e
+    return type(e)(f"{name}: {e} (shapes {sa} and {sb})")
 
 
 def _floating(a):

@@ -82,15 +82,14 @@ class Add(Function):
     """``a + b``; d/da = 1, d/db = 1."""
 
     def forward(self, a, b):
-        self.shapes = _shape(a), _shape(b)
         return a + b
 
     def backward(self, grad_out):
-        sa, sb = self.shapes
+        a, b = self.inputs
         need_a, need_b = self.needs_input_grad
         return (
-            unbroadcast(grad_out, sa) if need_a else None,
-            unbroadcast(grad_out, sb) if need_b else None,
+            unbroadcast(grad_out, _shape(a)) if need_a else None,
+            unbroadcast(grad_out, _shape(b)) if need_b else None,
         )
 
 
@@ -102,13 +101,12 @@ class Sub(Function):
     """``a - b``; d/da = 1, d/db = -1."""
 
     def forward(self, a, b):
-        self.shapes = _shape(a), _shape(b)
         return a - b
 
     def backward(self, grad_out):
-        sa, sb = self.shapes
-        grad_b = unbroadcast(-grad_out, sb) if self.needs_input_grad[1] else None
-        return unbroadcast(grad_out, sa), grad_b
+        a, b = self.inputs
+        grad_b = unbroadcast(-grad_out, _shape(b)) if self.needs_input_grad[1] else None
+        return unbroadcast(grad_out, _shape(a)), grad_b
 
 
 def sub(a, b) -> Tensor:

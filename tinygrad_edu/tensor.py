@@ -683,7 +683,7 @@ class Function:
             return fn._several_outputs(out_data, inputs, needs)
         if _mode.anomaly:
             _check_finite(cls.__name__, "forward", out_data)
-        if _mode.enabled and True in needs:
+        if True in needs and _mode.enabled:  # (the cheap test first: _mode is thread-local)
             return fn._output(out_data, inputs, needs)
         return Tensor._make(out_data, False, None)
 
@@ -785,6 +785,7 @@ def backward(root, gradient=None, retain_graph=None, create_graph=False) -> None
     consumers, waiting = _count_consumers(root)
     grads = {id(root): gradient}
     ready = [root]
+    anomaly = _mode.anomaly  # read once, not per gradient (a thread-local costs a lookup)
     with enable_grad() if create_graph else no_grad():
         while ready:
             node = ready.pop()
@@ -817,27 +818,30 @@ def backward(root, gradient=None, retain_graph=None, create_graph=False) -> None
                     "differentiated again; create_graph=True is not supported through it"
                 )
             elif type(grad) is tuple:  # several outputs: one gradient each
-                input_grads = _anomaly_backward(fn, *grad) if _mode.anomaly else fn.backward(*grad)
+                input_grads = _anomaly_backward(fn, *grad) if anomaly else fn.backward(*grad)
             else:
-                input_grads = _anomaly_backward(fn, grad) if _mode.anomaly else fn.backward(grad)
+                input_grads = _anomaly_backward(fn, grad) if anomaly else fn.backward(grad)
             if type(input_grads) is not tuple:
                 input_grads = (input_grads,)
             if len(input_grads) != len(fn.inputs):
                 raise _wrong_count(fn, input_grads)
-            for t, g, need in zip(fn.inputs, input_grads, fn.needs_input_grad, strict=False):
+            # (zip without strict=: the keyword made each zip 0.17 us slower, and the lengths
+            # were just compared)
+            for t, g, need in zip(fn.inputs, input_grads, fn.needs_input_grad):  # noqa: B905
                 if not need:
                     continue
                 if g is not None:
-                    # the cheap check of every gradient: a Tensor of its input's shape and dtype
-                    # (dtypes of one library are shared objects, so ``is`` is the fast test)
+                    # the cheap check of every gradient: a Tensor with its input's array type
+                    # (device), shape and dtype (dtypes of one library are shared objects, so
+                    # ``is`` is the fast test); anything else gets the full check and its message
                     try:
                         gd, td = g.data, t.data
-                        ok = gd.shape == td.shape and gd.dtype is td.dtype
+                        ok = type(gd) is type(td) and gd.shape == td.shape and gd.dtype is td.dtype
                     except AttributeError:  # not a Tensor
                         ok = False
                     if not ok:
                         g = _checked_grad(fn, input_grads, t, g)
-                    if _mode.anomaly:
+                    if anomaly:
                         _check_finite(type(fn).__name__, "backward", g.data)
                 # --- exercise 2.2: the backward order and gradient accumulation ---
                 key = id(t)
@@ -957,7 +961,7 @@ def _count_consumers(root) -> tuple[dict, dict]:
                 waiting[key] += 1
                 continue
             waiting[key] = 1
-        for t, need in zip(fn.inputs, fn.needs_input_grad, strict=False):
+        for t, need in zip(fn.inputs, fn.needs_input_grad):  # noqa: B905 (as in backward)
             if need:
                 key = id(t)
                 if key in consumers:
