@@ -42,8 +42,9 @@ def _binary(cls, name, a, b, true_div=False):
     """Apply a two-input op after converting and promoting its operands, with clear errors."""
     # The common case first, because it runs for every operator: a float tensor with a Python
     # number, or with a tensor of the same array type and dtype, needs no conversion and no
-    # promotion. (Inlined: as two calls, these checks and the try below made a scalar op 0.2 us
-    # slower.)
+    # promotion. (The dtype test and the try are written here rather than in two helpers of
+    # their own: a scalar ``x * 2.0`` without a graph went from 1.68 to 1.55 us with this and the
+    # order of the tests in Function.apply, benchmarks/overhead.py.)
     if isinstance(a, Tensor):
         dtype = a.data.dtype
         # keyed by (type, dtype): dtypes of different libraries must not be compared

@@ -82,6 +82,9 @@ class Add(Function):
     """``a + b``; d/da = 1, d/db = 1."""
 
     def forward(self, a, b):
+        # (backward reads the shapes from self.inputs: keeping them on the op gave every Add a
+        # dict of its own, and an Add with a graph went from 2.12 to 1.82 us without it,
+        # benchmarks/overhead.py)
         return a + b
 
     def backward(self, grad_out):

@@ -160,7 +160,7 @@ class Tensor:
     # ---- properties -------------------------------------------------------------------------
     @property
     def shape(self) -> tuple:
-        return tuple(self.data.shape)
+        return self.data.shape  # a tuple in every array library (the array API standard's rule)
 
     @property
     def ndim(self) -> int:
@@ -785,7 +785,7 @@ def backward(root, gradient=None, retain_graph=None, create_graph=False) -> None
     consumers, waiting = _count_consumers(root)
     grads = {id(root): gradient}
     ready = [root]
-    anomaly = _mode.anomaly  # read once, not per gradient (a thread-local costs a lookup)
+    anomaly = _mode.anomaly  # read once, not per gradient (_mode is thread-local: slower)
     with enable_grad() if create_graph else no_grad():
         while ready:
             node = ready.pop()
@@ -825,8 +825,9 @@ def backward(root, gradient=None, retain_graph=None, create_graph=False) -> None
                 input_grads = (input_grads,)
             if len(input_grads) != len(fn.inputs):
                 raise _wrong_count(fn, input_grads)
-            # (zip without strict=: the keyword made each zip 0.17 us slower, and the lengths
-            # were just compared)
+            # (zip without strict=: the lengths were just compared, and the keyword makes a zip
+            # twice as slow, 393 against 215 ns here: python -m timeit -s "a = (1, 2.0); b = a"
+            # "zip(a, b, strict=False)", then without it)
             for t, g, need in zip(fn.inputs, input_grads, fn.needs_input_grad):  # noqa: B905
                 if not need:
                     continue
