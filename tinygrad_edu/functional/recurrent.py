@@ -192,53 +192,68 @@ class LSTMSequenceFunction(Function):
         # 414 us per step, on the copy 270 us (B2: (32, 256) @ (256, 1024), one thread)
         w_hh_t = xp.empty((H, G), dtype=dt)
         w_hh_t[...] = xp.permute_dims(w_hh, (1, 0))  # (4H, H) -> (H, 4H)
-        out = xp.empty((T, B, H), dtype=dt)  # h_1..h_T
-        acts = xp.empty((T, B, G), dtype=dt)  # gate values, for backward
-        cs = xp.empty((T + 1, B, H), dtype=dt)  # c_0..c_T, for backward
-        scale = _gate_scale(xp, H, dt)
-        shift = 1.0 - scale
+        scale = _gate_scale(xp, H, dt)  # (4H,): 1/2 for i, f, o, 1 for g
+        scale4 = xp.reshape(scale[::H], (4, 1, 1))  # the same, one value per gate block
+        shift4 = 1.0 - scale4
+        # Buffers for backward. The gate values are stored gate-major, (T, 4, B, H): each gate of
+        # a step is then one contiguous (B, H) block, and every elementwise op below and in the
+        # backward runs on contiguous memory (on (B, H) slices of a (B, 4H) row, NumPy took
+        # 7.7 us per multiply instead of 3.3 us).
+        acts = xp.empty((T, 4, B, H), dtype=dt)  # i, f, g, o of every step
+        cs = xp.empty((T + 1, B, H), dtype=dt)  # c_0..c_T
+        tanh_cs = xp.empty((T, B, H), dtype=dt)  # tanh(c_1..c_T): saved, not recomputed
+        hs = xp.empty((T + 1, B, H), dtype=dt)  # h_0..h_T: h_{t-1} of every step for grad W_hh
         cs[0, ...] = c0
-        h, c = h0, c0
-        # Each step writes its results straight into the buffers above, in place (the step of
-        # _gate_activations and LSTMCellFunction, without their temporaries): the loop took
-        # 20.9 ms instead of 31.3 ms (B2, one thread; 38.6 ms before W_hh^T was copied).
+        hs[0, ...] = h0
         for t in range(T):
-            a = xp.matmul(h, w_hh_t)  # (B, H) @ (H, 4H) -> (B, 4H)
+            a = xp.matmul(hs[t, ...], w_hh_t)  # (B, H) @ (H, 4H) -> (B, 4H)
             a += x_proj[t, ...]
             a *= scale
             act = acts[t, ...]
-            act[...] = xp.tanh(a)
-            act *= scale
-            act += shift  # s tanh(s a) + (1 - s): sigmoid for i, f, o and tanh for g
-            i, f, g, o = _split4(act, H)
+            act[...] = xp.tanh(xp.permute_dims(xp.reshape(a, (B, 4, H)), (1, 0, 2)))
+            act *= scale4
+            act += shift4  # s tanh(s a) + (1 - s): sigmoid for i, f, o and tanh for g
+            i, f, g, o = act[0, ...], act[1, ...], act[2, ...], act[3, ...]
             c_new = cs[t + 1, ...]
-            c_new[...] = f * c
+            c_new[...] = f * cs[t, ...]
             c_new += i * g  # c' = f c + i g
-            h = out[t, ...]
-            h[...] = xp.tanh(c_new)
-            h *= o  # h' = o tanh(c')
-            c = c_new
-        self.saved = acts, cs, out, h0, w_hh
-        return out, cs[T, ...]
+            tanh_c = tanh_cs[t, ...]
+            tanh_c[...] = xp.tanh(c_new)
+            h = hs[t + 1, ...]
+            h[...] = o * tanh_c  # h' = o tanh(c')
+        self.saved = acts, cs, tanh_cs, hs, w_hh
+        return hs[1:, ...], cs[T, ...]
 
     def backward(self, grad_hs, grad_c):
-        acts, cs, out, h0, w_hh = self.saved
+        acts, cs, tanh_cs, hs, w_hh = self.saved
         xp = backend.xp_of(acts)
         g_out = grad_hs.data
-        T, B, G = acts.shape
-        H = G // 4
-        grad_x_proj = xp.empty((T, B, G), dtype=acts.dtype)
-        dh = xp.zeros_like(h0)
+        T, _, B, H = acts.shape
+        grad_x_proj = xp.empty((T, B, 4, H), dtype=acts.dtype)  # (T, B, 4H) once reshaped
+        dh = xp.zeros_like(hs[0, ...])
         dc = grad_c.data
         for t in range(T - 1, -1, -1):
-            dh = dh + g_out[t, ...]
-            i, f, g, o = _split4(acts[t, ...], H)
-            tanh_c = xp.tanh(cs[t + 1, ...])  # recomputed: cheaper than storing it
-            d_i, d_f, d_g, d_o, dc = _lstm_cell_backward(i, f, g, o, cs[t, ...], tanh_c, dh, dc)
-            da = xp.concat([d_i, d_f, d_g, d_o], axis=-1)  # (B, 4H)
-            grad_x_proj[t, ...] = da
-            dh = xp.matmul(da, w_hh)  # (B, 4H) @ (4H, H)
-        grad_w_hh = _grad_w_hh(grad_x_proj, h0, out) if self.needs_input_grad[3] else None
+            dh += g_out[t, ...]
+            act = acts[t, ...]
+            grads = _lstm_cell_backward(
+                act[0, ...],
+                act[1, ...],
+                act[2, ...],
+                act[3, ...],
+                cs[t, ...],
+                tanh_cs[t, ...],
+                dh,
+                dc,
+            )
+            da = grad_x_proj[t, ...]  # (B, 4, H)
+            for k in range(4):
+                da[:, k, :] = grads[k]
+            dc = grads[4]
+            dh = xp.matmul(xp.reshape(da, (B, 4 * H)), w_hh)  # (B, 4H) @ (4H, H)
+        grad_x_proj = xp.reshape(grad_x_proj, (T, B, 4 * H))
+        grad_w_hh = (
+            _grad_w_hh(grad_x_proj, hs[0, ...], hs[1:, ...]) if self.needs_input_grad[3] else None
+        )
         return _const(grad_x_proj), _const(dh), _const(dc), grad_w_hh
 
 
