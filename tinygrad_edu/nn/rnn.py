@@ -412,10 +412,13 @@ class LSTM(_RNNBase):
         h_n, c_n = [], []
         for layer in range(self.num_layers):
             w_ih, w_hh, b = self._layer_params(layer)
-            x_proj = self._input_projection(x, w_ih, b)  # (T, B, 4H)
             if self.fused:
-                x, c = F.LSTMSequenceFunction.apply(x_proj, h0[layer], c0[layer], w_hh)
+                # the bias is added inside the loop, one (B, 4H) add per step: 64 of them took
+                # 0.40 ms against 1.38 ms for ``x_proj + b`` over the whole (T*B, 4H) (B2)
+                x_proj = self._input_projection(x, w_ih, None)  # (T, B, 4H)
+                x, c = F.LSTMSequenceFunction.apply(x_proj, h0[layer], c0[layer], w_hh, b)
             else:
+                x_proj = self._input_projection(x, w_ih, b)
                 x, c = self._composed_layer(x_proj, h0[layer], c0[layer], w_hh)
             h_n.append(x[T - 1])  # x: (T, B, H), h_1..h_T
             c_n.append(c)
