@@ -409,6 +409,8 @@ class TestModule:
         assert len(seq) == 3 and isinstance(seq[1], nn.Tanh) and list(seq)[2] is seq[2]
         x = tg.randn(5, 3)
         np.testing.assert_allclose(seq(x).numpy(), seq[2](seq[1](seq[0](x))).numpy())
+        seq.append(nn.ReLU())  # as PyTorch's Sequential.append: one more step at the end
+        assert len(seq) == 4 and not (seq(x).numpy() < 0).any()
         ml = nn.ModuleList([nn.Linear(2, 2)])
         ml.append(nn.Linear(2, 3))
         assert len(ml) == 2 and ml[1].out_features == 3
