@@ -236,7 +236,7 @@ class LSTMSequenceFunction(Function):
             act[...] = xp.tanh(xp.permute_dims(xp.reshape(a, (B, 4, H)), (1, 0, 2)))
             act *= scale4
             act += shift4  # s tanh(s a) + (1 - s): sigmoid for i, f, o and tanh for g
-            i, f, g, o = act[0, ...], act[1, ...], act[2, ...], act[3, ...]
+            i, f, g, o = act[0, ...], act[1, ...], act[2, ...], act[3, ...]  # (B, H) each
             c_new = cs[t + 1, ...]
             c_new[...] = f * cs[t, ...]
             c_new += i * g  # c' = f c + i g
@@ -257,29 +257,19 @@ class LSTMSequenceFunction(Function):
         dc = grad_c.data
         for t in range(T - 1, -1, -1):
             dh += g_out[t, ...]
-            act = acts[t, ...]
-            grads = _lstm_cell_backward(
-                act[0, ...],
-                act[1, ...],
-                act[2, ...],
-                act[3, ...],
-                cs[t, ...],
-                tanh_cs[t, ...],
-                dh,
-                dc,
-            )
-            da = grad_x_proj[t, ...]  # (B, 4, H)
+            i, f, g, o = acts[t, 0, ...], acts[t, 1, ...], acts[t, 2, ...], acts[t, 3, ...]
+            *d_gates, dc = _lstm_cell_backward(i, f, g, o, cs[t, ...], tanh_cs[t, ...], dh, dc)
+            da = grad_x_proj[t, ...]  # (B, 4, H): the gradients of a_t's four gate blocks
             for k in range(4):
-                da[:, k, :] = grads[k]
-            dc = grads[4]
+                da[:, k, :] = d_gates[k]
             dh = xp.matmul(xp.reshape(da, (B, 4 * H)), w_hh)  # (B, 4H) @ (4H, H)
         grad_x_proj = xp.reshape(grad_x_proj, (T, B, 4 * H))
         needs = self.needs_input_grad
         grad_w_hh = _grad_w_hh(grad_x_proj, hs[0, ...], hs[1:, ...]) if needs[3] else None
         grads = [_const(grad_x_proj), _const(dh), _const(dc), grad_w_hh]
         if len(needs) > 4:  # a bias was passed: its gradient is da summed over steps and batch
-            grad_b = xp.sum(xp.reshape(grad_x_proj, (T * B, 4 * H)), axis=0) if needs[4] else None
-            grads.append(None if grad_b is None else _const(grad_b))
+            da_rows = xp.reshape(grad_x_proj, (T * B, 4 * H))
+            grads.append(_const(xp.sum(da_rows, axis=0)) if needs[4] else None)
         return tuple(grads)
 
 
