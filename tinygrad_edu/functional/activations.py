@@ -225,7 +225,8 @@ class GELUFunction(Function):
         flat = xp.reshape(x, (-1,))
         # Phi(x) is kept for backward only when a graph is recorded (not in evaluation)
         keep = is_grad_enabled()
-        y, self.cdf = xp.empty_like(flat), xp.empty_like(flat) if keep else None
+        y = xp.empty_like(flat)
+        self.cdf = xp.empty_like(flat) if keep else None
         for piece in _chunks(flat.shape[0]):
             cdf = _normal_cdf_array(flat[piece])
             if keep:
