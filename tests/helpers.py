@@ -9,6 +9,7 @@ live in ``references.py``; a layer's gradient check is ``tinygrad_edu.testing.gr
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import tinygrad_edu as tg
 
@@ -90,6 +91,15 @@ def matches_numpy(t: tg.Tensor, expected, rtol=1e-12, atol=1e-12):
     assert got.shape == expected.shape, f"shape {got.shape}, NumPy gives {expected.shape}"
     assert got.dtype == expected.dtype, f"dtype {got.dtype}, NumPy gives {expected.dtype}"
     np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol, equal_nan=True)
+
+
+def raises_each(*cases) -> None:
+    """Every ``(call, exception, pattern)``: ``call()`` raises ``exception`` with a message that
+    matches the regular expression ``pattern`` (``re.search``) and is one line."""
+    for call, exception, pattern in cases:
+        with pytest.raises(exception, match=pattern) as info:
+            call()
+        assert "\n" not in str(info.value), f"not one line: {info.value}"
 
 
 def train_losses(model, opt, steps: int, *inputs, **kwargs) -> list[float]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import field, make_dataclass
 
 import numpy as np
 import pytest
@@ -30,17 +30,14 @@ HAS_FLOAT16 = hasattr(tg.backend.namespace(tg.backend.default_device()), "float1
 TORCH_REASON = "torch is not installed (pip install torch) - the PyTorch cross-checks need it"
 
 
-@dataclass
-class NanoGPTConfig:
-    """nanoGPT's GPTConfig (model.py), field for field."""
-
-    block_size: int = 8
-    vocab_size: int = 11
-    n_layer: int = 2
-    n_head: int = 2
-    n_embd: int = 16
-    dropout: float = 0.0
-    bias: bool = True
+# nanoGPT's GPTConfig (model.py), field for field, with this file's small model as the defaults
+# (nanoGPT's own are GPT-2's sizes); each field's type is its default's.
+NANOGPT_DEFAULTS = dict(
+    block_size=8, vocab_size=11, n_layer=2, n_head=2, n_embd=16, dropout=0.0, bias=True
+)
+NanoGPTConfig = make_dataclass(
+    "NanoGPTConfig", [(name, type(v), field(default=v)) for name, v in NANOGPT_DEFAULTS.items()]
+)
 
 
 def nanogpt_shapes(c: NanoGPTConfig) -> dict:

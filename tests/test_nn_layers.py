@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pytest
 import references
-from helpers import leaf, leaf64, npy, other_device, t64
+from helpers import leaf, leaf64, npy, other_device, raises_each, t64
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import conv1d_sizes
@@ -409,6 +409,8 @@ class TestModule:
         assert len(seq) == 3 and isinstance(seq[1], nn.Tanh) and list(seq)[2] is seq[2]
         x = tg.randn(5, 3)
         np.testing.assert_allclose(seq(x).numpy(), seq[2](seq[1](seq[0](x))).numpy())
+        seq.append(nn.ReLU())  # as PyTorch's Sequential.append: one more step at the end
+        assert len(seq) == 4 and not (seq(x).numpy() < 0).any()
         ml = nn.ModuleList([nn.Linear(2, 2)])
         ml.append(nn.Linear(2, 3))
         assert len(ml) == 2 and ml[1].out_features == 3
@@ -564,42 +566,48 @@ class TestConv1d:
     def test_wrong_channels_or_rank_name_the_layer_and_both_sizes(self):
         conv = nn.Conv1d(3, 4, 3)
         name = r"Conv1d\(3, 4, kernel_size=\(3,\), stride=\(1,\)\)"
-        with pytest.raises(
-            ValueError,
-            match=name + r": expected input with 3 channels "
-            r"\(axis -2\), got shape \(2, 5, 10\)",
-        ):
-            conv(tg.ones(2, 5, 10))
-        with pytest.raises(
-            ValueError,
-            match=name + r": expected 2-D \(C_in, L\) or 3-D "
-            r"\(N, C_in, L\) input, got shape \(1, 2, 3, 10\)",
-        ):
-            conv(tg.ones(1, 2, 3, 10))
-        with pytest.raises(
-            ValueError,
-            match=name + r": expected input length \(axis -1\) of at least 3 \(the kernel spans 3 "
-            r"positions, padding adds 0\), got shape \(1, 3, 2\)",
-        ):
-            conv(tg.ones(1, 3, 2))
-        with pytest.raises(
-            ValueError,
-            match=r"at least 5 \(the kernel spans 9 positions, padding "
-            r"adds 4\), got shape \(3, 4\)",
-        ):
-            nn.Conv1d(3, 4, 5, padding=2, dilation=2)(tg.ones(3, 4))
+        raises_each(
+            (
+                lambda: conv(tg.ones(2, 5, 10)),
+                ValueError,
+                name + r": expected input with 3 channels \(axis -2\), got shape \(2, 5, 10\)",
+            ),
+            (
+                lambda: conv(tg.ones(1, 2, 3, 10)),
+                ValueError,
+                name + r": expected 2-D \(C_in, L\) or 3-D "
+                r"\(N, C_in, L\) input, got shape \(1, 2, 3, 10\)",
+            ),
+            (
+                lambda: conv(tg.ones(1, 3, 2)),
+                ValueError,
+                name + r": expected input length \(axis -1\) of at least 3 \(the kernel spans 3 "
+                r"positions, padding adds 0\), got shape \(1, 3, 2\)",
+            ),
+            (
+                lambda: nn.Conv1d(3, 4, 5, padding=2, dilation=2)(tg.ones(3, 4)),
+                ValueError,
+                r"at least 5 \(the kernel spans 9 positions, padding adds 4\), got shape \(3, 4\)",
+            ),
+            (
+                lambda: conv(tg.ones(1, 3, 5, dtype="float64")),
+                TypeError,
+                name + r": expected input of dtype float32 \(the "
+                r"layer's parameters\), got float64 \(shape \(1, 3, 5\)\)",
+            ),
+            (
+                lambda: nn.Conv1d(3, 4, 3, padding="full"),
+                ValueError,
+                "padding must be an integer, 'valid' or 'same'",
+            ),
+            (
+                lambda: nn.Conv1d(3, 4, 3, stride=2, padding="same"),
+                ValueError,
+                "padding='same' needs stride=1",
+            ),
+        )
         assert nn.Conv1d(3, 4, 5, padding=2, dilation=2)(tg.ones(3, 5)).shape == (4, 1)
         assert nn.Conv1d(3, 4, 5, padding="same")(tg.ones(3, 1)).shape == (4, 1)
-        with pytest.raises(
-            TypeError,
-            match=name + r": expected input of dtype float32 \(the "
-            r"layer's parameters\), got float64 \(shape \(1, 3, 5\)\)",
-        ):
-            conv(tg.ones(1, 3, 5, dtype="float64"))
-        with pytest.raises(ValueError, match="padding must be an integer, 'valid' or 'same'"):
-            nn.Conv1d(3, 4, 3, padding="full")
-        with pytest.raises(ValueError, match="padding='same' needs stride=1"):
-            nn.Conv1d(3, 4, 3, stride=2, padding="same")
 
 
 # ================================================================================================
@@ -847,46 +855,50 @@ class TestMultiHeadAttention:
     def test_bad_input_names_the_layer_and_both_sizes(self):
         m = nn.MultiHeadAttention(8, 2)
         name = r"MultiHeadAttention\(embed_dim=8, num_heads=2\)"
-        with pytest.raises(
-            ValueError,
-            match=name + r": expected query with last dimension 8, "
-            r"got shape \(2, 5, 6\)",
-        ):
-            m(tg.ones(2, 5, 6))
-        with pytest.raises(
-            ValueError,
-            match=name + r": expected 3-D \(B, T, C\) query, got "
-            r"shape \(5, 8\)",
-        ):
-            m(tg.ones(5, 8))
-        with pytest.raises(
-            ValueError,
-            match=r"expected key with last dimension 8, got shape "
-            r"\(2, 4, 3\)",
-        ):
-            m(tg.ones(2, 5, 8), tg.ones(2, 4, 3))
-        with pytest.raises(
-            ValueError,
-            match=r"same batch size, got shapes \(2, 5, 8\), "
-            r"\(3, 4, 8\)",
-        ):
-            m(tg.ones(2, 5, 8), tg.ones(3, 4, 8))
-        with pytest.raises(
-            ValueError,
-            match=r"key_padding_mask must be a boolean tensor of "
-            r"shape \(B, S\) = \(2, 5\).*shape \(2, 4\)",
-        ):
-            m(tg.ones(2, 5, 8), key_padding_mask=tg.tensor(np.zeros((2, 4), dtype=bool)))
-        with pytest.raises(TypeError, match=name + r": expected value of dtype float32"):
-            m(tg.ones(2, 5, 8), tg.ones(2, 4, 8), tg.ones(2, 4, 8, dtype="float64"))
-        with pytest.raises(ValueError, match=r"attn_mask must be a boolean tensor"):
-            m(tg.ones(2, 5, 8), attn_mask=tg.zeros(5, 5))
-        with pytest.raises(
-            ValueError,
-            match=r"embed_dim \(10\) must be divisible by num_heads "
-            r"\(3\)",
-        ):
-            nn.MultiHeadAttention(10, 3)
+        pad_2x4 = tg.tensor(np.zeros((2, 4), dtype=bool))
+        raises_each(
+            (
+                lambda: m(tg.ones(2, 5, 6)),
+                ValueError,
+                name + r": expected query with last dimension 8, got shape \(2, 5, 6\)",
+            ),
+            (
+                lambda: m(tg.ones(5, 8)),
+                ValueError,
+                name + r": expected 3-D \(B, T, C\) query, got shape \(5, 8\)",
+            ),
+            (
+                lambda: m(tg.ones(2, 5, 8), tg.ones(2, 4, 3)),
+                ValueError,
+                r"expected key with last dimension 8, got shape \(2, 4, 3\)",
+            ),
+            (
+                lambda: m(tg.ones(2, 5, 8), tg.ones(3, 4, 8)),
+                ValueError,
+                r"same batch size, got shapes \(2, 5, 8\), \(3, 4, 8\)",
+            ),
+            (
+                lambda: m(tg.ones(2, 5, 8), key_padding_mask=pad_2x4),
+                ValueError,
+                r"key_padding_mask must be a boolean tensor of shape \(B, S\) = \(2, 5\).*"
+                r"shape \(2, 4\)",
+            ),
+            (
+                lambda: m(tg.ones(2, 5, 8), tg.ones(2, 4, 8), tg.ones(2, 4, 8, dtype="float64")),
+                TypeError,
+                name + r": expected value of dtype float32",
+            ),
+            (
+                lambda: m(tg.ones(2, 5, 8), attn_mask=tg.zeros(5, 5)),
+                ValueError,
+                r"attn_mask must be a boolean tensor",
+            ),
+            (
+                lambda: nn.MultiHeadAttention(10, 3),
+                ValueError,
+                r"embed_dim \(10\) must be divisible by num_heads \(3\)",
+            ),
+        )
 
 
 # ================================================================================================

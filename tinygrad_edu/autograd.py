@@ -1,8 +1,9 @@
-"""The autograd names: ``from tinygrad_edu.autograd import Function, no_grad``.
+"""The public name of the autograd machinery: ``tg.autograd.Function``, ``tg.autograd.no_grad``,
+as PyTorch's ``torch.autograd.Function`` and ``torch.autograd.no_grad``.
 
-The engine is one module, ``tensor.py``: ``Tensor``, ``Function`` and the backward pass need each
-other, so they live together there (chapter 2 reads them). This module only gives their autograd
-half the name that the book and PyTorch use; it imports from ``tensor.py`` and adds nothing.
+Use this name in your code. The implementation is ``tensor.py``: ``Tensor``, ``Function`` and the
+backward pass need each other, so they live together there (chapter 2 reads them). This module
+imports them from ``tensor.py`` (the same objects, not copies) and adds nothing.
 """
 
 from .tensor import (

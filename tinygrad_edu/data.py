@@ -135,21 +135,11 @@ class CharTokenizer:
             )
         return self.special_ids[token]
 
-    @property
-    def pad_id(self) -> int:
-        return self.special_id("[PAD]")
-
-    @property
-    def cls_id(self) -> int:
-        return self.special_id("[CLS]")
-
-    @property
-    def sep_id(self) -> int:
-        return self.special_id("[SEP]")
-
-    @property
-    def mask_id(self) -> int:
-        return self.special_id("[MASK]")
+    # the ids of SPECIAL_TOKENS as attributes: tok.pad_id is tok.special_id("[PAD]")
+    pad_id = property(lambda self: self.special_id("[PAD]"))
+    cls_id = property(lambda self: self.special_id("[CLS]"))
+    sep_id = property(lambda self: self.special_id("[SEP]"))
+    mask_id = property(lambda self: self.special_id("[MASK]"))
 
     def encode(self, text: str) -> list[int]:
         """String -> list of ids; characters outside the vocabulary are an error listing them."""

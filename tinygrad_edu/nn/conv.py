@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from .. import functional as F
 from ..tensor import Tensor, zeros
-from . import init
 from ._checks import check_device, check_dtype, check_ndim, check_size, check_tensor, layer_name
+from .linear import Linear
 from .module import Module, Parameter
 
 
@@ -76,9 +76,8 @@ class Conv1d(Module):
             self.register_parameter("bias", None)
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        """PyTorch's default: both uniform in (-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-        init.layer_default_(self.weight, self.bias)
+    # Linear's: both uniform in (-1/sqrt(fan_in), 1/sqrt(fan_in)), here fan_in = C_in * kernel_size
+    reset_parameters = Linear.reset_parameters
 
     def forward(self, x: Tensor) -> Tensor:
         check_tensor(self, x)

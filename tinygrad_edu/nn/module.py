@@ -288,29 +288,6 @@ class Module:
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
 
 
-class Sequential(Module):
-    """Modules applied in order: ``Sequential(Linear(4, 8), ReLU(), Linear(8, 2))``."""
-
-    def __init__(self, *modules: Module):
-        super().__init__()
-        for i, m in enumerate(modules):
-            setattr(self, str(i), m)
-
-    def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
-        return x
-
-    def __getitem__(self, i: int) -> Module:
-        return list(self._modules.values())[i]
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-
 class ModuleList(Module):
     """A list of modules, registered under the names ``0, 1, 2 ...``."""
 
@@ -331,3 +308,19 @@ class ModuleList(Module):
 
     def __iter__(self):
         return iter(self._modules.values())
+
+
+class Sequential(ModuleList):
+    """Modules applied in order: ``Sequential(Linear(4, 8), ReLU(), Linear(8, 2))``.
+
+    A ``ModuleList`` (the same names ``0, 1, 2 ...``, indexing, ``len``, iteration) whose
+    ``forward`` feeds each module's output to the next.
+    """
+
+    def __init__(self, *modules: Module):
+        super().__init__(modules)
+
+    def forward(self, x):
+        for m in self:
+            x = m(x)
+        return x
