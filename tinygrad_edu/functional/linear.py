@@ -9,6 +9,8 @@ optimizer) walks memory with a stride.
 
 from __future__ import annotations
 
+import math
+
 from .. import backend
 from ..autograd import Function, is_grad_enabled
 from ..ops import _const
@@ -31,7 +33,7 @@ class LinearFunction(Function):
     def forward(self, x, weight, bias):
         xp = backend.xp_of(x)
         lead = x.shape[:-1]
-        x = xp.reshape(x, (-1, x.shape[-1]))  # (..., in) -> (N, in)
+        x = xp.reshape(x, (math.prod(lead), x.shape[-1]))  # (..., in) -> (N, in)
         # --- exercise 3.2: the dense layer's forward ---
         y = xp.matmul(x, weight.mT)  # (N, in) @ (in, out) -> (N, out)
         if bias is not None:
@@ -43,8 +45,9 @@ class LinearFunction(Function):
         x, weight, bias = self.inputs
         need_x, need_w, need_b = self.needs_input_grad
         n_out, n_in = weight.shape
+        n = math.prod(x.shape[:-1])  # N rows (not -1: a layer may have 0 rows or 0 outputs)
         if is_grad_enabled():  # Tensor operations: the backward can be differentiated again
-            g, x, w = grad_out.reshape(-1, n_out), x.reshape(-1, n_in), weight
+            g, x, w = grad_out.reshape(n, n_out), x.reshape(n, n_in), weight
 
             def total(a):
                 return a.sum(axis=0)
@@ -58,8 +61,8 @@ class LinearFunction(Function):
             # one thread), and a B3 step makes 75 fewer nodes
             xp = backend.xp_of(weight.data)
             g, x, w = (
-                xp.reshape(grad_out.data, (-1, n_out)),
-                xp.reshape(x.data, (-1, n_in)),
+                xp.reshape(grad_out.data, (n, n_out)),
+                xp.reshape(x.data, (n, n_in)),
                 weight.data,
             )
 
