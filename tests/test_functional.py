@@ -22,6 +22,7 @@ from strategies import arrays, as_tensor, conv1d_sizes, layouts, shapes
 
 import tinygrad_edu as tg
 import tinygrad_edu.functional as F
+from tinygrad_edu import nn
 from tinygrad_edu.testing import gradcheck
 
 ch03, ch04, ch05, ch06 = pytest.mark.ch03, pytest.mark.ch04, pytest.mark.ch05, pytest.mark.ch06
@@ -57,6 +58,20 @@ def test_linear_matches_numpy_and_gradchecks():
     close(F.linear(leaf64(x), leaf64(w)).numpy(), x @ w.T)
     assert gradcheck(F.linear, [leaf64(x), leaf64(w), leaf64(b)])
     assert gradcheck(lambda a, c: F.linear(a, c), [leaf64(x[0]), leaf64(w)])
+
+
+@ch03
+def test_linear_is_one_graph_node_for_any_leading_axes():
+    # the leading axes are flattened inside LinearFunction: no reshape nodes around it
+    x, w = leaf64(np.ones((2, 3, 4))), leaf64(np.ones((5, 4)))
+    y = nn.Linear(4, 5).astype("float64")(x)
+    assert type(y._ctx).__name__ == "LinearFunction" and y._ctx.inputs[0] is x
+    y = F.linear(x, w)
+    assert y.shape == (2, 3, 5) and y._ctx.inputs[0] is x
+    y.sum().backward()
+    assert x.grad.shape == (2, 3, 4) and w.grad.shape == (5, 4)
+    close(x.grad.numpy(), np.full((2, 3, 4), 5.0))
+    close(w.grad.numpy(), np.full((5, 4), 6.0))
 
 
 @ch03
@@ -152,6 +167,18 @@ def test_gelu_float32_and_errors():
         assert y.dtype == "float32" and x.grad.dtype == "float32"
     with pytest.raises(ValueError, match="gelu: approximate must be 'none' or 'tanh', got 'erf'"):
         F.gelu(x, approximate="erf")
+
+
+@ch10
+def test_gelu_without_a_graph_is_the_same_and_keeps_nothing():
+    x = t32(np.random.default_rng(3).standard_normal((300, 500)) * 3)  # several 64K pieces
+    recorded = F.GELUFunction()
+    y = recorded.forward(x.data)
+    with tg.no_grad():
+        evaluation = F.GELUFunction()
+        y_eval = evaluation.forward(x.data)
+    assert np.array_equal(y, y_eval) and recorded.cdf.shape == x.shape
+    assert evaluation.cdf is None  # Phi(x) is kept only for a backward pass
 
 
 @ch10

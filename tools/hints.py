@@ -127,9 +127,11 @@ HINTS: dict[str, dict] = {
             "((N, in), (out, in), (out,)); the bias was used by every row of the batch."
         ),
         "formula": (
-            "forward (arrays): y = matmul(x, weight.mT), plus bias unless it is None;\n"
-            "backward (Tensors): grad_x = grad_out @ W, grad_W = grad_out^T @ x, "
-            "grad_b = grad_out summed over axis 0; None where needs_input_grad is False."
+            "forward (arrays, x already (N, in)): y = matmul(x, weight.mT), plus bias unless "
+            "it is None;\n"
+            "backward (g = grad_out and x flattened to (N, out) and (N, in), w the weight): "
+            "grad_x = g @ w, grad_W = g^T @ x, grad_b = total(g) (summed over axis 0); only "
+            "where needs_input_grad says so."
         ),
         "spoilers": ["Backward: ``grad_x = grad_out W`` (N, in)"],
     },

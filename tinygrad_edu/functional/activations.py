@@ -145,11 +145,18 @@ _ERF32_BETA = (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-
 # fmt: on
 
 
-def _erf_float32(z):
+# Phi needs erf / 2: halving the numerator's coefficients gives it directly, bit for bit the same
+# (a power of two changes no rounding), one pass fewer than multiplying erf by 0.5: the GELU
+# forward of (768, 512) float32 took 1.67 ms against 1.71 ms (minima of 60, one thread).
+_HALF_ERF32_ALPHA = tuple(0.5 * a for a in _ERF32_ALPHA)
+
+
+def _half_erf_float32(z):
+    """``erf(z) / 2`` for a float32 array (the rational function above)."""
     xp = backend.xp_of(z)
     z = xp.clip(z, -4.0, 4.0)
     z2 = z * z
-    p = _poly(z2, _ERF32_ALPHA)
+    p = _poly(z2, _HALF_ERF32_ALPHA)
     p *= z
     p /= _poly(z2, _ERF32_BETA)
     return p
@@ -163,8 +170,7 @@ def _normal_cdf_array(x):
     """
     xp = backend.xp_of(x)
     if backend.dtype_name(x.dtype) != "float64":
-        cdf = _erf_float32(x * _INV_SQRT_2)
-        cdf *= 0.5
+        cdf = _half_erf_float32(x * _INV_SQRT_2)
         cdf += 0.5
         return cdf
     half_tail = _erfc_nonneg(xp.abs(x) * _INV_SQRT_2)
@@ -218,13 +224,18 @@ class GELUFunction(Function):
     def forward(self, x):
         xp = backend.xp_of(x)
         flat = xp.reshape(x, (-1,))
-        y, self.cdf = xp.empty_like(flat), xp.empty_like(flat)
+        # Phi(x) is kept for backward only when a graph is recorded (not in evaluation)
+        keep = is_grad_enabled()
+        y = xp.empty_like(flat)
+        self.cdf = xp.empty_like(flat) if keep else None
         for piece in _chunks(flat.shape[0]):
             cdf = _normal_cdf_array(flat[piece])
-            self.cdf[piece] = cdf
+            if keep:
+                self.cdf[piece] = cdf
             cdf *= flat[piece]
             y[piece] = cdf  # x Phi(x)
-        self.cdf = xp.reshape(self.cdf, x.shape)
+        if keep:
+            self.cdf = xp.reshape(self.cdf, x.shape)
         return xp.reshape(y, x.shape)
 
     def backward(self, grad_out):

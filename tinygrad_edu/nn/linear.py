@@ -61,13 +61,10 @@ class Linear(Module):
         check_size(self, x, -1, self.in_features, "last dimension {}")
         check_device(self, x, self.weight.device)
         check_dtype(self, x, self.weight.dtype)
-        if x.ndim <= 2:
-            return F.linear(x, self.weight, self.bias)  # (N, in) -> (N, out)
-        # (B, T, in) -> (B*T, in): one 2-D matmul. Batched, the backward would form one weight
-        # gradient per batch element, (B, out, in), and then sum them: several times slower.
-        lead = x.shape[:-1]
-        y = F.linear(x.reshape(-1, self.in_features), self.weight, self.bias)
-        return y.reshape(*lead, self.out_features)  # (B*T, out) -> (B, T, out)
+        # (..., in) -> (..., out); F.linear flattens (B, T, in) into (B*T, in) rows inside its
+        # one graph node: one 2-D matmul. Batched, the backward would form one weight gradient
+        # per batch element, (B, out, in), and then sum them: several times slower.
+        return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (
