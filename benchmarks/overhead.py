@@ -88,6 +88,10 @@ def main() -> None:
     parser.add_argument("--against", help="a directory holding another copy of tinygrad_edu")
     parser.add_argument("--rounds", type=int, default=1000)
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
+    if args.against and not (Path(args.against) / "tinygrad_edu").is_dir():
+        parser.error(f"--against {args.against}: no tinygrad_edu package in that directory")
 
     import tinygrad_edu
 

@@ -159,3 +159,43 @@ def test_end_to_end_case_trains_and_evaluates(smoke_run):
     assert ours["seconds"] > 0 and ours["eval_seconds"] > 0
     assert math.isfinite(ours["first_loss"]) and math.isfinite(ours["val_loss"])
     assert "| ours |" in smoke_run.stdout
+
+
+OVERHEAD = RUN.parent / "overhead.py"
+
+
+def test_overhead_script_splits_b5_per_op_and_compares_copies():
+    """``benchmarks/overhead.py`` prints the per-op pieces of B5, and with ``--against`` the same
+    pieces for a second copy of the package with their ratios (here: this checkout against
+    itself)."""
+    root = RUN.parents[1]
+    proc = subprocess.run(
+        [sys.executable, str(OVERHEAD), "--rounds", "3", "--against", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if "this" in line and "ratio" in line]
+    names = [row.split(" this ")[0].strip() for row in rows]
+    assert names == [
+        "mul, graph recorded",
+        "mul, no graph",
+        "add, graph recorded",
+        "chain: forward, count, backward",
+    ]
+    for row in rows:
+        ratios = row.split("ratio")[1].split("/")
+        assert all(float(r) > 0 for r in ratios), row
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["--rounds", "0"], "--rounds must be at least 1"), (["--against", "/"], "no tinygrad_edu")],
+)
+def test_overhead_script_rejects_bad_flags(args, message):
+    proc = subprocess.run(
+        [sys.executable, str(OVERHEAD), *args], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
