@@ -431,3 +431,56 @@ def test_overwrite_keeps_permissions_and_replaces_content(tmp_path):
     tg.save({"step": 2}, path)
     assert tg.load(path)["step"] == 2
     assert os.stat(path).st_mode & 0o777 == 0o640
+
+
+def _tampered(path, meta) -> pathlib.Path:
+    """A checkpoint whose JSON document was edited by hand (no arrays)."""
+    with open(path, "wb") as f:
+        io._write_npz(f, {}, meta)
+    return path
+
+
+@pytest.mark.parametrize(
+    "tree",
+    [
+        '{"dict": [[1]]}',  # a key without a value
+        '{"array": "nowhere"}',  # an array that is not in the file
+        '{"dict": [[[1], {"value": 1}]]}',  # a list as a key
+        '{"list": ' * 5000 + "[]" + "}" * 5000,  # nested too deeply for Python
+    ],
+)
+def test_tampered_metadata_is_a_checkpoint_error(tmp_path, tree):
+    meta = '{"format": "tinygrad_edu.checkpoint", "version": 1, "tree": ' + tree + "}"
+    path = _tampered(tmp_path / "edited.npz", meta)
+    with pytest.raises(CheckpointError, match=r"edited.npz' is truncated or corrupt"):
+        tg.load(path)
+
+
+def test_load_model_refuses_entries_of_the_wrong_type(tmp_path):
+    meta = (
+        '{"format": "tinygrad_edu.checkpoint", "version": 1, "tree": {"dict": ['
+        '["model", {"value": 1}], ["model_config", {"value": {}}], '
+        '["tokenizer", {"value": {"chars": "ab"}}]]}}'
+    )
+    path = _tampered(tmp_path / "edited.npz", meta)
+    with pytest.raises(CheckpointError, match=r"entry 'model' is a int, expected a dict"):
+        io.load_model(path)
+    meta = meta.replace('["model", {"value": 1}]', '["model", {"dict": []}]').replace(
+        '["tokenizer"', '["model_type", {"value": ["GPT"]}], ["tokenizer"'
+    )
+    path = _tampered(tmp_path / "edited.npz", meta)
+    with pytest.raises(CheckpointError, match=r"entry 'model_type' is a list, expected a str"):
+        io.load_model(path)
+
+
+def test_directories_and_misnamed_files(tmp_path):
+    with pytest.raises(IsADirectoryError, match=r"save: cannot write .* it is a directory"):
+        tg.save({"a": 1}, tmp_path)
+    with pytest.raises(IsADirectoryError, match=r"load: .* is a directory"):
+        tg.load(tmp_path)
+    assert _temp_files(tmp_path) == []
+    npz = tmp_path / "w.safetensors"
+    tg.save({"a": np.ones(2)}, tmp_path / "w.npz")
+    os.replace(tmp_path / "w.npz", npz)  # an .npz given the other suffix
+    with pytest.raises(CheckpointError, match=r"named .safetensors but is an .npz \(zip\)"):
+        tg.load(npz)

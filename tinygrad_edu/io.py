@@ -135,6 +135,10 @@ def atomic_write(path, who: str = "atomic_write"):
 def _atomic_write(path, who: str):
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise IsADirectoryError(
+            f"{who}: cannot write {path!r}: it is a directory; pass a file path inside it"
+        )
     if not os.path.isdir(directory):
         raise FileNotFoundError(
             f"{who}: cannot write {path!r}: the directory {directory!r} does not exist "
@@ -308,6 +312,8 @@ def load(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no checkpoint at {path!r}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"load: {path!r} is a directory; pass a checkpoint file inside it")
     with open(path, "rb") as f:
         head = f.read(8)
     if not head:
@@ -316,6 +322,11 @@ def load(path):
             "use an earlier checkpoint"
         )
     if _is_safetensors(path):
+        if head.startswith(b"PK"):
+            raise CheckpointError(
+                f"load: {path!r} is named .safetensors but is an .npz (zip) archive; rename it "
+                "to end in .npz"
+            )
         return _load_safetensors(path)
     if head.startswith(b"\x93NUMPY"):
         raise CheckpointError(
@@ -347,7 +358,7 @@ def load(path):
         )
     try:
         meta = json.loads(arrays.pop(META_KEY).tobytes().decode("utf-8"))
-    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError; deep nesting
         raise CheckpointError(_corrupt(path, e)) from e
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"load: {path!r} has an unknown format marker, not {FORMAT!r}")
@@ -358,7 +369,7 @@ def load(path):
         )
     try:
         return _decode(meta["tree"], arrays)
-    except (KeyError, TypeError, IndexError) as e:
+    except (KeyError, TypeError, IndexError, ValueError, RecursionError) as e:  # a tampered tree
         raise CheckpointError(_corrupt(path, e)) from e
 
 
@@ -543,6 +554,13 @@ def load_model(path, device=None):
             f"{where} lacks {', '.join(missing)}: a model is rebuilt from {needs}; "
             "tinygrad_edu.io.save_weights writes all three"
         )
+    expected = {"model": dict, "model_config": dict, "tokenizer": dict, "model_type": str}
+    for key, kind in expected.items():
+        if key in ckpt and not isinstance(ckpt[key], kind):
+            raise CheckpointError(
+                f"{where}: its entry {key!r} is a {type(ckpt[key]).__name__}, expected a "
+                f"{kind.__name__}; the file was edited or not written by tinygrad_edu"
+            )
     model_type = ckpt.get("model_type", "GPT")
     if model_type not in MODELS:
         raise CheckpointError(
