@@ -2,6 +2,7 @@
 splits and batches. The download path is tested against a local HTTP server, never the internet."""
 
 import hashlib
+import os
 import http.server
 import socket
 import threading
@@ -125,6 +126,18 @@ def test_missing_and_empty_file_errors(isolated):
     empty.write_text("", encoding="utf-8")
     with pytest.raises(DataError, match="is empty; pass a file with text in it"):
         data.load_corpus(empty, log=None)
+
+
+def test_a_bad_path_in_the_environment_names_the_variable(isolated, monkeypatch):
+    monkeypatch.setenv("TINYGRAD_EDU_DATA", str(isolated / "nowhere.txt"))
+    with pytest.raises(DataError, match=r"^\$TINYGRAD_EDU_DATA: data file .*nowhere.txt' does not"):
+        data.load_corpus(log=None)
+
+
+@pytest.mark.skipif(not os.path.exists(os.devnull), reason="needs a device file")
+def test_a_file_that_is_not_a_regular_file(isolated):
+    with pytest.raises(DataError, match=r"is not a regular file; pass a text file"):
+        data.load_corpus(os.devnull, log=None)
 
 
 class _Server:

@@ -198,8 +198,10 @@ def read_text(path) -> str:
     path = Path(path).expanduser()
     if path.is_dir():
         raise DataError(f"data file {str(path)!r} is a directory; pass a text file inside it")
-    if not path.is_file():
+    if not path.exists():
         raise DataError(f"data file {str(path)!r} does not exist; pass an existing text file")
+    if not path.is_file():  # /dev/null, a named pipe, a socket: nothing to train on, or no end
+        raise DataError(f"data file {str(path)!r} is not a regular file; pass a text file")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
@@ -250,8 +252,14 @@ def load_corpus(path=None, url: str | None = None, timeout: float = 10.0, log=pr
     True
     """
     say = log or (lambda *a: None)
-    if path is None:
-        path = os.environ.get("TINYGRAD_EDU_DATA") or None
+    if path is None and os.environ.get("TINYGRAD_EDU_DATA"):
+        path = os.environ["TINYGRAD_EDU_DATA"]
+        try:
+            text = read_text(path)
+        except DataError as e:  # say where the path came from: no --data was given
+            raise DataError(f"$TINYGRAD_EDU_DATA: {e}, or unset the variable") from None
+        say(f"data: {path} ({len(text):,} characters, from $TINYGRAD_EDU_DATA)")
+        return text
     if path is not None:
         text = read_text(path)
         say(f"data: {path} ({len(text):,} characters)")
