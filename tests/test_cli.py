@@ -443,6 +443,27 @@ def test_a_signal_saves_exits_with_its_status_and_resume_continues(
 
 
 @POSIX
+def test_a_signal_during_an_evaluation_ends_it_at_once_and_saves(corpus, tmp_path):
+    """An evaluation can take minutes (here it would never end): SIGTERM must not wait for it,
+    or a scheduler's SIGKILL a few seconds later loses every step since the last checkpoint."""
+    out = tmp_path / "out"
+    proc = start("--data", corpus, "--out-dir", out, "--steps", 2, "--eval-interval", 2, *TINY,
+                 "--eval-iters", 10**9)  # fmt: skip
+    try:
+        for line in proc.stdout:
+            if line.startswith("model:"):
+                break
+        time.sleep(2.0)  # the two steps take milliseconds: the evaluation is under way
+        proc.send_signal(signal.SIGTERM)
+        rest, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143 and "Traceback" not in err, err
+    assert "interrupted at step 2 (SIGTERM)" in rest
+    assert load_checkpoint(out / "last.npz")["step"] == 2
+
+
+@POSIX
 @pytest.mark.parametrize(
     "first, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
 )

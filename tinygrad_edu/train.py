@@ -21,9 +21,10 @@ Around the step, the loop keeps what a real run needs:
   loss history, so **resuming is exact**: the steps after ``k`` see the same batches and the same
   weights as an uninterrupted run, and print the same losses;
 * **Ctrl-C or SIGTERM** (what ``kill`` and job schedulers send) finishes the current step,
-  writes ``last.npz`` and returns (a second signal stops at once, except during an update or a
-  save, which always complete first); a ``KeyboardInterrupt`` raised elsewhere (in a callback)
-  also saves the last completed step;
+  writes ``last.npz`` and returns (an evaluation under way is cut short and not repeated on
+  resume; a second signal stops at once, except during an update or a save, which always
+  complete first); a ``KeyboardInterrupt`` raised elsewhere (in a callback) also saves the last
+  completed step;
 * **failures stop the run with a one-line message** rather than after hours of wasted steps:
   an output directory that cannot be written or lacks the space for the checkpoints is refused
   before the first step; a full disk during a save raises :class:`SaveError` (the previous file
@@ -433,6 +434,7 @@ class _StopFlag:
     last checkpoint), when it is ignored. Installed only in the main thread."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    active = None  # the flag of the run under way, which an evaluation checks between batches
 
     def __init__(self):
         self.signal = None  # the first signal received
@@ -447,6 +449,7 @@ class _StopFlag:
         if threading.current_thread() is threading.main_thread():
             for signum in self.SIGNALS:
                 self._previous[signum] = signal.signal(signum, self._handle)
+        _StopFlag.active = self
         return self
 
     def _handle(self, signum, frame):
@@ -456,6 +459,7 @@ class _StopFlag:
             raise KeyboardInterrupt
 
     def __exit__(self, *exc):
+        _StopFlag.active = None
         for signum, handler in self._previous.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
@@ -660,10 +664,17 @@ def _signal_name(signum) -> str:
 
 
 def _eval_progress(bar, split: str):
-    """Show an evaluation's progress in the bar (an evaluation can take many steps' time)."""
-    if bar is None:
-        return None
-    return lambda done, total: bar.set_postfix_str(f"evaluating {split}: {done}/{total} batches")
+    """Called after each batch of an evaluation, which can take many steps' time: show its
+    progress in the bar, and end it at once when Ctrl-C or SIGTERM asked the run to stop (the
+    step is complete, so the loop saves it; a scheduler's SIGKILL may follow within seconds)."""
+
+    def progress(done: int, total: int) -> None:
+        if _StopFlag.active is not None and _StopFlag.active.requested:
+            raise KeyboardInterrupt
+        if bar is not None:
+            bar.set_postfix_str(f"evaluating {split}: {done}/{total} batches")
+
+    return progress
 
 
 def _progress(config: TrainConfig, start: int):
