@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from dataclasses import fields
 from pathlib import Path
 
@@ -307,6 +308,29 @@ def test_resume_on_a_run_of_another_model_names_the_file_and_the_model(corpus, t
     assert err.endswith(
         "and this example trains a GPT; pass the --out-dir of a GPT run, or another --out-dir"
     )
+
+
+def test_an_unusable_last_checkpoint_gets_the_advice_that_fits_and_is_kept(corpus, tmp_path):
+    """A checkpoint of a newer format needs a newer tinygrad_edu, not "delete it"."""
+    out = tmp_path / "out"
+    train_tiny(corpus, out)
+    last = out / "last.npz"
+    with zipfile.ZipFile(out / "best.npz") as old, zipfile.ZipFile(last, "w") as new:
+        for name in old.namelist():
+            payload = old.read(name)
+            if name == io.META_KEY + ".npy":
+                payload = payload.replace(b'"version": 1', b'"version": 2')
+            new.writestr(name, payload)
+    newer = last.read_bytes()
+    err = one_line_error(cli("--data", corpus, "--out-dir", out, "--resume", "--steps", 4, *TINY))
+    assert err == (
+        f"error: load: {str(last)!r} is checkpoint format version 2, this version of "
+        "tinygrad_edu reads version 1; upgrade tinygrad_edu"
+    )
+    assert last.read_bytes() == newer
+    last.write_bytes(newer[: len(newer) // 2])
+    err = one_line_error(cli("--data", corpus, "--out-dir", out, "--resume", "--steps", 4, *TINY))
+    assert f"{str(last)!r} is truncated or corrupt" in err and "delete" not in err
 
 
 # ---- non-finite numbers: refused on load, stop the run -------------------------------------------

@@ -374,7 +374,9 @@ def load_checkpoint(path) -> dict:
         ):
             ckpt[key]  # noqa: B018 - a missing key means the file is not one of ours
         ckpt["tokenizer"] = CharTokenizer.from_dict(ckpt["tokenizer"])
-    except Exception as e:  # a truncated file, another program's .npz, a missing key ...
+    except CheckpointError:  # load's own message: truncated, not a checkpoint, a newer format ...
+        raise
+    except Exception as e:  # another program's .npz, a missing key ...
         raise CheckpointError(
             f"cannot use checkpoint {str(path)!r} ({type(e).__name__}: {e}); it is damaged or "
             "was not written by this trainer: delete it and train again"
