@@ -106,6 +106,14 @@ NON_NEGATIVE_INT = _checked(int, "an integer >= 0", lambda v: v >= 0)
 POSITIVE = _checked(float, "a finite number > 0", lambda v: v > 0)
 NON_NEGATIVE = _checked(float, "a finite number >= 0", lambda v: v >= 0)
 FRACTION = _checked(float, "a number in [0, 1)", lambda v: 0 <= v < 1)
+# Logits divided by a tinier temperature overflow float32 (1e-40 gave inf, then NaN, then
+# newlines); --top-k 1 is the greedy limit of temperature -> 0.
+MIN_TEMPERATURE = 1e-6
+TEMPERATURE = _checked(
+    float,
+    f"a finite number >= {MIN_TEMPERATURE:g} (--top-k 1 for greedy)",
+    lambda v: v >= MIN_TEMPERATURE,
+)
 
 # Every config field's flag: (what it accepts, help). tests/test_cli.py checks that each field of
 # GPTConfig and TrainConfig has one, and that --help shows each default once.
@@ -272,7 +280,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--temperature",
-        type=POSITIVE,
+        type=TEMPERATURE,
         default=0.8,
         metavar="X",
         help="below 1 sharpens the distribution, above 1 flattens it (default: 0.8)",
