@@ -76,6 +76,9 @@ from tinygrad_edu.train import (  # noqa: E402
 NOT_FLAGS = {"vocab_size", "out_dir", "device", "seed", "progress"}
 
 
+MODES = ("train", "sample", "export")
+
+
 class UsageError(Exception):
     """Bad input from the command line: printed as one line, exit status 2."""
 
@@ -187,11 +190,13 @@ class Parser(argparse.ArgumentParser):
         known = self._option_string_actions
         tokens = []
         for token in sys.argv[1:] if args is None else args:
+            previous = known.get(tokens[-1]) if tokens else None
             if "--" in tokens or not token.startswith("-") or len(token) == 1:
+                if previous is not None and previous.nargs == 0 and token not in MODES:
+                    self.error(f"{tokens[-1]} takes no value, got {token!r}{_bool_hint(previous)}")
                 tokens.append(token)  # a value, a mode, or anything after "--"
                 continue
             name = token.split("=", 1)[0]
-            previous = known.get(tokens[-1]) if tokens else None
             if name not in known and previous is not None and previous.nargs is None:
                 tokens[-1] += "=" + token  # a value starting with "-" ("-1", "-inf", "-x")
                 continue
@@ -210,6 +215,11 @@ class Parser(argparse.ArgumentParser):
         return f"; did you mean {' or '.join(candidates)}?" if candidates else ""
 
 
+def _bool_hint(action) -> str:
+    flags = [f for f in action.option_strings if f.startswith("--")]
+    return f"; write {' or '.join(flags)}" if len(flags) > 1 else ""
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -225,7 +235,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "mode",
         nargs="?",
-        choices=("train", "sample", "export"),
+        choices=MODES,
         default="train",
         help="train a model (default), sample from OUT_DIR/best.npz (or --checkpoint FILE), or "
         "export OUT_DIR/best.npz as best.safetensors for PyTorch",

@@ -135,11 +135,16 @@ USAGE = [
     (["--n-layer", "1.5"], "argument --n-layer: expected an integer >= 1, got '1.5'"),
     (["--steps", "0"], "argument --steps: expected an integer >= 1, got '0'"),
     (["--seed", "-1"], "argument --seed: expected an integer >= 0, got '-1'"),
-    (["sample", "--temperature", "nan"], f"argument --temperature: {NUMBER} > 0, got 'nan'"),
+    (["sample", "--temperature", "nan"], f"--temperature: {NUMBER} >= 1e-06 (--top-k 1 for"),
+    (["sample", "--temperature", "1e-40"], f"--temperature: {NUMBER} >= 1e-06"),  # overflows
+    (["--bias", "1"], "error: --bias takes no value, got '1'; write --bias or --no-bias"),
+    (["--resume", "yes"], "error: --resume takes no value, got 'yes' (see --help)"),
     (["sample", "--max-new-tokens", "-5"], "argument --max-new-tokens: expected an integer >= 0"),
     (["sample", "--top-k", "0"], "argument --top-k: expected an integer >= 1, got '0'"),
     (["--resume", "--overwrite"], "argument --overwrite: not allowed with argument --resume"),
     (["predict"], "argument mode: invalid choice: 'predict'"),
+    (["export", "--to", "w.txt"], "error: --to 'w.txt' must end in .safetensors or .npz"),
+    (["export", "--to", "nowhere/w.npz"], "'nowhere/w.npz': pass a file path in an existing"),
 ]  # fmt: skip
 
 
