@@ -457,10 +457,22 @@ def _terminate(signum, frame):
 
 def run_export(args) -> int:
     """The best model as weights + config + tokenizer in nanoGPT's names, for PyTorch."""
-    model, tokenizer = _load_best(Path(args.out_dir))
-    to = Path(args.to) if args.to else Path(args.out_dir) / "best.safetensors"
+    out_dir = Path(args.out_dir)
+    to = Path(args.to) if args.to else out_dir / "best.safetensors"
+    if to.suffix not in (".safetensors", ".npz"):
+        raise UsageError(f"--to {str(to)!r} must end in .safetensors or .npz")
+    if to.is_dir() or not to.parent.is_dir():
+        raise UsageError(f"--to {str(to)!r}: pass a file path in an existing directory")
+    if to.exists() and any(to.samefile(out_dir / n) for n in RUN_FILES if (out_dir / n).exists()):
+        raise UsageError(f"--to {str(to)!r} would replace a file of the run; pass another name")
+    model, tokenizer = _load_best(out_dir)
     names = "nanogpt" if isinstance(model, GPT) else "tinygrad_edu"
-    tg_io.save_weights(to, model, tokenizer, names=names)
+    try:
+        tg_io.save_weights(to, model, tokenizer, names=names)
+    except OSError as e:
+        raise SaveError(
+            f"cannot write {str(to)!r} ({e.strerror or e}); any previous file there is intact"
+        ) from None
     print(f"wrote {to} (weights in {names}'s names, config and tokenizer in its metadata)")
     return 0
 
