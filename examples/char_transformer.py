@@ -491,8 +491,19 @@ def main(argv=None) -> int:
     except (UsageError, data.DataError, CheckpointError, backend.DeviceError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except ImportError as e:  # an optional package, e.g. safetensors for .safetensors files
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except (SaveError, NonFiniteLossError) as e:  # the run itself failed: nothing is lost
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except MemoryError as e:  # a model, batch or vocabulary too big for this machine
+        print(
+            f"error: out of memory ({e}); pass a smaller --n-embd, --n-layer, --batch-size or "
+            "--block-size (a huge vocabulary: --data with fewer distinct characters); the "
+            "checkpoints written so far are intact",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt as e:  # outside the training loop, which saves and returns
         print("terminated" if isinstance(e, Terminated) else "interrupted", file=sys.stderr)

@@ -158,6 +158,45 @@ def test_bad_flags_are_one_line_usage_errors(argv, expected, capsys):
     assert captured.out == ""
 
 
+def test_export_never_replaces_a_file_of_the_run(corpus, tmp_path):
+    out = tmp_path / "out"
+    train_tiny(corpus, out)
+    before = (out / "last.npz").read_bytes()
+    err = one_line_error(cli("export", "--out-dir", out, "--to", out / "last.npz"))
+    assert err.endswith("last.npz' would replace a file of the run; pass another name")
+    assert (out / "last.npz").read_bytes() == before
+    proc = cli("--no-progress", "export", "--out-dir", out, "--to", tmp_path / "w.npz")
+    assert proc.returncode == 0, proc.stderr  # a mode after a flag without value is a mode
+    assert io.load_model(tmp_path / "w.npz")[0].config.n_embd == 16
+
+
+def test_a_missing_optional_package_is_one_line(corpus, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "safetensors", None)  # as if it were not installed
+    assert load_example().main(["sample", "--checkpoint", str(tmp_path / "w.safetensors")]) == 2
+    (tmp_path / "w.safetensors").write_bytes(b"x" * 16)
+    assert load_example().main(["sample", "--checkpoint", str(tmp_path / "w.safetensors")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        "error: load: .safetensors files need the safetensors package: "
+        'pip install "tinygrad_edu[safetensors]"'
+    )
+
+
+def test_out_of_memory_is_one_line(corpus, tmp_path, monkeypatch, capsys):
+    def too_big(*args, **kwargs):
+        raise MemoryError("Unable to allocate 3.64 TiB for an array with shape (1000000, 1000000)")
+
+    example = load_example()
+    monkeypatch.setattr(example, "GPT", too_big)
+    argv = ["--data", str(corpus), "--out-dir", str(tmp_path / "out"), *TINY, "--n-embd", "16"]
+    assert example.main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        "error: out of memory (Unable to allocate 3.64 TiB for an array with shape (1000000, "
+        "1000000)); pass a smaller --n-embd, --n-layer, --batch-size or --block-size"
+    )
+
+
 def test_values_that_start_with_a_dash_are_values():
     parser = load_example().make_parser()
     args = parser.parse_args(["sample", "--prompt", "-- ROMEO", "--temperature", "0.5"])
