@@ -2,8 +2,8 @@
 splits and batches. The download path is tested against a local HTTP server, never the internet."""
 
 import hashlib
-import os
 import http.server
+import os
 import socket
 import threading
 
