@@ -112,7 +112,7 @@ def test_bad_checkpoint_errors(trained, corpus_file, tmp_path, capsys):
     broken.mkdir()
     (broken / "best.npz").write_bytes(b"PK\x03\x04 truncated")
     err = _error(["sample", "--out-dir", str(broken)], capsys)
-    assert "damaged or was not written by this trainer" in err
+    assert "best.npz' is truncated or corrupt" in err
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
     argv = ["--data", str(corpus_file), "--out-dir", str(copy), "--resume", *TINY]
