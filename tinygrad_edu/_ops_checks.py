@@ -25,9 +25,11 @@ def _tensor(x, like: Tensor | None = None, op: str = "") -> Tensor:
 
 
 def _operand(x, like: Tensor, op: str = "op"):
-    """Python numbers stay constants (keeping the tensor's dtype); arrays, lists become Tensors."""
+    """Python numbers (and NumPy scalars, as Python numbers) stay constants keeping the tensor's
+    dtype; arrays, lists become Tensors."""
     if isinstance(x, Tensor):
         return x
+    x = backend.python_scalar(x)
     if isinstance(x, (int, float, bool)):
         return x
     if backend.is_array(x) or isinstance(x, (list, tuple)):
