@@ -43,3 +43,41 @@ def test_numpy_scalar_operand_matches_torch():
     theirs = torch.tensor(x) / np.sqrt(np.float64(8.0))
     assert ours.dtype == str(theirs.dtype).replace("torch.", "")
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)
+
+
+# ---- where, clip, masked_fill: a float scalar with an integer tensor ----------------------------
+
+
+def test_where_int_tensor_float_scalar_is_float_like_torch():
+    torch = _torch()
+    cond = np.array([True, False, True])
+    ints = np.array([1, 2, 3])
+    ours = tg.where(tg.tensor(cond), tg.tensor(ints), 0.5)
+    theirs = torch.where(torch.tensor(cond), torch.tensor(ints), 0.5)
+    assert ours.dtype == "float32" and theirs.is_floating_point()
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy())
+    ours = tg.where(tg.tensor(cond), tg.tensor(ints), tg.tensor([0.5, 0.5, 0.5]))
+    assert ours.dtype == "float32"  # not NumPy's float64 for int64 with float32
+    np.testing.assert_allclose(ours.numpy(), [1.0, 0.5, 3.0])
+
+
+def test_clip_int_tensor_float_bounds_like_torch():
+    torch = _torch()
+    ints = np.array([0, 1, 2, 3])
+    ours = tg.tensor(ints).clip(0, 1.5)
+    theirs = torch.tensor(ints).clamp(0, 1.5)
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy())  # was [0, 1, 1, 1]
+    assert tg.tensor(ints).clip(0, 2).dtype == "int64"
+
+
+def test_clip_tensor_bound_is_a_clear_error():
+    with pytest.raises(TypeError, match=r"clip: min must be a Python number or None, got Tensor"):
+        tg.ones(3).clip(tg.zeros(3), 1.0)
+
+
+def test_masked_fill_keeps_dtype_like_torch():
+    torch = _torch()
+    ours = tg.tensor([1, 2]).masked_fill(tg.tensor([True, False]), 0.5)
+    theirs = torch.tensor([1, 2]).masked_fill(torch.tensor([True, False]), 0.5)
+    assert ours.dtype == "int64"
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())

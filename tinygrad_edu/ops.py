@@ -407,8 +407,16 @@ class Clip(Function):
 
 
 def clip(a: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - NumPy's names
+    min, max = backend.python_scalar(min), backend.python_scalar(max)  # noqa: A001
+    for name, bound in (("min", min), ("max", max)):
+        if bound is not None and not isinstance(bound, (int, float)):
+            raise TypeError(
+                f"clip: {name} must be a Python number or None, got {type(bound).__name__}"
+            )
     if min is not None and max is not None and min > max:
         raise ValueError(f"clip: min ({min}) is larger than max ({max})")
+    if float in (type(min), type(max)):  # ints clipped to 1.5 become floats (PyTorch's rule)
+        a = _floating(a)
     return Clip.apply(a, min, max)
 
 
@@ -850,9 +858,14 @@ class Where(Function):
 
 def where(cond, a, b) -> Tensor:
     """``a`` where ``cond`` is true, else ``b``; ``a`` and ``b`` may be Tensors or numbers."""
-    ref = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
-    if ref is None:
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError("where: at least one of a and b must be a Tensor")
+    a, b = backend.python_scalar(a), backend.python_scalar(b)
+    if float in (type(a), type(b)):  # where(cond, ints, 0.5) is a float tensor (PyTorch's rule)
+        a, b = _floating(a), _floating(b)
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        a, b = _promote(a, b)
+    ref = a if isinstance(a, Tensor) else b
     cond = cond if isinstance(cond, Tensor) else Tensor(cond, device=ref.device)
     if cond.dtype != "bool":
         raise TypeError(f"where: the condition must be a boolean tensor, got dtype {cond.dtype}")
@@ -877,6 +890,8 @@ def masked_fill(a: Tensor, mask, value) -> Tensor:
             f"masked_fill: mask of shape {mask.shape} does not broadcast to the tensor's "
             f"shape {a.shape}"
         )
+    if not isinstance(value, Tensor):  # the result keeps a's dtype, as PyTorch's masked_fill
+        value = _const(backend.xp_of(a.data).asarray(value, dtype=a.data.dtype))
     return where(mask, value, a)
 
 
