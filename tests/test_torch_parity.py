@@ -22,7 +22,7 @@ def _torch():
     return pytest.importorskip("torch", reason="PyTorch is needed to compare against it")
 
 
-# ---- NumPy scalars are Python numbers -------------------------------------------------------------
+# ---- NumPy scalars are Python numbers ---------------------------------------------------------
 
 
 @pytest.mark.parametrize("scalar", [np.float64(2.0), np.int64(2), np.float32(2.0)])
@@ -81,3 +81,41 @@ def test_masked_fill_keeps_dtype_like_torch():
     theirs = torch.tensor([1, 2]).masked_fill(torch.tensor([True, False]), 0.5)
     assert ours.dtype == "int64"
     np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+# ---- pow: gradients at a zero base -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "base, exponent",
+    [
+        ([0.0, 1.0, -2.0, 0.5], [0.0, 0.0, 0.0, 0.0]),  # x ** 0 at x = 0: 0, not NaN
+        ([0.0, 0.5, 2.0, 0.0], [2.0, 3.0, 2.0, 1.5]),  # d/db at a = 0: 0, not NaN
+        ([-2.0, -1.0, 0.5, 3.0], [3.0, 2.0, 3.0, 3.0]),  # negative bases, integral exponents
+    ],
+)
+def test_pow_gradients_match_torch(base, exponent):
+    torch = _torch()
+    a, b = (
+        tg.tensor(np.array(base), requires_grad=True),
+        tg.tensor(np.array(exponent), requires_grad=True),
+    )
+    ta = torch.tensor(base, dtype=torch.float64, requires_grad=True)
+    tb = torch.tensor(exponent, dtype=torch.float64, requires_grad=True)
+    g = np.random.default_rng(0).normal(size=len(base))
+    with np.errstate(all="ignore"):
+        (a**b).backward(tg.tensor(g))
+    (ta**tb).backward(torch.tensor(g))
+    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), equal_nan=True)
+    np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy(), equal_nan=True)
+
+
+def test_pow_python_base_and_exponent_at_zero():
+    x = tg.tensor(np.array([0.0, 1.0, 2.0]), requires_grad=True)
+    (0.0**x).sum().backward()  # d/dx 0^x = 0^x log 0 -> 0 for x >= 0, as PyTorch
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 0.0])
+    y = tg.tensor(np.array([0.0, 3.0]), requires_grad=True)
+    with np.errstate(all="ignore"):
+        (y**0).sum().backward()
+    np.testing.assert_array_equal(y.grad.numpy(), [0.0, 0.0])
+    assert not math.isnan(float(y.grad.sum()))

@@ -156,7 +156,11 @@ def div(a, b) -> Tensor:
 
 
 class Pow(Function):
-    """``a ** b``; d/da = b a^(b-1), d/db = a^b log(a) (needs a > 0)."""
+    """``a ** b``; d/da = b a^(b-1), d/db = a^b log(a) (needs a > 0).
+
+    As PyTorch, d/da is 0 where b = 0 (the output is 1 whatever a is, though b a^(b-1) is
+    0 * inf at a = 0), and d/db is 0 where a = 0 and b >= 0 (a^b log(a) -> 0 there).
+    """
 
     def forward(self, a, b):
         return a**b
@@ -164,12 +168,19 @@ class Pow(Function):
     def backward(self, grad_out):
         a, b = self.inputs
         need_a, need_b = self.needs_input_grad
-        grad_a = unbroadcast(grad_out * b * a ** (b - 1), _shape(a)) if need_a else None
-        if need_b:  # a may be a Python number (2.0 ** x): then log(a) is a number too
-            log_a = log(a) if isinstance(a, Tensor) else math.log(a)
-            grad_b = unbroadcast(grad_out * a**b * log_a, _shape(b))
-        else:
-            grad_b = None
+        xp = backend.xp_of(grad_out.data)
+        a_, b_ = _data(a), _data(b)  # arrays, or a Python number (2.0 ** x, x ** 2)
+        grad_a = grad_b = None
+        if need_a:
+            grad_a = where(_const(xp.asarray(b_ == 0)), 0.0, grad_out * b * a ** (b - 1))
+            grad_a = unbroadcast(grad_a, _shape(a))
+        if need_b:
+            if isinstance(a, Tensor):
+                log_a = log(a)
+            else:
+                log_a = math.log(a) if a > 0 else -math.inf if a == 0 else math.nan
+            zero = _const(xp.asarray((a_ == 0) & (b_ >= 0)))
+            grad_b = unbroadcast(where(zero, 0.0, grad_out * a**b * log_a), _shape(b))
         return grad_a, grad_b
 
 
