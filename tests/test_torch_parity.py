@@ -119,3 +119,54 @@ def test_pow_python_base_and_exponent_at_zero():
         (y**0).sum().backward()
     np.testing.assert_array_equal(y.grad.numpy(), [0.0, 0.0])
     assert not math.isnan(float(y.grad.sum()))
+
+
+# ---- sizes, axes and counts of the wrong type: one clear line naming the op --------------------
+
+BAD_ARGUMENTS = [
+    ("zeros float size", lambda: tg.zeros(2.0, 3), TypeError, r"zeros: sizes must be integers"),
+    ("zeros bool size", lambda: tg.zeros(True, 3), TypeError, r"zeros: sizes must be integers"),
+    ("ones negative", lambda: tg.ones(-1, 3), ValueError, r"ones: sizes must be >= 0.*\(-1, 3\)"),
+    ("randn float", lambda: tg.randn(2.5), TypeError, r"randn: sizes must be integers.*2\.5"),
+    ("rand negative", lambda: tg.rand((2, -2)), ValueError, r"rand: sizes must be >= 0"),
+    ("full float", lambda: tg.full((2.0,), 1.0), TypeError, r"full: sizes must be integers"),
+    ("randint empty range", lambda: tg.randint(5, 5, (3,)), ValueError,
+     r"randint: needs low < high, got low=5, high=5"),
+    ("arange step 0", lambda: tg.arange(0, 1, 0), ValueError, r"arange: step must not be 0"),
+    ("sum axis bool", lambda: tg.ones(2, 3).sum(axis=True), TypeError,
+     r"sum: axis must be None, an int or a tuple of ints, got True"),
+    ("reshape bool", lambda: tg.ones(2, 3).reshape(True, 6), TypeError,
+     r"reshape: the new shape must hold integers"),
+    ("unsqueeze float", lambda: tg.ones(2, 3).unsqueeze(1.0), TypeError,
+     r"unsqueeze: axis must be an int, got 1\.0"),
+    ("unsqueeze bool", lambda: tg.ones(2, 3).unsqueeze(True), TypeError, r"unsqueeze: axis"),
+    ("flatten order", lambda: tg.ones(2, 3).flatten(1, 0), ValueError,
+     r"flatten: start_axis 1 comes after end_axis 0 for a tensor of shape \(2, 3\)"),
+    ("argmax tuple", lambda: tg.ones(2, 3).argmax(axis=(0, 1)), TypeError,
+     r"argmax: axis must be None or an int"),
+    ("split zero", lambda: tg.ones(2, 3).split(0, axis=1), ValueError,
+     r"split: the number of sections must be >= 1, got 0"),
+    ("split float", lambda: tg.ones(2, 3).split(1.5), TypeError,
+     r"split: indices_or_sections must be an int or a list of ints, got 1\.5"),
+    ("split bool", lambda: tg.ones(2, 3).split(True), TypeError, r"split: indices_or_sections"),
+    ("stack axis", lambda: tg.stack([tg.ones(2, 3)] * 2, axis=3), ValueError,
+     r"stack: axis 3 is out of range for stacking tensors of shape \(2, 3\) \(axes -3\.\.2\)"),
+    ("astype unknown", lambda: tg.ones(2).astype("foo"), TypeError, r"dtype: unknown dtype 'foo'"),
+    ("astype not a dtype", lambda: tg.ones(2).astype("sum"), TypeError, r"unknown dtype 'sum'"),
+    ("ragged list", lambda: tg.tensor([[1, 2], [3]]), ValueError,
+     r"tensor: cannot make a tensor from this data \(nested lists must be rectangular"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("what, fn, exc, pattern", BAD_ARGUMENTS, ids=[c[0] for c in BAD_ARGUMENTS])
+def test_bad_argument_is_a_clear_error(what, fn, exc, pattern):
+    with pytest.raises(exc, match=pattern) as info:
+        fn()
+    assert "\n" not in str(info.value)
+
+
+def test_zeros_still_takes_numpy_integers_and_tuples():
+    assert tg.zeros(np.int64(2), 3).shape == (2, 3)
+    assert tg.ones((2, 0)).shape == (2, 0)
+    assert tg.full(3, 1.0).shape == (3,)
+    assert tg.randint(0, 5, 4).shape == (4,)

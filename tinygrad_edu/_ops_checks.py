@@ -151,6 +151,8 @@ def _axes(axis, shape: tuple, op: str) -> tuple:
     out = []
     for ax in axis:
         try:
+            if isinstance(ax, bool):  # True is not axis 1
+                raise TypeError
             ax = operator.index(ax)
         except TypeError:
             raise TypeError(
@@ -169,6 +171,8 @@ def _axes(axis, shape: tuple, op: str) -> tuple:
 
 def _reshape_target(shape_in: tuple, shape) -> tuple:
     try:
+        if any(isinstance(s, bool) for s in shape):  # True is not a size of 1
+            raise TypeError
         shape = tuple(operator.index(s) for s in shape)
     except TypeError:
         raise TypeError(f"reshape: the new shape must hold integers, got {shape}") from None

@@ -186,6 +186,11 @@ def asarray(data, dtype=None, device: str | None = None):
 def resolve_dtype(dtype, device: str):
     """The dtype object of ``device``'s library named like ``dtype`` (``"float32"``, np.float32)."""
     name = dtype_name(dtype)
+    if not (is_floating(name) or is_integer(name) or name == "bool"):
+        raise TypeError(
+            f"dtype: unknown dtype {name!r}; expected a name such as 'float32', 'float64', "
+            "'int64' or 'bool'"
+        )
     return getattr(_modules[device], name)
 
 

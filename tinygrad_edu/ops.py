@@ -634,6 +634,8 @@ def squeeze(a: Tensor, axis=None) -> Tensor:
 def unsqueeze(a: Tensor, axis: int) -> Tensor:
     """Insert a size-1 axis at ``axis`` (NumPy: ``expand_dims``)."""
     nd = a.ndim + 1
+    if isinstance(axis, bool) or not hasattr(axis, "__index__"):
+        raise TypeError(f"unsqueeze: axis must be an int, got {axis!r}")
     if not -nd <= axis < nd:
         raise ValueError(
             f"unsqueeze: axis {axis} is out of range for a result with {nd} dimensions"
@@ -649,6 +651,11 @@ def flatten(a: Tensor, start_axis: int = 0, end_axis: int = -1) -> Tensor:
     if a.ndim == 0:
         return reshape(a, (1,))
     (s,), (e,) = _axes(start_axis, a.shape, "flatten"), _axes(end_axis, a.shape, "flatten")
+    if s > e:
+        raise ValueError(
+            f"flatten: start_axis {start_axis} comes after end_axis {end_axis} "
+            f"for a tensor of shape {a.shape}"
+        )
     return reshape(a, a.shape[:s] + (math.prod(a.shape[s : e + 1]),) + a.shape[e + 1 :])
 
 
@@ -743,7 +750,18 @@ def split(a: Tensor, indices_or_sections, axis: int = 0) -> list:
     """NumPy's ``split``: a number of equal sections, or the indices where to cut."""
     (ax,) = _axes(axis, a.shape, "split")
     n = a.shape[ax]
+    if isinstance(indices_or_sections, bool) or not isinstance(
+        indices_or_sections, (int, list, tuple)
+    ):
+        raise TypeError(
+            f"split: indices_or_sections must be an int or a list of ints, "
+            f"got {indices_or_sections!r}"
+        )
     if isinstance(indices_or_sections, int):
+        if indices_or_sections < 1:
+            raise ValueError(
+                f"split: the number of sections must be >= 1, got {indices_or_sections}"
+            )
         if n % indices_or_sections:
             raise ValueError(
                 f"split: axis {axis} of size {n} (shape {a.shape}) does not divide into "
@@ -834,6 +852,12 @@ def stack(tensors, axis: int = 0) -> Tensor:
     tensors = [_tensor(t, op="stack") for t in tensors]
     if not tensors:
         raise ValueError("stack: needs at least one tensor")
+    nd = tensors[0].ndim + 1
+    if isinstance(axis, bool) or not hasattr(axis, "__index__") or not -nd <= axis < nd:
+        raise ValueError(
+            f"stack: axis {axis!r} is out of range for stacking tensors of shape "
+            f"{tensors[0].shape} (axes {-nd}..{nd - 1})"
+        )
     for t in tensors[1:]:
         if t.shape != tensors[0].shape:
             raise ValueError(
@@ -967,6 +991,8 @@ def _arg_reduce(a: Tensor, axis, keepdims, op: str) -> Tensor:
     xp = backend.xp_of(a.data)
     if a.size == 0:
         raise ValueError(f"{op}: a tensor of shape {a.shape} has no elements")
+    if isinstance(axis, (tuple, list)):
+        raise TypeError(f"{op}: axis must be None or an int, got {axis!r}")
     reduce = xp.argmax if op == "argmax" else xp.argmin
     if axis is None:
         out = reduce(xp.reshape(a.data, (-1,)), axis=0)
