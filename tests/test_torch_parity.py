@@ -170,3 +170,30 @@ def test_zeros_still_takes_numpy_integers_and_tuples():
     assert tg.ones((2, 0)).shape == (2, 0)
     assert tg.full(3, 1.0).shape == (3,)
     assert tg.randint(0, 5, 4).shape == (4,)
+
+
+# ---- expand with -1, concat of integers and floats ---------------------------------------------
+
+
+def test_expand_minus_one_keeps_the_size_like_torch():
+    torch = _torch()
+    x = np.arange(3.0).reshape(3, 1)
+    for shape in [(-1, 4), (2, -1, 4), (2, 3, -1)]:
+        ours = tg.tensor(x).expand(*shape)
+        theirs = torch.tensor(x).expand(*shape)
+        assert ours.shape == tuple(theirs.shape)
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    with pytest.raises(ValueError, match=r"broadcast_to: cannot broadcast .* \(-1, 3, 1\)"):
+        tg.tensor(x).expand(-1, 3, 1)  # a new leading axis needs a size
+
+
+def test_concat_and_stack_of_ints_and_floats_give_the_float_like_torch():
+    torch = _torch()
+    f, i = np.ones((2, 3), dtype=np.float32), np.arange(6).reshape(2, 3)
+    ours = tg.concat([tg.tensor(f), tg.tensor(i)])
+    theirs = torch.cat([torch.tensor(f), torch.tensor(i)])
+    assert ours.dtype == "float32" and theirs.dtype == torch.float32  # not NumPy's float64
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    assert tg.stack([tg.tensor(i), tg.tensor(f)]).dtype == "float32"
+    assert tg.concat([tg.tensor(f), tg.tensor(f.astype(np.float64))]).dtype == "float64"
+    assert tg.concat([tg.tensor(i), tg.tensor(i)]).dtype == "int64"

@@ -710,7 +710,7 @@ class BroadcastTo(Function):
 
 def broadcast_to(a: Tensor, shape) -> Tensor:
     shape = tuple(shape)
-    if _broadcast_shape(a.shape, shape) != shape:
+    if _broadcast_shape(a.shape, shape) != shape or builtins.any(s < 0 for s in shape):
         raise ValueError(f"broadcast_to: cannot broadcast a tensor of shape {a.shape} to {shape}")
     if shape == a.shape:
         return a
@@ -829,6 +829,9 @@ def concat(tensors, axis: int = 0) -> Tensor:
     tensors = [_tensor(t, op="concat") for t in tensors]
     if not tensors:
         raise ValueError("concat: needs at least one tensor")
+    floats = [t for t in tensors if backend.is_floating(t.dtype)]
+    if floats:  # integers joined with floats become that float (PyTorch's rule, as _promote)
+        tensors = [_promote(t, floats[0])[0] for t in tensors]
     ref = tensors[0]
     if ref.ndim == 0:
         raise ValueError("concat: zero-dimensional tensors cannot be concatenated; use stack")

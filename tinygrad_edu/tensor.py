@@ -429,8 +429,13 @@ class Tensor:
         return ops.broadcast_to(self, shape)
 
     def expand(self, *shape):
+        """PyTorch's ``expand``: ``broadcast_to``, where -1 keeps the size of that axis."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
+        lead = len(shape) - self.ndim  # new leading axes, which need a size
+        shape = tuple(
+            self.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(shape)
+        )
         return ops.broadcast_to(self, shape)
 
     def squeeze(self, axis=None):
