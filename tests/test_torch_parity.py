@@ -197,3 +197,41 @@ def test_concat_and_stack_of_ints_and_floats_give_the_float_like_torch():
     assert tg.stack([tg.tensor(i), tg.tensor(f)]).dtype == "float32"
     assert tg.concat([tg.tensor(f), tg.tensor(f.astype(np.float64))]).dtype == "float64"
     assert tg.concat([tg.tensor(i), tg.tensor(i)]).dtype == "int64"
+
+
+# ---- layers: sizes of the wrong type, and containers of things that are not modules ------------
+
+LAYER_ARGUMENTS = [
+    ("Linear float", lambda: tg.nn.Linear(3.0, 2), ValueError,
+     r"Linear: in_features must be a positive integer, got 3\.0"),
+    ("Linear bool", lambda: tg.nn.Linear(3, True), ValueError,
+     r"Linear: out_features must be a positive integer, got True"),
+    ("Linear negative", lambda: tg.nn.Linear(-3, 2), ValueError, r"Linear: in_features"),
+    ("Conv1d kernel float", lambda: tg.nn.Conv1d(3, 2, 3.0), TypeError,
+     r"Conv1d: sizes must be integers or 1-tuples, got 3\.0"),
+    ("Conv1d kernel 0", lambda: tg.nn.Conv1d(3, 2, 0), ValueError,
+     r"Conv1d: kernel_size must be a positive integer, got 0"),
+    ("Conv1d stride bool", lambda: tg.nn.Conv1d(3, 2, 3, stride=True), TypeError,
+     r"Conv1d: sizes must be integers"),
+    ("Embedding float", lambda: tg.nn.Embedding(5.0, 2), ValueError,
+     r"Embedding: num_embeddings must be a positive integer, got 5\.0"),
+    ("Embedding padding_idx float", lambda: tg.nn.Embedding(5, 2, padding_idx=1.0), TypeError,
+     r"Embedding: padding_idx must be an int or None, got 1\.0"),
+    ("Sequential of a function", lambda: tg.nn.Sequential(tg.nn.ReLU(), lambda x: x), TypeError,
+     r"Sequential: element 1 is a function, not a Module"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "what, fn, exc, pattern", LAYER_ARGUMENTS, ids=[c[0] for c in LAYER_ARGUMENTS]
+)
+def test_bad_layer_argument_is_a_clear_error(what, fn, exc, pattern):
+    with pytest.raises(exc, match=pattern) as info:
+        fn()
+    assert "\n" not in str(info.value)
+
+
+def test_conv1d_still_takes_one_tuples():
+    conv = tg.nn.Conv1d(3, 2, (3,), stride=(2,))
+    assert conv.kernel_size == (3,) and conv.stride == (2,)
+    assert conv(tg.ones(1, 3, 9)).shape == (1, 2, 4)

@@ -297,6 +297,12 @@ class ModuleList(Module):
             self.append(m)
 
     def append(self, module: Module) -> ModuleList:
+        if not isinstance(module, Module):  # a plain function would be stored but never called
+            raise TypeError(
+                f"{type(self).__name__}: element {len(self._modules)} is a "
+                f"{type(module).__name__}, not a Module; wrap functions in a Module "
+                "(e.g. nn.ReLU())"
+            )
         setattr(self, str(len(self._modules)), module)
         return self
 
