@@ -235,3 +235,41 @@ def test_conv1d_still_takes_one_tuples():
     conv = tg.nn.Conv1d(3, 2, (3,), stride=(2,))
     assert conv.kernel_size == (3,) and conv.stride == (2,)
     assert conv(tg.ones(1, 3, 9)).shape == (1, 2, 4)
+
+
+# ---- options given as strings, axes as floats --------------------------------------------------
+
+OPTION_ARGUMENTS = [
+    ("SGD lr str", lambda p: tg.optim.SGD(p, lr="0.1"), TypeError,
+     r"SGD: learning rate lr must be a number, got str '0\.1'"),
+    ("Adam eps str", lambda p: tg.optim.Adam(p, eps="1e-8"), TypeError,
+     r"Adam: epsilon value eps must be a number, got str"),
+    ("Adam beta str", lambda p: tg.optim.Adam(p, betas=("0.9", 0.99)), TypeError,
+     r"Adam: beta parameter at index 0 must be a number, got str"),
+    ("Dropout p str", lambda p: tg.nn.Dropout("0.1"), ValueError,
+     r"Dropout: probability p must be between 0 and 1, got '0\.1'"),
+    ("dropout p str", lambda p: tg.functional.dropout(tg.ones(2), "0.1"), ValueError,
+     r"dropout: probability p must be in \[0, 1\], got '0\.1'"),
+    ("softmax axis float", lambda p: tg.functional.softmax(tg.ones(2, 3), axis=1.0), TypeError,
+     r"softmax: axis must be an int, got 1\.0"),
+    ("log_softmax axis bool", lambda p: tg.functional.log_softmax(tg.ones(2, 3), axis=True),
+     TypeError, r"log_softmax: axis must be an int, got True"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "what, fn, exc, pattern", OPTION_ARGUMENTS, ids=[c[0] for c in OPTION_ARGUMENTS]
+)
+def test_bad_option_is_a_clear_error(what, fn, exc, pattern):
+    params = [tg.zeros(3, requires_grad=True)]
+    with pytest.raises(exc, match=pattern) as info:
+        fn(params)
+    assert "\n" not in str(info.value)
+
+
+def test_learning_rate_may_still_be_a_numpy_number():
+    p = tg.ones(3, requires_grad=True)
+    opt = tg.optim.SGD([p], lr=np.float64(0.5))
+    p.grad = tg.ones(3)
+    opt.step()
+    np.testing.assert_allclose(p.numpy(), [0.5, 0.5, 0.5])
