@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 import tinygrad_edu as tg
+import tinygrad_edu.functional as F
+from tinygrad_edu import nn, optim
 
 pytestmark = pytest.mark.ch16
 
@@ -202,22 +204,22 @@ def test_concat_and_stack_of_ints_and_floats_give_the_float_like_torch():
 # ---- layers: sizes of the wrong type, and containers of things that are not modules ------------
 
 LAYER_ARGUMENTS = [
-    ("Linear float", lambda: tg.nn.Linear(3.0, 2), ValueError,
+    ("Linear float", lambda: nn.Linear(3.0, 2), ValueError,
      r"Linear: in_features must be a positive integer, got 3\.0"),
-    ("Linear bool", lambda: tg.nn.Linear(3, True), ValueError,
+    ("Linear bool", lambda: nn.Linear(3, True), ValueError,
      r"Linear: out_features must be a positive integer, got True"),
-    ("Linear negative", lambda: tg.nn.Linear(-3, 2), ValueError, r"Linear: in_features"),
-    ("Conv1d kernel float", lambda: tg.nn.Conv1d(3, 2, 3.0), TypeError,
+    ("Linear negative", lambda: nn.Linear(-3, 2), ValueError, r"Linear: in_features"),
+    ("Conv1d kernel float", lambda: nn.Conv1d(3, 2, 3.0), TypeError,
      r"Conv1d: sizes must be integers or 1-tuples, got 3\.0"),
-    ("Conv1d kernel 0", lambda: tg.nn.Conv1d(3, 2, 0), ValueError,
+    ("Conv1d kernel 0", lambda: nn.Conv1d(3, 2, 0), ValueError,
      r"Conv1d: kernel_size must be a positive integer, got 0"),
-    ("Conv1d stride bool", lambda: tg.nn.Conv1d(3, 2, 3, stride=True), TypeError,
+    ("Conv1d stride bool", lambda: nn.Conv1d(3, 2, 3, stride=True), TypeError,
      r"Conv1d: sizes must be integers"),
-    ("Embedding float", lambda: tg.nn.Embedding(5.0, 2), ValueError,
+    ("Embedding float", lambda: nn.Embedding(5.0, 2), ValueError,
      r"Embedding: num_embeddings must be a positive integer, got 5\.0"),
-    ("Embedding padding_idx float", lambda: tg.nn.Embedding(5, 2, padding_idx=1.0), TypeError,
+    ("Embedding padding_idx float", lambda: nn.Embedding(5, 2, padding_idx=1.0), TypeError,
      r"Embedding: padding_idx must be an int or None, got 1\.0"),
-    ("Sequential of a function", lambda: tg.nn.Sequential(tg.nn.ReLU(), lambda x: x), TypeError,
+    ("Sequential of a function", lambda: nn.Sequential(nn.ReLU(), lambda x: x), TypeError,
      r"Sequential: element 1 is a function, not a Module"),
 ]  # fmt: skip
 
@@ -232,7 +234,7 @@ def test_bad_layer_argument_is_a_clear_error(what, fn, exc, pattern):
 
 
 def test_conv1d_still_takes_one_tuples():
-    conv = tg.nn.Conv1d(3, 2, (3,), stride=(2,))
+    conv = nn.Conv1d(3, 2, (3,), stride=(2,))
     assert conv.kernel_size == (3,) and conv.stride == (2,)
     assert conv(tg.ones(1, 3, 9)).shape == (1, 2, 4)
 
@@ -240,19 +242,19 @@ def test_conv1d_still_takes_one_tuples():
 # ---- options given as strings, axes as floats --------------------------------------------------
 
 OPTION_ARGUMENTS = [
-    ("SGD lr str", lambda p: tg.optim.SGD(p, lr="0.1"), TypeError,
+    ("SGD lr str", lambda p: optim.SGD(p, lr="0.1"), TypeError,
      r"SGD: learning rate lr must be a number, got str '0\.1'"),
-    ("Adam eps str", lambda p: tg.optim.Adam(p, eps="1e-8"), TypeError,
+    ("Adam eps str", lambda p: optim.Adam(p, eps="1e-8"), TypeError,
      r"Adam: epsilon value eps must be a number, got str"),
-    ("Adam beta str", lambda p: tg.optim.Adam(p, betas=("0.9", 0.99)), TypeError,
+    ("Adam beta str", lambda p: optim.Adam(p, betas=("0.9", 0.99)), TypeError,
      r"Adam: beta parameter at index 0 must be a number, got str"),
-    ("Dropout p str", lambda p: tg.nn.Dropout("0.1"), ValueError,
+    ("Dropout p str", lambda p: nn.Dropout("0.1"), ValueError,
      r"Dropout: probability p must be between 0 and 1, got '0\.1'"),
-    ("dropout p str", lambda p: tg.functional.dropout(tg.ones(2), "0.1"), ValueError,
+    ("dropout p str", lambda p: F.dropout(tg.ones(2), "0.1"), ValueError,
      r"dropout: probability p must be in \[0, 1\], got '0\.1'"),
-    ("softmax axis float", lambda p: tg.functional.softmax(tg.ones(2, 3), axis=1.0), TypeError,
+    ("softmax axis float", lambda p: F.softmax(tg.ones(2, 3), axis=1.0), TypeError,
      r"softmax: axis must be an int, got 1\.0"),
-    ("log_softmax axis bool", lambda p: tg.functional.log_softmax(tg.ones(2, 3), axis=True),
+    ("log_softmax axis bool", lambda p: F.log_softmax(tg.ones(2, 3), axis=True),
      TypeError, r"log_softmax: axis must be an int, got True"),
 ]  # fmt: skip
 
@@ -269,7 +271,58 @@ def test_bad_option_is_a_clear_error(what, fn, exc, pattern):
 
 def test_learning_rate_may_still_be_a_numpy_number():
     p = tg.ones(3, requires_grad=True)
-    opt = tg.optim.SGD([p], lr=np.float64(0.5))
+    opt = optim.SGD([p], lr=np.float64(0.5))
     p.grad = tg.ones(3)
     opt.step()
     np.testing.assert_allclose(p.numpy(), [0.5, 0.5, 0.5])
+
+
+# ---- in-place operators: x -= y under no_grad updates x itself ----------------------------------
+
+
+def test_manual_sgd_step_updates_the_parameter_in_place_like_torch():
+    torch = _torch()
+    x = np.array([[1.0, -2.0]])
+    ours = nn.Linear(2, 2).astype("float64")
+    theirs = torch.nn.Linear(2, 2).double()
+    theirs.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in ours.state_dict().items()})
+    weight = ours.weight
+    ours(tg.tensor(x)).sum().backward()
+    theirs(torch.tensor(x)).sum().backward()
+    with tg.no_grad():
+        ours.weight -= 0.1 * ours.weight.grad
+        ours.bias -= 0.1 * ours.bias.grad
+    with torch.no_grad():
+        theirs.weight -= 0.1 * theirs.weight.grad
+        theirs.bias -= 0.1 * theirs.bias.grad
+    assert ours.weight is weight and ours.weight.requires_grad  # was a plain new Tensor
+    assert [n for n, _ in ours.named_parameters()] == ["weight", "bias"]  # none lost, same order
+    for name, p in ours.named_parameters():
+        np.testing.assert_allclose(p.numpy(), getattr(theirs, name).detach().numpy())
+
+
+def test_inplace_operators_write_into_the_data():
+    a = tg.ones(3)
+    alias = a
+    a += 1
+    a *= tg.tensor([1.0, 2.0, 3.0])
+    a /= 2
+    a -= 0.5
+    assert a is alias
+    np.testing.assert_allclose(alias.numpy(), [0.5, 1.5, 2.5])
+    with pytest.raises(TypeError, match=r"\+=: the result has dtype float32, .* dtype int64"):
+        i = tg.tensor([1, 2])
+        i += 0.5
+    with pytest.raises(ValueError, match=r"\+=: the result has shape \(2, 2\) .* shape \(2,\)"):
+        b = tg.ones(2)
+        b += tg.ones(2, 2)
+
+
+def test_inplace_operator_on_a_recorded_tensor_makes_a_new_one():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    before = y
+    y += 1  # the graph keeps the old y; y is now y + 1
+    assert y is not before
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])

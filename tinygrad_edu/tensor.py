@@ -317,6 +317,41 @@ class Tensor:
     def __neg__(self):
         return ops.neg(self)
 
+    # ``x += y`` and friends, as PyTorch: where no gradient is recorded (under no_grad, or when
+    # neither side requires grad) the result is written into x's own data, so a Parameter stays
+    # the same object (``layer.weight -= lr * layer.weight.grad`` updates the layer). Where a
+    # gradient is recorded, x becomes a new tensor, as ``x = x + y``: the graph keeps the old one.
+    def __iadd__(self, other):
+        return self._inplace(ops.add(self, other), "+=")
+
+    def __isub__(self, other):
+        return self._inplace(ops.sub(self, other), "-=")
+
+    def __imul__(self, other):
+        return self._inplace(ops.mul(self, other), "*=")
+
+    def __itruediv__(self, other):
+        return self._inplace(ops.div(self, other), "/=")
+
+    def _inplace(self, out: Tensor, op: str) -> Tensor:
+        if is_grad_enabled() and (self.requires_grad or out.requires_grad):
+            return out
+        if out.shape != self.shape:
+            raise ValueError(
+                f"{op}: the result has shape {out.shape} but it is written into a tensor of "
+                f"shape {self.shape}; broadcasting may not grow the tensor written into"
+            )
+        if out.dtype != self.dtype and not (
+            backend.is_floating(out.dtype) and backend.is_floating(self.dtype)
+        ):
+            raise TypeError(
+                f"{op}: the result has dtype {out.dtype}, which cannot be written into a tensor "
+                f"of dtype {self.dtype} (shape {self.shape}); use x = x {op[0]} y instead"
+            )
+        xp = backend.xp_of(self.data)
+        self.data[...] = xp.astype(out.data, self.data.dtype)
+        return self
+
     def __matmul__(self, other):
         return ops.matmul(self, other)
 

@@ -61,7 +61,8 @@ class Module:
                 f"{type(self).__name__}: call super().__init__() before assigning attributes"
             )
         for store in (self._parameters, self._modules, self._buffers):
-            store.pop(name, None)
+            if store.get(name) is not value:  # the same object again (w -= ...) keeps its place
+                store.pop(name, None)
         if isinstance(value, Parameter):
             self._parameters[name] = value
         elif isinstance(value, Module):
