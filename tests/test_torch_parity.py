@@ -205,9 +205,9 @@ def test_concat_and_stack_of_ints_and_floats_give_the_float_like_torch():
 
 LAYER_ARGUMENTS = [
     ("Linear float", lambda: nn.Linear(3.0, 2), ValueError,
-     r"Linear: in_features must be a positive integer, got 3\.0"),
+     r"Linear: in_features must be an integer >= 0, got 3\.0"),
     ("Linear bool", lambda: nn.Linear(3, True), ValueError,
-     r"Linear: out_features must be a positive integer, got True"),
+     r"Linear: out_features must be an integer >= 0, got True"),
     ("Linear negative", lambda: nn.Linear(-3, 2), ValueError, r"Linear: in_features"),
     ("Conv1d kernel float", lambda: nn.Conv1d(3, 2, 3.0), TypeError,
      r"Conv1d: sizes must be integers or 1-tuples, got 3\.0"),
@@ -326,3 +326,7 @@ def test_inplace_operator_on_a_recorded_tensor_makes_a_new_one():
     assert y is not before
     y.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])
+
+
+def test_linear_with_zero_features_is_allowed_like_torch():
+    assert nn.Linear(3, 0)(tg.ones(2, 3)).shape == (2, 0)

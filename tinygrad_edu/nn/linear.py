@@ -43,7 +43,7 @@ class Linear(Module):
     def __init__(
         self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None
     ):
-        check_positive_sizes("Linear", in_features=in_features, out_features=out_features)
+        check_positive_sizes("Linear", 0, in_features=in_features, out_features=out_features)
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
