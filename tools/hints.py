@@ -213,8 +213,9 @@ HINTS: dict[str, dict] = {
         "formula": (
             "first step: b = copy of g; later: b = momentum * b + (1 - dampening) * g;\n"
             "direction = g + momentum * b if nesterov else b\n"
-            "(_update returns the direction; the caller does p -= lr * direction). Update b in "
-            "place: it is the optimizer's own array, and g may be shared."
+            "(assign it to grad: the line after the region does p.data -= lr * grad). Update b "
+            "in place: it is the optimizer's own array, and g may be shared (copy it on the "
+            "first step)."
         ),
     },
     "4.4": {
