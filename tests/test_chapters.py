@@ -67,6 +67,20 @@ def library_source(path: str, qualname: str) -> str:
     return textwrap.dedent("\n".join(lines[start - 1 : end])).strip("\n")
 
 
+# In a learner's copy (tools/make_exercises.py), a chapter quotes an exercise region as the stub,
+# and the learner then replaces the stub with their own code: there the quote is compared with the
+# region bodies left out on both sides (everything around them must still match).
+IN_LEARNER_COPY = (ROOT / ".learner_copy").exists()
+_REGION_BODY = re.compile(
+    r"^([ \t]*# --- exercise [^\n]*\n).*?^([ \t]*# --- end exercise ---)$", re.M | re.S
+)
+
+
+def without_region_bodies(code: str) -> str:
+    """``code`` with the lines between each exercise's two marker comments removed."""
+    return _REGION_BODY.sub(r"\1\2", code)
+
+
 def _chapter_id(path: Path) -> str:
     return path.name[:2]
 
@@ -107,7 +121,10 @@ def test_chapter_quotes_match_the_library(chapter: Path):
             f"{chapter.name}:{line}: the block after <!-- quote: ... --> must be ```python quote"
         )
         expected = library_source(*target)
-        assert code.strip("\n") == expected, (
+        code = code.strip("\n")
+        if IN_LEARNER_COPY:
+            code, expected = without_region_bodies(code), without_region_bodies(expected)
+        assert code == expected, (
             f"{chapter.name}:{line}: the quote of {target[0]}::{target[1]} differs from the "
             f"library; the library now reads:\n{expected}"
         )
@@ -204,3 +221,16 @@ def test_pretrained_checkpoint_loads_into_a_fresh_model(tmp_path):
     other = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=8, n_layer=1, n_head=2, n_embd=16))
     with pytest.raises(CheckpointError, match="n_embd"):
         training.restore_model(other, ckpt)
+
+
+def test_a_learner_copy_compares_quotes_without_the_region_bodies():
+    """A learner's own code in a region passes; a change outside the regions still fails."""
+    stub = (
+        "def f():\n    # --- exercise 2.1: x ---\n    raise NotImplementedError\n"
+        "    # --- end exercise ---\n    return y\n"
+    )
+    solved = stub.replace("    raise NotImplementedError\n", "    y = 1\n    y += 1\n")
+    assert without_region_bodies(stub) == without_region_bodies(solved)
+    assert without_region_bodies(stub) != without_region_bodies(
+        solved.replace("return y", "return 0")
+    )

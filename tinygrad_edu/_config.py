@@ -5,12 +5,13 @@ field, what was expected and the value it got."""
 from __future__ import annotations
 
 
-def check_positive_sizes(owner: str, **sizes) -> None:
+def check_positive_sizes(owner: str, minimum: int = 1, **sizes) -> None:
     """Arguments that count something (``hidden_size=0`` is a mistake, not a layer); ``owner``
-    names the class they are for. A bool is not a count."""
+    names the class they are for. A bool is not a count. ``minimum=0`` allows empty sizes."""
     for name, n in sizes.items():
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"{owner}: {name} must be a positive integer, got {n!r}")
+        if not isinstance(n, int) or isinstance(n, bool) or n < minimum:
+            what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+            raise ValueError(f"{owner}: {name} must be {what}, got {n!r}")
 
 
 def check_positive_ints(config, *names: str) -> None:

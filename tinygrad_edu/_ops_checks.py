@@ -25,9 +25,11 @@ def _tensor(x, like: Tensor | None = None, op: str = "") -> Tensor:
 
 
 def _operand(x, like: Tensor, op: str = "op"):
-    """Python numbers stay constants (keeping the tensor's dtype); arrays, lists become Tensors."""
+    """Python numbers (and NumPy scalars, as Python numbers) stay constants keeping the tensor's
+    dtype; arrays, lists become Tensors."""
     if isinstance(x, Tensor):
         return x
+    x = backend.python_scalar(x)
     if isinstance(x, (int, float, bool)):
         return x
     if backend.is_array(x) or isinstance(x, (list, tuple)):
@@ -149,6 +151,8 @@ def _axes(axis, shape: tuple, op: str) -> tuple:
     out = []
     for ax in axis:
         try:
+            if isinstance(ax, bool):  # True is not axis 1
+                raise TypeError
             ax = operator.index(ax)
         except TypeError:
             raise TypeError(
@@ -167,6 +171,8 @@ def _axes(axis, shape: tuple, op: str) -> tuple:
 
 def _reshape_target(shape_in: tuple, shape) -> tuple:
     try:
+        if any(isinstance(s, bool) for s in shape):  # True is not a size of 1
+            raise TypeError
         shape = tuple(operator.index(s) for s in shape)
     except TypeError:
         raise TypeError(f"reshape: the new shape must hold integers, got {shape}") from None

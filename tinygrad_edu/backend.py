@@ -137,6 +137,13 @@ def is_array(obj) -> bool:
     return type(obj) in _type_to_device or isinstance(obj, np.generic)
 
 
+def python_scalar(x):
+    """A NumPy scalar (``np.float64(0.5)``, ``np.int64(3)``, ``np.bool_(True)``) as the Python
+    number it holds; anything else unchanged. Ops treat it as a Python number, as PyTorch does,
+    so ``x * np.sqrt(d)`` keeps a float32 ``x`` float32."""
+    return x.item() if isinstance(x, np.generic) else x
+
+
 def to_numpy(array) -> np.ndarray:
     """Copy (if needed) any array to a NumPy array on the host."""
     d = device_of(array)
@@ -179,6 +186,11 @@ def asarray(data, dtype=None, device: str | None = None):
 def resolve_dtype(dtype, device: str):
     """The dtype object of ``device``'s library named like ``dtype`` (``"float32"``, np.float32)."""
     name = dtype_name(dtype)
+    if not (is_floating(name) or is_integer(name) or name == "bool"):
+        raise TypeError(
+            f"dtype: unknown dtype {name!r}; expected a name such as 'float32', 'float64', "
+            "'int64' or 'bool'"
+        )
     return getattr(_modules[device], name)
 
 

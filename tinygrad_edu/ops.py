@@ -156,7 +156,11 @@ def div(a, b) -> Tensor:
 
 
 class Pow(Function):
-    """``a ** b``; d/da = b a^(b-1), d/db = a^b log(a) (needs a > 0)."""
+    """``a ** b``; d/da = b a^(b-1), d/db = a^b log(a) (needs a > 0).
+
+    As PyTorch, d/da is 0 where b = 0 (the output is 1 whatever a is, though b a^(b-1) is
+    0 * inf at a = 0), and d/db is 0 where a = 0 and b >= 0 (a^b log(a) -> 0 there).
+    """
 
     def forward(self, a, b):
         return a**b
@@ -164,12 +168,19 @@ class Pow(Function):
     def backward(self, grad_out):
         a, b = self.inputs
         need_a, need_b = self.needs_input_grad
-        grad_a = unbroadcast(grad_out * b * a ** (b - 1), _shape(a)) if need_a else None
-        if need_b:  # a may be a Python number (2.0 ** x): then log(a) is a number too
-            log_a = log(a) if isinstance(a, Tensor) else math.log(a)
-            grad_b = unbroadcast(grad_out * a**b * log_a, _shape(b))
-        else:
-            grad_b = None
+        xp = backend.xp_of(grad_out.data)
+        a_, b_ = _data(a), _data(b)  # arrays, or a Python number (2.0 ** x, x ** 2)
+        grad_a = grad_b = None
+        if need_a:
+            grad_a = where(_const(xp.asarray(b_ == 0)), 0.0, grad_out * b * a ** (b - 1))
+            grad_a = unbroadcast(grad_a, _shape(a))
+        if need_b:
+            if isinstance(a, Tensor):
+                log_a = log(a)
+            else:
+                log_a = math.log(a) if a > 0 else -math.inf if a == 0 else math.nan
+            zero = _const(xp.asarray((a_ == 0) & (b_ >= 0)))
+            grad_b = unbroadcast(where(zero, 0.0, grad_out * a**b * log_a), _shape(b))
         return grad_a, grad_b
 
 
@@ -407,8 +418,16 @@ class Clip(Function):
 
 
 def clip(a: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - NumPy's names
+    min, max = backend.python_scalar(min), backend.python_scalar(max)  # noqa: A001
+    for name, bound in (("min", min), ("max", max)):
+        if bound is not None and not isinstance(bound, (int, float)):
+            raise TypeError(
+                f"clip: {name} must be a Python number or None, got {type(bound).__name__}"
+            )
     if min is not None and max is not None and min > max:
         raise ValueError(f"clip: min ({min}) is larger than max ({max})")
+    if float in (type(min), type(max)):  # ints clipped to 1.5 become floats (PyTorch's rule)
+        a = _floating(a)
     return Clip.apply(a, min, max)
 
 
@@ -615,6 +634,8 @@ def squeeze(a: Tensor, axis=None) -> Tensor:
 def unsqueeze(a: Tensor, axis: int) -> Tensor:
     """Insert a size-1 axis at ``axis`` (NumPy: ``expand_dims``)."""
     nd = a.ndim + 1
+    if isinstance(axis, bool) or not hasattr(axis, "__index__"):
+        raise TypeError(f"unsqueeze: axis must be an int, got {axis!r}")
     if not -nd <= axis < nd:
         raise ValueError(
             f"unsqueeze: axis {axis} is out of range for a result with {nd} dimensions"
@@ -630,6 +651,11 @@ def flatten(a: Tensor, start_axis: int = 0, end_axis: int = -1) -> Tensor:
     if a.ndim == 0:
         return reshape(a, (1,))
     (s,), (e,) = _axes(start_axis, a.shape, "flatten"), _axes(end_axis, a.shape, "flatten")
+    if s > e:
+        raise ValueError(
+            f"flatten: start_axis {start_axis} comes after end_axis {end_axis} "
+            f"for a tensor of shape {a.shape}"
+        )
     return reshape(a, a.shape[:s] + (math.prod(a.shape[s : e + 1]),) + a.shape[e + 1 :])
 
 
@@ -684,7 +710,7 @@ class BroadcastTo(Function):
 
 def broadcast_to(a: Tensor, shape) -> Tensor:
     shape = tuple(shape)
-    if _broadcast_shape(a.shape, shape) != shape:
+    if _broadcast_shape(a.shape, shape) != shape or builtins.any(s < 0 for s in shape):
         raise ValueError(f"broadcast_to: cannot broadcast a tensor of shape {a.shape} to {shape}")
     if shape == a.shape:
         return a
@@ -724,7 +750,18 @@ def split(a: Tensor, indices_or_sections, axis: int = 0) -> list:
     """NumPy's ``split``: a number of equal sections, or the indices where to cut."""
     (ax,) = _axes(axis, a.shape, "split")
     n = a.shape[ax]
+    if isinstance(indices_or_sections, bool) or not isinstance(
+        indices_or_sections, (int, list, tuple)
+    ):
+        raise TypeError(
+            f"split: indices_or_sections must be an int or a list of ints, "
+            f"got {indices_or_sections!r}"
+        )
     if isinstance(indices_or_sections, int):
+        if indices_or_sections < 1:
+            raise ValueError(
+                f"split: the number of sections must be >= 1, got {indices_or_sections}"
+            )
         if n % indices_or_sections:
             raise ValueError(
                 f"split: axis {axis} of size {n} (shape {a.shape}) does not divide into "
@@ -792,6 +829,9 @@ def concat(tensors, axis: int = 0) -> Tensor:
     tensors = [_tensor(t, op="concat") for t in tensors]
     if not tensors:
         raise ValueError("concat: needs at least one tensor")
+    floats = [t for t in tensors if backend.is_floating(t.dtype)]
+    if floats:  # integers joined with floats become that float (PyTorch's rule, as _promote)
+        tensors = [_promote(t, floats[0])[0] for t in tensors]
     ref = tensors[0]
     if ref.ndim == 0:
         raise ValueError("concat: zero-dimensional tensors cannot be concatenated; use stack")
@@ -815,6 +855,12 @@ def stack(tensors, axis: int = 0) -> Tensor:
     tensors = [_tensor(t, op="stack") for t in tensors]
     if not tensors:
         raise ValueError("stack: needs at least one tensor")
+    nd = tensors[0].ndim + 1
+    if isinstance(axis, bool) or not hasattr(axis, "__index__") or not -nd <= axis < nd:
+        raise ValueError(
+            f"stack: axis {axis!r} is out of range for stacking tensors of shape "
+            f"{tensors[0].shape} (axes {-nd}..{nd - 1})"
+        )
     for t in tensors[1:]:
         if t.shape != tensors[0].shape:
             raise ValueError(
@@ -850,9 +896,14 @@ class Where(Function):
 
 def where(cond, a, b) -> Tensor:
     """``a`` where ``cond`` is true, else ``b``; ``a`` and ``b`` may be Tensors or numbers."""
-    ref = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
-    if ref is None:
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError("where: at least one of a and b must be a Tensor")
+    a, b = backend.python_scalar(a), backend.python_scalar(b)
+    if float in (type(a), type(b)):  # where(cond, ints, 0.5) is a float tensor (PyTorch's rule)
+        a, b = _floating(a), _floating(b)
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        a, b = _promote(a, b)
+    ref = a if isinstance(a, Tensor) else b
     cond = cond if isinstance(cond, Tensor) else Tensor(cond, device=ref.device)
     if cond.dtype != "bool":
         raise TypeError(f"where: the condition must be a boolean tensor, got dtype {cond.dtype}")
@@ -877,6 +928,8 @@ def masked_fill(a: Tensor, mask, value) -> Tensor:
             f"masked_fill: mask of shape {mask.shape} does not broadcast to the tensor's "
             f"shape {a.shape}"
         )
+    if not isinstance(value, Tensor):  # the result keeps a's dtype, as PyTorch's masked_fill
+        value = _const(backend.xp_of(a.data).asarray(value, dtype=a.data.dtype))
     return where(mask, value, a)
 
 
@@ -941,6 +994,8 @@ def _arg_reduce(a: Tensor, axis, keepdims, op: str) -> Tensor:
     xp = backend.xp_of(a.data)
     if a.size == 0:
         raise ValueError(f"{op}: a tensor of shape {a.shape} has no elements")
+    if isinstance(axis, (tuple, list)):
+        raise TypeError(f"{op}: axis must be None or an int, got {axis!r}")
     reduce = xp.argmax if op == "argmax" else xp.argmin
     if axis is None:
         out = reduce(xp.reshape(a.data, (-1,)), axis=0)

@@ -316,7 +316,13 @@ def _check_param(name: str, i: int, p) -> None:
         )
 
 
+def _check_number(name: str, what: str, value) -> None:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__float__"):
+        raise TypeError(f"{name}: {what} must be a number, got {type(value).__name__} {value!r}")
+
+
 def _check_nonnegative(name: str, what: str, value) -> None:
+    _check_number(name, what, value)
     if not value >= 0.0:  # also catches NaN
         raise ValueError(f"{name}: invalid {what}: {value!r} (it must be >= 0)")
 
@@ -325,6 +331,7 @@ def _check_betas(name: str, betas) -> None:
     if len(betas) != 2:
         raise ValueError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
     for i, beta in enumerate(betas):
+        _check_number(name, f"beta parameter at index {i}", beta)
         if not 0.0 <= beta < 1.0:
             raise ValueError(
                 f"{name}: invalid beta parameter at index {i}: {beta!r} (it must be in [0, 1))"

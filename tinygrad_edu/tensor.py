@@ -120,13 +120,14 @@ class Tensor:
                     f"tensor: cannot make a tensor from {type(data).__name__}; expected a "
                     "number, a (nested) list of numbers or an array"
                 )
-            if dtype is None:
-                dtype = _default_dtype_for(data)
             try:
+                if dtype is None:
+                    dtype = _default_dtype_for(data)
                 host = _np.asarray(data, dtype=backend.dtype_name(dtype))
             except (ValueError, TypeError) as e:  # ragged lists, strings inside lists ...
+                kind = "" if dtype is None else f"{backend.dtype_name(dtype)} "
                 raise ValueError(
-                    f"tensor: cannot make a {backend.dtype_name(dtype)} tensor from this data "
+                    f"tensor: cannot make a {kind}tensor from this data "
                     f"(nested lists must be rectangular and hold numbers): {e}"
                 ) from e
             data = backend.asarray(host, None, device)
@@ -316,6 +317,41 @@ class Tensor:
     def __neg__(self):
         return ops.neg(self)
 
+    # ``x += y`` and friends, as PyTorch: where no gradient is recorded (under no_grad, or when
+    # neither side requires grad) the result is written into x's own data, so a Parameter stays
+    # the same object (``layer.weight -= lr * layer.weight.grad`` updates the layer). Where a
+    # gradient is recorded, x becomes a new tensor, as ``x = x + y``: the graph keeps the old one.
+    def __iadd__(self, other):
+        return self._inplace(ops.add(self, other), "+=")
+
+    def __isub__(self, other):
+        return self._inplace(ops.sub(self, other), "-=")
+
+    def __imul__(self, other):
+        return self._inplace(ops.mul(self, other), "*=")
+
+    def __itruediv__(self, other):
+        return self._inplace(ops.div(self, other), "/=")
+
+    def _inplace(self, out: Tensor, op: str) -> Tensor:
+        if is_grad_enabled() and (self.requires_grad or out.requires_grad):
+            return out
+        if out.shape != self.shape:
+            raise ValueError(
+                f"{op}: the result has shape {out.shape} but it is written into a tensor of "
+                f"shape {self.shape}; broadcasting may not grow the tensor written into"
+            )
+        if out.dtype != self.dtype and not (
+            backend.is_floating(out.dtype) and backend.is_floating(self.dtype)
+        ):
+            raise TypeError(
+                f"{op}: the result has dtype {out.dtype}, which cannot be written into a tensor "
+                f"of dtype {self.dtype} (shape {self.shape}); use x = x {op[0]} y instead"
+            )
+        xp = backend.xp_of(self.data)
+        self.data[...] = xp.astype(out.data, self.data.dtype)
+        return self
+
     def __matmul__(self, other):
         return ops.matmul(self, other)
 
@@ -428,8 +464,13 @@ class Tensor:
         return ops.broadcast_to(self, shape)
 
     def expand(self, *shape):
+        """PyTorch's ``expand``: ``broadcast_to``, where -1 keeps the size of that axis."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
+        lead = len(shape) - self.ndim  # new leading axes, which need a size
+        shape = tuple(
+            self.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(shape)
+        )
         return ops.broadcast_to(self, shape)
 
     def squeeze(self, axis=None):
@@ -462,13 +503,21 @@ def tensor(data, requires_grad=False, dtype=None, device=None) -> Tensor:
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
 
 
-def _shape(shape) -> tuple:
+def _shape(shape, op: str) -> tuple:
+    """``op(2, 3)`` or ``op((2, 3))`` as a tuple of sizes, each an integer >= 0 (not a bool)."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
-    return tuple(shape)
+        shape = shape[0]
+    shape = tuple(shape)
+    for s in shape:
+        if isinstance(s, bool) or not hasattr(s, "__index__"):
+            raise TypeError(f"{op}: sizes must be integers, got shape {shape}")
+        if s < 0:
+            raise ValueError(f"{op}: sizes must be >= 0, got shape {shape}")
+    return tuple(int(s) for s in shape)
 
 
-def _full(shape, value, dtype, device, requires_grad) -> Tensor:
+def _full(shape, value, dtype, device, requires_grad, op="full") -> Tensor:
+    shape = _shape((shape,) if hasattr(shape, "__index__") else shape, op)
     device = backend.get_device(device)
     xp = backend.namespace(device)
     data = xp.full(shape, value, dtype=backend.resolve_dtype(dtype or "float32", device))
@@ -477,15 +526,14 @@ def _full(shape, value, dtype, device, requires_grad) -> Tensor:
 
 def zeros(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """``zeros(2, 3)`` or ``zeros((2, 3))``."""
-    return _full(_shape(shape), 0, dtype, device, requires_grad)
+    return _full(shape, 0, dtype, device, requires_grad, "zeros")
 
 
 def ones(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _full(_shape(shape), 1, dtype, device, requires_grad)
+    return _full(shape, 1, dtype, device, requires_grad, "ones")
 
 
 def full(shape, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
     return _full(shape, fill_value, dtype, device, requires_grad)
 
 
@@ -505,6 +553,8 @@ def arange(start, stop=None, step=1, dtype=None, device=None) -> Tensor:
     """Like ``np.arange``; integers give int64, floats float32."""
     if stop is None:
         start, stop = 0, start
+    if step == 0:
+        raise ValueError(f"arange: step must not be 0 (start={start}, stop={stop})")
     if dtype is None:
         dtype = "int64" if all(isinstance(v, int) for v in (start, stop, step)) else "float32"
     device = backend.get_device(device)
@@ -515,18 +565,20 @@ def arange(start, stop=None, step=1, dtype=None, device=None) -> Tensor:
 
 def randn(*shape, dtype="float32", device=None, requires_grad=False) -> Tensor:
     """Standard normal samples from the framework's seeded generator (``tg.manual_seed``)."""
-    data = backend.randn(_shape(shape), dtype, device)
+    data = backend.randn(_shape(shape, "randn"), dtype, device)
     return Tensor._make(data, False, None).requires_grad_(requires_grad)
 
 
 def rand(*shape, dtype="float32", device=None, requires_grad=False) -> Tensor:
     """Uniform samples in [0, 1) from the framework's seeded generator."""
-    data = backend.rand(_shape(shape), dtype, device)
+    data = backend.rand(_shape(shape, "rand"), dtype, device)
     return Tensor._make(data, False, None).requires_grad_(requires_grad)
 
 
 def randint(low, high, shape, device=None) -> Tensor:
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    shape = _shape((shape,) if hasattr(shape, "__index__") else shape, "randint")
+    if not low < high:
+        raise ValueError(f"randint: needs low < high, got low={low}, high={high}")
     return Tensor._make(backend.randint(low, high, shape, device), False, None)
 
 

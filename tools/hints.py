@@ -103,7 +103,11 @@ HINTS: dict[str, dict] = {
             "|a| is a for a > 0 and -a for a < 0: its derivative is +1 or -1, whichever sign a "
             "has. At a = 0 the function has a kink; pick 0 there, as PyTorch does."
         ),
-        "formula": "grad_a = grad_out * sign(a)   (the array namespace has sign; sign(0) = 0)",
+        "formula": (
+            "grad_a = grad_out * sign(a), with sign taken on the input's array: "
+            "a = self.inputs[0].data; backend.xp_of(a).sign(a) (sign(0) = 0; a Tensor has no "
+            ".sign())"
+        ),
     },
     "3.1": {
         "idea": (
@@ -209,8 +213,9 @@ HINTS: dict[str, dict] = {
         "formula": (
             "first step: b = copy of g; later: b = momentum * b + (1 - dampening) * g;\n"
             "direction = g + momentum * b if nesterov else b\n"
-            "(_update returns the direction; the caller does p -= lr * direction). Update b in "
-            "place: it is the optimizer's own array, and g may be shared."
+            "(assign it to grad: the line after the region does p.data -= lr * grad). Update b "
+            "in place: it is the optimizer's own array, and g may be shared (copy it on the "
+            "first step)."
         ),
     },
     "4.4": {

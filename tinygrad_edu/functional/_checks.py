@@ -38,6 +38,8 @@ def check_reduction(op: str, reduction: str) -> None:
 
 def check_axis(op: str, axis: int, ndim: int) -> int:
     """``axis`` as a non-negative index into ``ndim`` axes (a 0-d tensor counts as one axis)."""
+    if isinstance(axis, bool) or not hasattr(axis, "__index__"):
+        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
     if not -max(ndim, 1) <= axis < max(ndim, 1):
         raise ValueError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dimensions")
     return axis % ndim if ndim else 0

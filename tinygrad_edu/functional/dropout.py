@@ -20,8 +20,8 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     [1.0, 1.0, 1.0, 1.0]
     """
     check_float("dropout", "input", x)
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: probability p must be in [0, 1], got {p}")
+    if isinstance(p, (str, bytes)) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: probability p must be in [0, 1], got {p!r}")
     if not training or p == 0.0:
         return x
     xp = backend.xp_of(x.data)

@@ -12,6 +12,7 @@ Read next: ``rnn.py``.
 from __future__ import annotations
 
 from .. import functional as F
+from .._config import check_positive_sizes
 from ..tensor import Tensor, zeros
 from ._checks import check_device, check_dtype, check_ndim, check_size, check_tensor, layer_name
 from .linear import Linear
@@ -65,6 +66,8 @@ class Conv1d(Module):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = _single(kernel_size)
+        check_positive_sizes("Conv1d", in_channels=in_channels, out_channels=out_channels,
+                             kernel_size=self.kernel_size[0])  # fmt: skip
         self.stride = _single(stride)
         self.padding = padding if isinstance(padding, str) else _single(padding)
         self.dilation = _single(dilation)
@@ -124,5 +127,7 @@ def _single(v) -> tuple:
     if isinstance(v, (tuple, list)):
         if len(v) != 1:
             raise ValueError(f"Conv1d: expected an integer or a 1-tuple, got {v!r}")
-        return tuple(v)
+        v = v[0]
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError(f"Conv1d: sizes must be integers or 1-tuples, got {v!r}")
     return (v,)

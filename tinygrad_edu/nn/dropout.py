@@ -35,8 +35,8 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: probability p must be between 0 and 1, got {p}")
+        if isinstance(p, (str, bytes)) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout: probability p must be between 0 and 1, got {p!r}")
         if inplace:
             # writing into a tensor that the graph saved for backward would corrupt its gradient
             raise ValueError("Dropout: inplace=True is not supported; dropout returns a new tensor")

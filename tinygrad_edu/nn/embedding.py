@@ -11,6 +11,7 @@ Read next: ``conv.py``.
 from __future__ import annotations
 
 from .. import functional as F
+from .._config import check_positive_sizes
 from ..tensor import Tensor, zeros
 from . import init
 from ._checks import check_device, check_tensor, layer_name
@@ -48,8 +49,15 @@ class Embedding(Module):
         device=None,
         dtype=None,
     ):
+        check_positive_sizes(
+            "Embedding", num_embeddings=num_embeddings, embedding_dim=embedding_dim
+        )
         super().__init__()
         if padding_idx is not None:
+            if isinstance(padding_idx, bool) or not isinstance(padding_idx, int):
+                raise TypeError(
+                    f"Embedding: padding_idx must be an int or None, got {padding_idx!r}"
+                )
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError(
                     f"Embedding: padding_idx {padding_idx} must be an id of the table of "

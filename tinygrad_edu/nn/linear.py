@@ -10,6 +10,7 @@ Read next: ``init.py``.
 from __future__ import annotations
 
 from .. import functional as F
+from .._config import check_positive_sizes
 from ..tensor import Tensor, zeros
 from . import init
 from ._checks import check_device, check_dtype, check_size, check_tensor
@@ -42,6 +43,7 @@ class Linear(Module):
     def __init__(
         self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None
     ):
+        check_positive_sizes("Linear", 0, in_features=in_features, out_features=out_features)
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features

@@ -61,7 +61,8 @@ class Module:
                 f"{type(self).__name__}: call super().__init__() before assigning attributes"
             )
         for store in (self._parameters, self._modules, self._buffers):
-            store.pop(name, None)
+            if store.get(name) is not value:  # the same object again (w -= ...) keeps its place
+                store.pop(name, None)
         if isinstance(value, Parameter):
             self._parameters[name] = value
         elif isinstance(value, Module):
@@ -297,6 +298,12 @@ class ModuleList(Module):
             self.append(m)
 
     def append(self, module: Module) -> ModuleList:
+        if not isinstance(module, Module):  # a plain function would be stored but never called
+            raise TypeError(
+                f"{type(self).__name__}: element {len(self._modules)} is a "
+                f"{type(module).__name__}, not a Module; wrap functions in a Module "
+                "(e.g. nn.ReLU())"
+            )
         setattr(self, str(len(self._modules)), module)
         return self
 

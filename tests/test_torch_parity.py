@@ -1,0 +1,333 @@
+"""Where PyTorch and this library should agree, checked against PyTorch itself (float64).
+
+Each test here was written for a difference found by comparing the two: a NumPy scalar that
+turned float32 into float64, a float bound truncated on an integer tensor, a gradient that was
+NaN where PyTorch's is 0, arguments of the wrong type that failed deep inside NumPy. Tests that
+need PyTorch skip when it is not installed; the rest run everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import tinygrad_edu as tg
+import tinygrad_edu.functional as F
+from tinygrad_edu import nn, optim
+
+pytestmark = pytest.mark.ch16
+
+
+def _torch():
+    return pytest.importorskip("torch", reason="PyTorch is needed to compare against it")
+
+
+# ---- NumPy scalars are Python numbers ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("scalar", [np.float64(2.0), np.int64(2), np.float32(2.0)])
+def test_numpy_scalar_operand_keeps_float32(scalar):
+    x = tg.ones(2, 3)
+    assert (x * scalar).dtype == "float32"
+    assert (scalar * x).dtype == "float32"
+    assert (x + scalar).dtype == "float32"
+    assert (x**scalar).dtype == "float32"
+    assert tg.maximum(x, scalar).dtype == "float32"
+    np.testing.assert_allclose((x * scalar).numpy(), np.full((2, 3), 2.0))
+
+
+def test_numpy_scalar_operand_matches_torch():
+    torch = _torch()
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    ours = tg.tensor(x) / np.sqrt(np.float64(8.0))
+    theirs = torch.tensor(x) / np.sqrt(np.float64(8.0))
+    assert ours.dtype == str(theirs.dtype).replace("torch.", "")
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)
+
+
+# ---- where, clip, masked_fill: a float scalar with an integer tensor ----------------------------
+
+
+def test_where_int_tensor_float_scalar_is_float_like_torch():
+    torch = _torch()
+    cond = np.array([True, False, True])
+    ints = np.array([1, 2, 3])
+    ours = tg.where(tg.tensor(cond), tg.tensor(ints), 0.5)
+    theirs = torch.where(torch.tensor(cond), torch.tensor(ints), 0.5)
+    assert ours.dtype == "float32" and theirs.is_floating_point()
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy())
+    ours = tg.where(tg.tensor(cond), tg.tensor(ints), tg.tensor([0.5, 0.5, 0.5]))
+    assert ours.dtype == "float32"  # not NumPy's float64 for int64 with float32
+    np.testing.assert_allclose(ours.numpy(), [1.0, 0.5, 3.0])
+
+
+def test_clip_int_tensor_float_bounds_like_torch():
+    torch = _torch()
+    ints = np.array([0, 1, 2, 3])
+    ours = tg.tensor(ints).clip(0, 1.5)
+    theirs = torch.tensor(ints).clamp(0, 1.5)
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy())  # was [0, 1, 1, 1]
+    assert tg.tensor(ints).clip(0, 2).dtype == "int64"
+
+
+def test_clip_tensor_bound_is_a_clear_error():
+    with pytest.raises(TypeError, match=r"clip: min must be a Python number or None, got Tensor"):
+        tg.ones(3).clip(tg.zeros(3), 1.0)
+
+
+def test_masked_fill_keeps_dtype_like_torch():
+    torch = _torch()
+    ours = tg.tensor([1, 2]).masked_fill(tg.tensor([True, False]), 0.5)
+    theirs = torch.tensor([1, 2]).masked_fill(torch.tensor([True, False]), 0.5)
+    assert ours.dtype == "int64"
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+# ---- pow: gradients at a zero base -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "base, exponent",
+    [
+        ([0.0, 1.0, -2.0, 0.5], [0.0, 0.0, 0.0, 0.0]),  # x ** 0 at x = 0: 0, not NaN
+        ([0.0, 0.5, 2.0, 0.0], [2.0, 3.0, 2.0, 1.5]),  # d/db at a = 0: 0, not NaN
+        ([-2.0, -1.0, 0.5, 3.0], [3.0, 2.0, 3.0, 3.0]),  # negative bases, integral exponents
+    ],
+)
+def test_pow_gradients_match_torch(base, exponent):
+    torch = _torch()
+    a, b = (
+        tg.tensor(np.array(base), requires_grad=True),
+        tg.tensor(np.array(exponent), requires_grad=True),
+    )
+    ta = torch.tensor(base, dtype=torch.float64, requires_grad=True)
+    tb = torch.tensor(exponent, dtype=torch.float64, requires_grad=True)
+    g = np.random.default_rng(0).normal(size=len(base))
+    with np.errstate(all="ignore"):
+        (a**b).backward(tg.tensor(g))
+    (ta**tb).backward(torch.tensor(g))
+    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), equal_nan=True)
+    np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy(), equal_nan=True)
+
+
+def test_pow_python_base_and_exponent_at_zero():
+    x = tg.tensor(np.array([0.0, 1.0, 2.0]), requires_grad=True)
+    with np.errstate(all="ignore"):  # 0 * inf is computed, then replaced by 0
+        (0.0**x).sum().backward()  # d/dx 0^x = 0^x log 0 -> 0 for x >= 0, as PyTorch
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 0.0])
+    y = tg.tensor(np.array([0.0, 3.0]), requires_grad=True)
+    with np.errstate(all="ignore"):
+        (y**0).sum().backward()
+    np.testing.assert_array_equal(y.grad.numpy(), [0.0, 0.0])
+    assert not math.isnan(float(y.grad.sum()))
+
+
+# ---- sizes, axes and counts of the wrong type: one clear line naming the op --------------------
+
+BAD_ARGUMENTS = [
+    ("zeros float size", lambda: tg.zeros(2.0, 3), TypeError, r"zeros: sizes must be integers"),
+    ("zeros bool size", lambda: tg.zeros(True, 3), TypeError, r"zeros: sizes must be integers"),
+    ("ones negative", lambda: tg.ones(-1, 3), ValueError, r"ones: sizes must be >= 0.*\(-1, 3\)"),
+    ("randn float", lambda: tg.randn(2.5), TypeError, r"randn: sizes must be integers.*2\.5"),
+    ("rand negative", lambda: tg.rand((2, -2)), ValueError, r"rand: sizes must be >= 0"),
+    ("full float", lambda: tg.full((2.0,), 1.0), TypeError, r"full: sizes must be integers"),
+    ("randint empty range", lambda: tg.randint(5, 5, (3,)), ValueError,
+     r"randint: needs low < high, got low=5, high=5"),
+    ("arange step 0", lambda: tg.arange(0, 1, 0), ValueError, r"arange: step must not be 0"),
+    ("sum axis bool", lambda: tg.ones(2, 3).sum(axis=True), TypeError,
+     r"sum: axis must be None, an int or a tuple of ints, got True"),
+    ("reshape bool", lambda: tg.ones(2, 3).reshape(True, 6), TypeError,
+     r"reshape: the new shape must hold integers"),
+    ("unsqueeze float", lambda: tg.ones(2, 3).unsqueeze(1.0), TypeError,
+     r"unsqueeze: axis must be an int, got 1\.0"),
+    ("unsqueeze bool", lambda: tg.ones(2, 3).unsqueeze(True), TypeError, r"unsqueeze: axis"),
+    ("flatten order", lambda: tg.ones(2, 3).flatten(1, 0), ValueError,
+     r"flatten: start_axis 1 comes after end_axis 0 for a tensor of shape \(2, 3\)"),
+    ("argmax tuple", lambda: tg.ones(2, 3).argmax(axis=(0, 1)), TypeError,
+     r"argmax: axis must be None or an int"),
+    ("split zero", lambda: tg.ones(2, 3).split(0, axis=1), ValueError,
+     r"split: the number of sections must be >= 1, got 0"),
+    ("split float", lambda: tg.ones(2, 3).split(1.5), TypeError,
+     r"split: indices_or_sections must be an int or a list of ints, got 1\.5"),
+    ("split bool", lambda: tg.ones(2, 3).split(True), TypeError, r"split: indices_or_sections"),
+    ("stack axis", lambda: tg.stack([tg.ones(2, 3)] * 2, axis=3), ValueError,
+     r"stack: axis 3 is out of range for stacking tensors of shape \(2, 3\) \(axes -3\.\.2\)"),
+    ("astype unknown", lambda: tg.ones(2).astype("foo"), TypeError, r"dtype: unknown dtype 'foo'"),
+    ("astype not a dtype", lambda: tg.ones(2).astype("sum"), TypeError, r"unknown dtype 'sum'"),
+    ("ragged list", lambda: tg.tensor([[1, 2], [3]]), ValueError,
+     r"tensor: cannot make a tensor from this data \(nested lists must be rectangular"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("what, fn, exc, pattern", BAD_ARGUMENTS, ids=[c[0] for c in BAD_ARGUMENTS])
+def test_bad_argument_is_a_clear_error(what, fn, exc, pattern):
+    with pytest.raises(exc, match=pattern) as info:
+        fn()
+    assert "\n" not in str(info.value)
+
+
+def test_zeros_still_takes_numpy_integers_and_tuples():
+    assert tg.zeros(np.int64(2), 3).shape == (2, 3)
+    assert tg.ones((2, 0)).shape == (2, 0)
+    assert tg.full(3, 1.0).shape == (3,)
+    assert tg.randint(0, 5, 4).shape == (4,)
+
+
+# ---- expand with -1, concat of integers and floats ---------------------------------------------
+
+
+def test_expand_minus_one_keeps_the_size_like_torch():
+    torch = _torch()
+    x = np.arange(3.0).reshape(3, 1)
+    for shape in [(-1, 4), (2, -1, 4), (2, 3, -1)]:
+        ours = tg.tensor(x).expand(*shape)
+        theirs = torch.tensor(x).expand(*shape)
+        assert ours.shape == tuple(theirs.shape)
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    with pytest.raises(ValueError, match=r"broadcast_to: cannot broadcast .* \(-1, 3, 1\)"):
+        tg.tensor(x).expand(-1, 3, 1)  # a new leading axis needs a size
+
+
+def test_concat_and_stack_of_ints_and_floats_give_the_float_like_torch():
+    torch = _torch()
+    f, i = np.ones((2, 3), dtype=np.float32), np.arange(6).reshape(2, 3)
+    ours = tg.concat([tg.tensor(f), tg.tensor(i)])
+    theirs = torch.cat([torch.tensor(f), torch.tensor(i)])
+    assert ours.dtype == "float32" and theirs.dtype == torch.float32  # not NumPy's float64
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    assert tg.stack([tg.tensor(i), tg.tensor(f)]).dtype == "float32"
+    assert tg.concat([tg.tensor(f), tg.tensor(f.astype(np.float64))]).dtype == "float64"
+    assert tg.concat([tg.tensor(i), tg.tensor(i)]).dtype == "int64"
+
+
+# ---- layers: sizes of the wrong type, and containers of things that are not modules ------------
+
+LAYER_ARGUMENTS = [
+    ("Linear float", lambda: nn.Linear(3.0, 2), ValueError,
+     r"Linear: in_features must be an integer >= 0, got 3\.0"),
+    ("Linear bool", lambda: nn.Linear(3, True), ValueError,
+     r"Linear: out_features must be an integer >= 0, got True"),
+    ("Linear negative", lambda: nn.Linear(-3, 2), ValueError, r"Linear: in_features"),
+    ("Conv1d kernel float", lambda: nn.Conv1d(3, 2, 3.0), TypeError,
+     r"Conv1d: sizes must be integers or 1-tuples, got 3\.0"),
+    ("Conv1d kernel 0", lambda: nn.Conv1d(3, 2, 0), ValueError,
+     r"Conv1d: kernel_size must be a positive integer, got 0"),
+    ("Conv1d stride bool", lambda: nn.Conv1d(3, 2, 3, stride=True), TypeError,
+     r"Conv1d: sizes must be integers"),
+    ("Embedding float", lambda: nn.Embedding(5.0, 2), ValueError,
+     r"Embedding: num_embeddings must be a positive integer, got 5\.0"),
+    ("Embedding padding_idx float", lambda: nn.Embedding(5, 2, padding_idx=1.0), TypeError,
+     r"Embedding: padding_idx must be an int or None, got 1\.0"),
+    ("Sequential of a function", lambda: nn.Sequential(nn.ReLU(), lambda x: x), TypeError,
+     r"Sequential: element 1 is a function, not a Module"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "what, fn, exc, pattern", LAYER_ARGUMENTS, ids=[c[0] for c in LAYER_ARGUMENTS]
+)
+def test_bad_layer_argument_is_a_clear_error(what, fn, exc, pattern):
+    with pytest.raises(exc, match=pattern) as info:
+        fn()
+    assert "\n" not in str(info.value)
+
+
+def test_conv1d_still_takes_one_tuples():
+    conv = nn.Conv1d(3, 2, (3,), stride=(2,))
+    assert conv.kernel_size == (3,) and conv.stride == (2,)
+    assert conv(tg.ones(1, 3, 9)).shape == (1, 2, 4)
+
+
+# ---- options given as strings, axes as floats --------------------------------------------------
+
+OPTION_ARGUMENTS = [
+    ("SGD lr str", lambda p: optim.SGD(p, lr="0.1"), TypeError,
+     r"SGD: learning rate lr must be a number, got str '0\.1'"),
+    ("Adam eps str", lambda p: optim.Adam(p, eps="1e-8"), TypeError,
+     r"Adam: epsilon value eps must be a number, got str"),
+    ("Adam beta str", lambda p: optim.Adam(p, betas=("0.9", 0.99)), TypeError,
+     r"Adam: beta parameter at index 0 must be a number, got str"),
+    ("Dropout p str", lambda p: nn.Dropout("0.1"), ValueError,
+     r"Dropout: probability p must be between 0 and 1, got '0\.1'"),
+    ("dropout p str", lambda p: F.dropout(tg.ones(2), "0.1"), ValueError,
+     r"dropout: probability p must be in \[0, 1\], got '0\.1'"),
+    ("softmax axis float", lambda p: F.softmax(tg.ones(2, 3), axis=1.0), TypeError,
+     r"softmax: axis must be an int, got 1\.0"),
+    ("log_softmax axis bool", lambda p: F.log_softmax(tg.ones(2, 3), axis=True),
+     TypeError, r"log_softmax: axis must be an int, got True"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "what, fn, exc, pattern", OPTION_ARGUMENTS, ids=[c[0] for c in OPTION_ARGUMENTS]
+)
+def test_bad_option_is_a_clear_error(what, fn, exc, pattern):
+    params = [tg.zeros(3, requires_grad=True)]
+    with pytest.raises(exc, match=pattern) as info:
+        fn(params)
+    assert "\n" not in str(info.value)
+
+
+def test_learning_rate_may_still_be_a_numpy_number():
+    p = tg.ones(3, requires_grad=True)
+    opt = optim.SGD([p], lr=np.float64(0.5))
+    p.grad = tg.ones(3)
+    opt.step()
+    np.testing.assert_allclose(p.numpy(), [0.5, 0.5, 0.5])
+
+
+# ---- in-place operators: x -= y under no_grad updates x itself ----------------------------------
+
+
+def test_manual_sgd_step_updates_the_parameter_in_place_like_torch():
+    torch = _torch()
+    x = np.array([[1.0, -2.0]])
+    ours = nn.Linear(2, 2).astype("float64")
+    theirs = torch.nn.Linear(2, 2).double()
+    theirs.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in ours.state_dict().items()})
+    weight = ours.weight
+    ours(tg.tensor(x)).sum().backward()
+    theirs(torch.tensor(x)).sum().backward()
+    with tg.no_grad():
+        ours.weight -= 0.1 * ours.weight.grad
+        ours.bias -= 0.1 * ours.bias.grad
+    with torch.no_grad():
+        theirs.weight -= 0.1 * theirs.weight.grad
+        theirs.bias -= 0.1 * theirs.bias.grad
+    assert ours.weight is weight and ours.weight.requires_grad  # was a plain new Tensor
+    assert [n for n, _ in ours.named_parameters()] == ["weight", "bias"]  # none lost, same order
+    for name, p in ours.named_parameters():
+        np.testing.assert_allclose(p.numpy(), getattr(theirs, name).detach().numpy())
+
+
+def test_inplace_operators_write_into_the_data():
+    a = tg.ones(3)
+    alias = a
+    a += 1
+    a *= tg.tensor([1.0, 2.0, 3.0])
+    a /= 2
+    a -= 0.5
+    assert a is alias
+    np.testing.assert_allclose(alias.numpy(), [0.5, 1.5, 2.5])
+    with pytest.raises(TypeError, match=r"\+=: the result has dtype float32, .* dtype int64"):
+        i = tg.tensor([1, 2])
+        i += 0.5
+    with pytest.raises(ValueError, match=r"\+=: the result has shape \(2, 2\) .* shape \(2,\)"):
+        b = tg.ones(2)
+        b += tg.ones(2, 2)
+
+
+def test_inplace_operator_on_a_recorded_tensor_makes_a_new_one():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    before = y
+    y += 1  # the graph keeps the old y; y is now y + 1
+    assert y is not before
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])
+
+
+def test_linear_with_zero_features_is_allowed_like_torch():
+    assert nn.Linear(3, 0)(tg.ones(2, 3)).shape == (2, 0)
