@@ -238,6 +238,32 @@ def test_unreadable_checkpoint_errors(tmp_path):
         load_checkpoint(foreign)
 
 
+EDITS = {
+    "step": "abc",
+    "best_val_loss": "low",
+    "rng_state": {"bit_generator": "MT19937"},
+    "history": {"step": [1]},
+    "optimizer": {"state": {}},
+    "train_config": None,
+}
+
+
+@pytest.mark.parametrize("key", list(EDITS))
+def test_an_edited_checkpoint_is_refused_before_anything_is_restored(corpus, tmp_path, key):
+    """Each of these once failed halfway through resuming, with a traceback."""
+    tok, train_ids, val_ids = corpus
+    config = make_config(tmp_path, steps=4)
+    run(tok, train_ids, val_ids, config)
+    last = tmp_path / "out" / "last.npz"
+    ckpt = tg.load(last)
+    ckpt[key] = EDITS[key]
+    tg.save(ckpt, last)
+    with pytest.raises(CheckpointError, match=r"cannot use checkpoint .*last.npz' \("):
+        load_checkpoint(last)
+    with pytest.raises(CheckpointError, match=r"train a new run in another --out-dir"):
+        run(tok, train_ids, val_ids, make_config(tmp_path, steps=8), resume=True)
+
+
 # ---- exact resume and Ctrl-C -------------------------------------------------------------------
 
 

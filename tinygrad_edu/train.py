@@ -362,24 +362,14 @@ def load_checkpoint(path) -> dict:
         )
     try:
         ckpt = load(path)
-        for key in (
-            "model",
-            "optimizer",
-            "model_type",
-            "model_config",
-            "tokenizer",
-            "step",
-            "rng_state",
-            "history",
-        ):
-            ckpt[key]  # noqa: B018 - a missing key means the file is not one of ours
+        _check_entries(ckpt)
         ckpt["tokenizer"] = CharTokenizer.from_dict(ckpt["tokenizer"])
     except CheckpointError:  # load's own message: truncated, not a checkpoint, a newer format ...
         raise
-    except Exception as e:  # another program's .npz, a missing key ...
+    except Exception as e:  # another program's .npz, a missing key, an edited entry ...
         raise CheckpointError(
             f"cannot use checkpoint {str(path)!r} ({type(e).__name__}: {e}); it is damaged or "
-            "was not written by this trainer: delete it and train again"
+            "was not written by this trainer: train a new run in another --out-dir"
         ) from None
     bad = _non_finite({"model": ckpt["model"], "optimizer": ckpt["optimizer"]})
     if bad:
@@ -389,6 +379,35 @@ def load_checkpoint(path) -> dict:
             "checkpoint, or train again with a lower --learning-rate"
         )
     return ckpt
+
+
+# What ``make_checkpoint`` writes, and the type of each entry.
+CHECKPOINT_ENTRIES = {
+    "model": dict,
+    "optimizer": dict,
+    "model_type": str,
+    "model_config": dict,
+    "train_config": dict,
+    "tokenizer": dict,
+    "step": int,
+    "best_val_loss": (int, float),
+    "rng_state": dict,
+    "history": dict,
+}
+
+
+def _check_entries(ckpt) -> None:
+    """Raise (KeyError, TypeError, ValueError) unless ``ckpt`` holds every entry of a training
+    checkpoint with its type, so that resuming cannot fail halfway through restoring it."""
+    for key, kind in CHECKPOINT_ENTRIES.items():
+        if isinstance(ckpt[key], bool) or not isinstance(ckpt[key], kind):
+            raise TypeError(f"its entry {key!r} is a {type(ckpt[key]).__name__}")
+    if ckpt["step"] < 0 or not {"state", "param_groups"} <= set(ckpt["optimizer"]):
+        raise ValueError("its step or optimizer state is malformed")
+    for name in ("step", "loss", "eval_step", "train_loss", "val_loss"):
+        [float(v) for v in ckpt["history"][name]]  # a list of numbers, or an error
+    scratch = type(backend.rng().bit_generator)()
+    scratch.state = ckpt["rng_state"]  # a generator state the framework's generator accepts
 
 
 def _non_finite(tree, prefix="") -> list[str]:
