@@ -357,6 +357,13 @@ def run_train(args) -> int:
                 f"{str(path)!r} holds a {ckpt['model_type']} model ({_settings(ckpt)}), and this "
                 "example trains a GPT; pass the --out-dir of a GPT run, or another --out-dir"
             )
+        for key, config_cls in (("model_config", GPTConfig), ("train_config", TrainConfig)):
+            unknown = sorted(set(ckpt[key]) - {f.name for f in fields(config_cls)})
+            if unknown:
+                raise CheckpointError(
+                    f"{str(path)!r} has {key} fields this version does not know "
+                    f"({', '.join(unknown)}): a newer tinygrad_edu wrote it; upgrade tinygrad_edu"
+                )
         model_values.update(ckpt["model_config"])
         train_values.update(ckpt["train_config"])
     model_values.update(_given(args, GPTConfig))

@@ -377,6 +377,19 @@ def test_an_unusable_last_checkpoint_gets_the_advice_that_fits_and_is_kept(corpu
     assert f"{str(last)!r} is truncated or corrupt" in err and "delete" not in err
 
 
+def test_a_checkpoint_with_config_fields_of_a_newer_version(corpus, tmp_path):
+    out = tmp_path / "out"
+    train_tiny(corpus, out)
+    ckpt = tg.load(out / "last.npz")
+    ckpt["model_config"]["rope"] = True  # a field this version does not have
+    tg.save(ckpt, out / "last.npz")
+    err = one_line_error(cli("--data", corpus, "--out-dir", out, "--resume", "--steps", 4, *TINY))
+    assert err == (
+        f"error: {str(out / 'last.npz')!r} has model_config fields this version does not know "
+        "(rope): a newer tinygrad_edu wrote it; upgrade tinygrad_edu"
+    )
+
+
 # ---- non-finite numbers: refused on load, stop the run -------------------------------------------
 
 
