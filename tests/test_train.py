@@ -242,7 +242,7 @@ EDITS = {
     "step": "abc",
     "best_val_loss": "low",
     "rng_state": {"bit_generator": "MT19937"},
-    "history": {"step": [1]},
+    "history": {"step": [1], "loss": []},
     "optimizer": {"state": {}},
     "train_config": None,
 }

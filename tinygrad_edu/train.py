@@ -396,6 +396,9 @@ CHECKPOINT_ENTRIES = {
 }
 
 
+HISTORY_KEYS = ("step", "loss", "eval_step", "train_loss", "val_loss")
+
+
 def _check_entries(ckpt) -> None:
     """Raise (KeyError, TypeError, ValueError) unless ``ckpt`` holds every entry of a training
     checkpoint with its type, so that resuming cannot fail halfway through restoring it."""
@@ -404,8 +407,13 @@ def _check_entries(ckpt) -> None:
             raise TypeError(f"its entry {key!r} is a {type(ckpt[key]).__name__}")
     if ckpt["step"] < 0 or not {"state", "param_groups"} <= set(ckpt["optimizer"]):
         raise ValueError("its step or optimizer state is malformed")
-    for name in ("step", "loss", "eval_step", "train_loss", "val_loss"):
-        [float(v) for v in ckpt["history"][name]]  # a list of numbers, or an error
+    history = ckpt["history"]
+    for name in HISTORY_KEYS:  # lists of numbers; a list not kept (a hand-made file) is empty
+        history[name] = [float(v) for v in history.get(name, [])]
+    if len(history["step"]) != len(history["loss"]) or not (
+        len(history["eval_step"]) == len(history["train_loss"]) == len(history["val_loss"])
+    ):
+        raise ValueError("its loss history has lists of different lengths")
     scratch = type(backend.rng().bit_generator)()
     scratch.state = ckpt["rng_state"]  # a generator state the framework's generator accepts
 
