@@ -661,6 +661,20 @@ class TestLayerNorm:
         no_affine = nn.LayerNorm(8, elementwise_affine=False)  # no parameters: any float dtype
         assert no_affine(tg.ones(2, 8, dtype="float64")).dtype == "float64"
 
+    def test_bad_normalized_shape_is_a_one_line_error_naming_it(self):
+        raises_each(
+            (lambda: nn.LayerNorm(3.0), TypeError, r"LayerNorm: normalized_shape must be an int"),
+            (lambda: nn.LayerNorm(None), TypeError, r"a tuple of ints, got None"),
+            (lambda: nn.LayerNorm((4, 2.0)), ValueError, r"normalized_shape\[1\] .* got 2\.0"),
+            (
+                lambda: nn.LayerNorm(-2),
+                ValueError,
+                r"normalized_shape\[0\] must be an integer >= 0",
+            ),
+            (lambda: nn.LayerNorm(True), ValueError, r"normalized_shape\[0\] .* got True"),
+        )
+        assert nn.LayerNorm([4]).normalized_shape == (4,)  # a list is a shape, as in PyTorch
+
 
 @pytest.mark.ch10
 class TestDropout:

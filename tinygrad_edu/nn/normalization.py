@@ -11,6 +11,7 @@ Read next: ``dropout.py``.
 from __future__ import annotations
 
 from .. import functional as F
+from .._config import check_positive_sizes
 from ..tensor import Tensor, zeros
 from . import init
 from ._checks import check_device, check_dtype, check_tensor, layer_name
@@ -55,6 +56,13 @@ class LayerNorm(Module):
         super().__init__()
         if isinstance(normalized_shape, int):
             normalized_shape = (normalized_shape,)
+        if not isinstance(normalized_shape, (tuple, list)):
+            raise TypeError(
+                f"LayerNorm: normalized_shape must be an int or a tuple of ints, "
+                f"got {normalized_shape!r}"
+            )
+        sizes = {f"normalized_shape[{i}]": n for i, n in enumerate(normalized_shape)}
+        check_positive_sizes("LayerNorm", minimum=0, **sizes)
         self.normalized_shape = tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
