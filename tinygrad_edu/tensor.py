@@ -321,6 +321,8 @@ class Tensor:
     # neither side requires grad) the result is written into x's own data, so a Parameter stays
     # the same object (``layer.weight -= lr * layer.weight.grad`` updates the layer). Where a
     # gradient is recorded, x becomes a new tensor, as ``x = x + y``: the graph keeps the old one.
+    # There is no version counter (PyTorch has one): writing into a tensor that a recorded graph
+    # saved as an input without gradient changes what that graph's backward reads, silently.
     def __iadd__(self, other):
         return self._inplace(ops.add(self, other), "+=")
 
