@@ -609,6 +609,31 @@ class TestConv1d:
         assert nn.Conv1d(3, 4, 5, padding=2, dilation=2)(tg.ones(3, 5)).shape == (4, 1)
         assert nn.Conv1d(3, 4, 5, padding="same")(tg.ones(3, 1)).shape == (4, 1)
 
+    def test_bad_stride_padding_or_dilation_is_refused_by_the_constructor(self):
+        raises_each(
+            (
+                lambda: nn.Conv1d(3, 4, 3, stride=0),
+                ValueError,
+                r"Conv1d: stride must be a positive integer, got 0",
+            ),
+            (
+                lambda: nn.Conv1d(3, 4, 3, dilation=-1),
+                ValueError,
+                r"Conv1d: dilation must be a positive integer, got -1",
+            ),
+            (
+                lambda: nn.Conv1d(3, 4, 3, padding=-1),
+                ValueError,
+                r"Conv1d: padding must be an integer >= 0, got -1",
+            ),
+            (
+                lambda: nn.Conv1d(3, 4, 3, stride=1.5),
+                TypeError,
+                r"Conv1d: sizes must be integers or 1-tuples, got 1\.5",
+            ),
+        )
+        assert nn.Conv1d(3, 4, 3, padding=0, stride=(2,))(tg.ones(3, 7)).shape == (4, 3)
+
 
 # ================================================================================================
 # LayerNorm and Dropout (chapter 10)

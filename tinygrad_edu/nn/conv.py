@@ -66,11 +66,14 @@ class Conv1d(Module):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = _single(kernel_size)
-        check_positive_sizes("Conv1d", in_channels=in_channels, out_channels=out_channels,
-                             kernel_size=self.kernel_size[0])  # fmt: skip
         self.stride = _single(stride)
         self.padding = padding if isinstance(padding, str) else _single(padding)
         self.dilation = _single(dilation)
+        check_positive_sizes("Conv1d", in_channels=in_channels, out_channels=out_channels,
+                             kernel_size=self.kernel_size[0], stride=self.stride[0],
+                             dilation=self.dilation[0])  # fmt: skip
+        if not isinstance(padding, str):
+            check_positive_sizes("Conv1d", minimum=0, padding=self.padding[0])
         K = self.kernel_size[0]
         self.weight = Parameter(zeros(out_channels, in_channels, K, dtype=dtype, device=device))
         if bias:
