@@ -232,3 +232,16 @@ def test_keep_freed_memory_is_a_no_op_without_glibc_or_when_opted_out(monkeypatc
     monkeypatch.delenv("TINYGRAD_EDU_MALLOPT")
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")  # the user's own glibc setting stands
     assert backend._mallopt_keep_freed() is False
+
+
+def test_cumulative_sum_on_every_namespace_and_with_numpy_2_0(monkeypatch):
+    """``backend.cumulative_sum`` is the array API's name; NumPy 2.0 has only ``cumsum``."""
+    x = tg.tensor([[0.5, 0.25, 0.25], [1.0, 2.0, 3.0]]).data
+    expected = [[0.5, 0.75, 1.0], [1.0, 3.0, 6.0]]
+    np.testing.assert_allclose(backend.to_numpy(backend.cumulative_sum(x, axis=-1)), expected)
+    if backend.device_of(x) == "cpu":
+        monkeypatch.delattr(np, "cumulative_sum", raising=False)
+        np.testing.assert_allclose(backend.cumulative_sum(x, axis=-1), expected)
+        np.testing.assert_allclose(
+            backend.cumulative_sum(x, axis=0), [[0.5, 0.25, 0.25], [1.5, 2.25, 3.25]]
+        )

@@ -504,3 +504,16 @@ def sliding_windows(x, size: int, step: int = 1, dilation: int = 1):
     stop = step * (L_out - 1) + 1
     cols = [x[..., k * dilation : k * dilation + stop : step] for k in range(size)]
     return xp.stack(cols, axis=-1)
+
+
+def cumulative_sum(x, axis: int = -1):
+    """The running sum along ``axis``: the array API's ``cumulative_sum`` (NumPy 2.1+, CuPy 14,
+    array-api-strict); NumPy 2.0 and CuPy 13 have it only as ``cumsum``."""
+    xp = xp_of(x)
+    if hasattr(xp, "cumulative_sum"):
+        return xp.cumulative_sum(x, axis=axis)
+    if device_of(x) == "cpu":
+        return np.cumsum(x, axis=axis)
+    import cupy
+
+    return cupy.cumsum(x, axis=axis)
