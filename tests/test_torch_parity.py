@@ -319,6 +319,17 @@ def test_inplace_operators_write_into_the_data():
         b += tg.ones(2, 2)
 
 
+def test_inplace_operator_on_a_read_only_view_is_a_one_line_error():
+    a = tg.ones(3).expand(2, 3)  # a read-only view in NumPy (PyTorch refuses to write it too)
+    with pytest.raises(
+        ValueError, match=r"\+=: cannot write into this tensor of shape \(2, 3\)"
+    ) as e:
+        a += 1
+    assert "use x = x + y instead" in str(e.value) and "\n" not in str(e.value)
+    b = a + 1  # the out-of-place form works
+    np.testing.assert_allclose(b.numpy(), 2.0)
+
+
 def test_inplace_operator_on_a_recorded_tensor_makes_a_new_one():
     x = tg.tensor([1.0, 2.0], requires_grad=True)
     y = x * 2

@@ -351,7 +351,13 @@ class Tensor:
                 f"of dtype {self.dtype} (shape {self.shape}); use x = x {op[0]} y instead"
             )
         xp = backend.xp_of(self.data)
-        self.data[...] = xp.astype(out.data, self.data.dtype)
+        try:
+            self.data[...] = xp.astype(out.data, self.data.dtype)
+        except ValueError as e:  # NumPy's read-only views: expand, broadcast_to
+            raise ValueError(
+                f"{op}: cannot write into this tensor of shape {self.shape} ({e}; expand and "
+                f"broadcast_to give read-only views); use x = x {op[0]} y instead"
+            ) from e
         return self
 
     def __matmul__(self, other):
