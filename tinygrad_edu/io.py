@@ -501,6 +501,32 @@ WEIGHTS_ENTRIES = {
 }
 
 
+# The type of every entry a checkpoint may hold: ``save_weights`` writes the first four, a
+# training checkpoint (``train.make_checkpoint``) all of them.
+ENTRY_TYPES = {
+    "model": dict,
+    "model_config": dict,
+    "tokenizer": dict,
+    "model_type": str,
+    "optimizer": dict,
+    "train_config": dict,
+    "step": int,
+    "best_val_loss": (int, float),
+    "rng_state": dict,
+    "history": dict,
+}
+
+
+def check_entry_types(ckpt: dict, keys) -> None:
+    """Raise ``TypeError`` naming the first entry among ``keys`` that ``ckpt`` holds with another
+    type than ``ENTRY_TYPES`` says (a bool is not a number); absent entries are not checked."""
+    for key in keys:
+        kind, value = ENTRY_TYPES[key], ckpt.get(key)
+        if key in ckpt and (isinstance(value, bool) or not isinstance(value, kind)):
+            names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+            raise TypeError(f"its entry {key!r} is a {type(value).__name__}, expected a {names}")
+
+
 def save_weights(path, model, tokenizer=None, names: str = "tinygrad_edu") -> None:
     """Save ``model``'s weights with its configuration and ``tokenizer``: what sampling needs,
     and all a user of another framework needs. ``.npz`` or ``.safetensors`` by ``path``'s suffix.
@@ -554,13 +580,12 @@ def load_model(path, device=None):
             f"{where} lacks {', '.join(missing)}: a model is rebuilt from {needs}; "
             "tinygrad_edu.io.save_weights writes all three"
         )
-    expected = {"model": dict, "model_config": dict, "tokenizer": dict, "model_type": str}
-    for key, kind in expected.items():
-        if key in ckpt and not isinstance(ckpt[key], kind):
-            raise CheckpointError(
-                f"{where}: its entry {key!r} is a {type(ckpt[key]).__name__}, expected a "
-                f"{kind.__name__}; the file was edited or not written by tinygrad_edu"
-            )
+    try:
+        check_entry_types(ckpt, ("model", "model_config", "tokenizer", "model_type"))
+    except TypeError as e:
+        raise CheckpointError(
+            f"{where}: {e}; the file was edited or not written by tinygrad_edu"
+        ) from None
     model_type = ckpt.get("model_type", "GPT")
     if model_type not in MODELS:
         raise CheckpointError(

@@ -53,7 +53,15 @@ from . import backend
 from ._config import check_nonnegative_int, check_positive_ints
 from .autograd import no_grad
 from .data import CharTokenizer, get_batch
-from .io import CheckpointError, deferred_signals, load, remove_stale_temporaries, save
+from .io import (
+    ENTRY_TYPES,
+    CheckpointError,
+    check_entry_types,
+    deferred_signals,
+    load,
+    remove_stale_temporaries,
+    save,
+)
 from .optim import WarmupCosineLR, clip_grad_norm
 
 
@@ -381,30 +389,16 @@ def load_checkpoint(path) -> dict:
     return ckpt
 
 
-# What ``make_checkpoint`` writes, and the type of each entry.
-CHECKPOINT_ENTRIES = {
-    "model": dict,
-    "optimizer": dict,
-    "model_type": str,
-    "model_config": dict,
-    "train_config": dict,
-    "tokenizer": dict,
-    "step": int,
-    "best_val_loss": (int, float),
-    "rng_state": dict,
-    "history": dict,
-}
-
-
 HISTORY_KEYS = ("step", "loss", "eval_step", "train_loss", "val_loss")
 
 
 def _check_entries(ckpt) -> None:
     """Raise (KeyError, TypeError, ValueError) unless ``ckpt`` holds every entry of a training
     checkpoint with its type, so that resuming cannot fail halfway through restoring it."""
-    for key, kind in CHECKPOINT_ENTRIES.items():
-        if isinstance(ckpt[key], bool) or not isinstance(ckpt[key], kind):
-            raise TypeError(f"its entry {key!r} is a {type(ckpt[key]).__name__}")
+    missing = [key for key in ENTRY_TYPES if key not in ckpt]  # make_checkpoint writes them all
+    if missing:
+        raise KeyError(missing[0])
+    check_entry_types(ckpt, ENTRY_TYPES)
     if ckpt["step"] < 0 or not {"state", "param_groups"} <= set(ckpt["optimizer"]):
         raise ValueError("its step or optimizer state is malformed")
     history = ckpt["history"]
