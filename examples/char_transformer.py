@@ -495,10 +495,8 @@ def main(argv=None) -> int:
         if args.mode == "export":
             return run_export(args)
         return run_sample(args) if args.mode == "sample" else run_train(args)
-    except (UsageError, data.DataError, CheckpointError, backend.DeviceError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except ImportError as e:  # an optional package, e.g. safetensors for .safetensors files
+    # (ImportError: an optional package, e.g. safetensors for .safetensors files)
+    except (UsageError, data.DataError, CheckpointError, backend.DeviceError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except (SaveError, NonFiniteLossError) as e:  # the run itself failed: nothing is lost
