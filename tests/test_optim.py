@@ -704,3 +704,73 @@ def test_module_instead_of_parameters():
     with pytest.raises(TypeError, match=r"got a Module; pass model.parameters\(\) instead"):
         optim.SGD(Tiny())
     optim.SGD(Tiny().parameters())  # the right way works
+
+
+# =================================================================================================
+# Against torch.optim itself: the same steps, and state dicts that go from PyTorch to here
+# =================================================================================================
+
+TORCH_REASON = "PyTorch is needed to compare against torch.optim"
+
+TORCH_CASES = {
+    "sgd_nesterov_wd": ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
+    "sgd_dampening": ("SGD", dict(lr=0.1, momentum=0.8, dampening=0.3)),
+    "adam_amsgrad_wd": ("Adam", dict(lr=0.02, betas=(0.5, 0.9), amsgrad=True, weight_decay=0.1)),
+    "adamw_amsgrad": pytest.param(
+        "AdamW", dict(lr=0.02, weight_decay=0.1, amsgrad=True), marks=pytest.mark.ch11
+    ),
+}
+
+
+def _both(torch, cls: str, kw: dict):
+    """The same two parameters (float64) under our optimizer and torch.optim's."""
+    w0 = draw((3, 4), 1, seed=30)[0], draw((4,), 1, seed=31)[0]
+    ours = [tg.tensor(w.copy(), requires_grad=True) for w in w0]
+    theirs = [torch.tensor(w.copy(), requires_grad=True) for w in w0]
+    return ours, getattr(optim, cls)(ours, **kw), theirs, getattr(torch.optim, cls)(theirs, **kw)
+
+
+def _steps(torch, ours, opt, theirs, topt, n, seed):
+    for g in zip(draw((3, 4), n, seed=seed), draw((4,), n, seed=seed + 1), strict=True):
+        for p, q, gg in zip(ours, theirs, g, strict=True):
+            p.grad, q.grad = tg.tensor(gg.copy()), torch.tensor(gg.copy())
+        got = optim.clip_grad_norm_(ours, max_norm=2.0).item()
+        assert got == pytest.approx(torch.nn.utils.clip_grad_norm_(theirs, 2.0).item(), rel=1e-12)
+        opt.step()
+        topt.step()
+    for p, q in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(("cls", "kw"), list(TORCH_CASES.values()), ids=list(TORCH_CASES))
+def test_steps_match_torch_optim_and_a_torch_state_dict_continues_here(cls, kw):
+    torch = pytest.importorskip("torch", reason=TORCH_REASON)
+    ours, opt, theirs, topt = _both(torch, cls, kw)
+    _steps(torch, ours, opt, theirs, topt, 4, seed=32)
+    # PyTorch's state dict (tensors, a float step count) continues here as PyTorch continues
+    fresh = [tg.tensor(p.numpy().copy(), requires_grad=True) for p in ours]
+    opt2 = getattr(optim, cls)(fresh, **kw)
+    opt2.load_state_dict(topt.state_dict())
+    assert opt2.state_dict()["state"].keys() == topt.state_dict()["state"].keys()
+    _steps(torch, fresh, opt2, theirs, topt, 3, seed=40)
+
+
+def test_torch_state_dicts_with_options_not_implemented_here_are_refused():
+    torch = pytest.importorskip("torch", reason=TORCH_REASON)
+    w = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    maximizing = torch.optim.SGD([w], lr=0.1, maximize=True).state_dict()
+    with pytest.raises(ValueError, match=r"SGD.load_state_dict: parameter group 0 has maximize="):
+        optim.SGD([tg.zeros(2, requires_grad=True)], lr=0.1).load_state_dict(maximizing)
+    adamw = torch.optim.AdamW([w]).state_dict()  # decoupled decay: not Adam's rule
+    with pytest.raises(ValueError, match=r"decoupled_weight_decay=True .* Adam implements"):
+        optim.Adam([tg.zeros(2, requires_grad=True)]).load_state_dict(adamw)
+
+
+def test_load_state_dict_checks_the_options_like_the_constructor():
+    w = tg.zeros(2, requires_grad=True)
+    sd = optim.Adam([w], lr=0.1).state_dict()
+    sd["param_groups"][0]["lr"] = -1.0
+    opt = optim.Adam([tg.zeros(2, requires_grad=True)], lr=0.1)
+    with pytest.raises(ValueError, match=r"Adam: invalid learning rate lr: -1.0"):
+        opt.load_state_dict(sd)
+    assert opt.param_groups[0]["lr"] == 0.1  # nothing was changed

@@ -79,6 +79,10 @@ class Optimizer:
     Options missing from a group are taken from ``defaults`` (the constructor's arguments).
     """
 
+    # torch.optim options that change the update, with the value this optimizer implements: a
+    # state dict from PyTorch with another value is refused (foreach, fused ... only pick kernels)
+    TORCH_OPTIONS = {"maximize": False}
+
     def __init__(self, params, defaults: dict):
         name = type(self).__name__
         if isinstance(params, Tensor):
@@ -236,6 +240,9 @@ class Optimizer:
 
         The groups must have the same sizes; arrays are copied to each parameter's device and
         dtype; keys may be ints or strings (``"0"``), so a dict that went through JSON loads too.
+        A ``torch.optim`` state dict of the same optimizer loads as well (its tensors become
+        arrays); the other way, ``torch.optim`` loads this one once each array is a tensor
+        (``torch.from_numpy``).
         """
         name = type(self).__name__
         if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
@@ -269,28 +276,46 @@ class Optimizer:
             p = params[i]
             new = {}
             for k, v in saved_state.items():
-                if isinstance(v, Tensor):
-                    v = v.data
-                if backend.is_array(v):
+                v = v.data if isinstance(v, Tensor) else _from_torch(v)
+                if k == "step":
+                    v = int(v)  # torch.optim keeps the step count as a 0-d float tensor
+                elif backend.is_array(v):
                     if tuple(v.shape) != p.shape:
                         raise ValueError(
                             f"{name}.load_state_dict: state {k!r} of parameter {i} has shape "
                             f"{tuple(v.shape)}, but the parameter has shape {p.shape}"
                         )
                     v = backend.asarray(v, dtype=p.dtype, device=p.device)  # a copy
-                elif k == "step":
-                    v = int(v)
                 new[k] = v
             by_index[i] = (p, new)
-        # Everything checked: now replace options and state.
-        for saved, group in zip(saved_groups, self.param_groups, strict=True):
+        groups = []
+        for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups, strict=True)):
+            for k, implemented in self.TORCH_OPTIONS.items():
+                if k in saved and saved[k] is not None and bool(saved[k]) != implemented:
+                    raise ValueError(
+                        f"{name}.load_state_dict: parameter group {i} has {k}={saved[k]!r} (a "
+                        f"torch.optim option), but {name} implements {k}={implemented}"
+                    )
+            new_group = dict(group)
             for k, v in saved.items():
                 if k == "params":
                     continue
                 if isinstance(group.get(k), tuple) and isinstance(v, list):
                     v = tuple(v)  # JSON turned betas=(0.9, 0.999) into a list
-                group[k] = v
+                new_group[k] = v
+            self._check_group(new_group)  # a saved lr of -1 is refused as in the constructor
+            groups.append(new_group)
+        # Everything checked: now replace options and state.
+        for group, new_group in zip(self.param_groups, groups, strict=True):
+            group.update(new_group)
         self.state = {p: new for p, new in by_index.values()}
+
+
+def _from_torch(value):
+    """A torch tensor (``torch.optim`` state dicts hold them) as a NumPy array; else ``value``."""
+    if hasattr(value, "detach") and hasattr(value, "numpy"):  # without importing torch
+        return value.detach().cpu().numpy()
+    return value
 
 
 def _matches(array, p: Tensor) -> bool:
@@ -432,6 +457,7 @@ class Adam(Optimizer):
     """
 
     _decoupled_weight_decay = False
+    TORCH_OPTIONS = {"maximize": False, "decoupled_weight_decay": False}
 
     def __init__(
         self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False
@@ -515,6 +541,7 @@ class AdamW(Adam):
     """
 
     _decoupled_weight_decay = True
+    TORCH_OPTIONS = {"maximize": False, "decoupled_weight_decay": True}
 
     def __init__(
         self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False
