@@ -332,6 +332,24 @@ def test_safetensors_damaged_file_is_a_checkpoint_error(tmp_path):
         tg.load(path)
 
 
+def test_safetensors_of_a_newer_format_version_is_refused(tmp_path):
+    st_numpy = pytest.importorskip("safetensors.numpy", reason="safetensors is in the test extra")
+    path = tmp_path / "w.safetensors"
+    info = {"format": tgio.FORMAT, "version": tgio.VERSION + 1, "layout": "state_dict", "tied": {}}
+    st_numpy.save_file({"w": np.ones(2)}, str(path), metadata={"tinygrad_edu": json.dumps(info)})
+    with pytest.raises(CheckpointError, match=r"is checkpoint format version 2, this version of "):
+        tg.load(path)
+
+
+def test_safetensors_in_bfloat16_says_so(tmp_path):
+    torch = pytest.importorskip("torch", reason=TORCH_REASON)
+    st_torch = pytest.importorskip("safetensors.torch", reason="safetensors is not installed")
+    path = tmp_path / "bf16.safetensors"
+    st_torch.save_file({"w": torch.ones(2, dtype=torch.bfloat16)}, str(path))
+    with pytest.raises(CheckpointError, match=r"holds bfloat16 tensors, which NumPy cannot"):
+        tg.load(path)
+
+
 def test_missing_safetensors_package_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "safetensors", None)  # import safetensors -> ImportError
     with pytest.raises(ImportError, match=r'pip install "tinygrad_edu\[safetensors\]"'):

@@ -474,11 +474,25 @@ def _load_safetensors(path: str):
             metadata = f.metadata() or {}
             tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
     except Exception as e:  # safetensors' own error type, a short read, a bad header ...
+        if "bfloat16" in str(e):  # a sound file with a dtype that NumPy does not have
+            raise CheckpointError(
+                f"load: {path!r} holds bfloat16 tensors, which NumPy cannot represent; convert "
+                "them in PyTorch first, e.g. {k: v.float() for k, v in state_dict.items()}"
+            ) from None
         raise CheckpointError(_corrupt(path, e)) from e
     if SAFETENSORS_KEY not in metadata:
         return tensors  # written by another program: just the tensors
     try:
         info = json.loads(metadata.pop(SAFETENSORS_KEY))
+        version = info.get("version")
+    except (ValueError, AttributeError) as e:
+        raise CheckpointError(_corrupt(path, e)) from e
+    if version != VERSION:
+        raise CheckpointError(
+            f"load: {path!r} is checkpoint format version {version!r}, this version of "
+            f"tinygrad_edu reads version {VERSION}; upgrade tinygrad_edu"
+        )
+    try:
         for alias, name in info.get("tied", {}).items():
             tensors[alias] = tensors[name]  # one array under both names, as when saved
         if info.get("layout") != "checkpoint":
