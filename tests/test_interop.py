@@ -507,6 +507,13 @@ def test_load_model_names_exactly_what_is_missing(tmp_path):
     )
     with pytest.raises(CheckpointError, match=r"NaN or infinite weights \(h\.1\.mlp\.0\.weight\)"):
         tgio.load_model(path)
+    weights = {k: np.ones(v.shape, np.int32) for k, v in weights.items()}  # e.g. a token table
+    tg.save(
+        {"model": weights, "model_config": vars(NanoGPTConfig()), "tokenizer": {"chars": "ab"}},
+        path,
+    )
+    with pytest.raises(CheckpointError, match=r"not floating-point: wte\.weight \(int32\), "):
+        tgio.load_model(path)
 
 
 def test_load_model_reads_a_training_checkpoint(tmp_path):

@@ -606,6 +606,14 @@ def load_model(path, device=None):
             f"{where} holds a model of type {model_type!r}; expected one of {sorted(MODELS)}"
         )
     weights = ckpt["model"]
+    dtypes = {k: np.asarray(w).dtype for k, w in weights.items()}
+    not_float = [f"{k} ({d})" for k, d in dtypes.items() if not np.issubdtype(d, np.floating)]
+    if not_float:  # an integer table would be cast to floats without a word
+        raise CheckpointError(
+            f"{where} holds weights that are not floating-point: {', '.join(not_float[:3])}"
+            f"{', ...' if len(not_float) > 3 else ''}; a model's weights are float16, float32 or "
+            "float64"
+        )
     bad = [
         k
         for k, w in weights.items()
