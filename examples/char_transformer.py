@@ -118,6 +118,15 @@ TEMPERATURE = _checked(
     lambda v: v >= MIN_TEMPERATURE,
 )
 
+
+def _path(text: str) -> str:
+    """An argparse ``type`` for file and directory flags: an empty path ('' is the current
+    directory to the OS: --out-dir '' would write the run there) is refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a path, got {text!r}")
+    return text
+
+
 # Every config field's flag: (what it accepts, help). tests/test_cli.py checks that each field of
 # GPTConfig and TrainConfig has one, and that --help shows each default once.
 FIELD_FLAGS = {
@@ -243,6 +252,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out-dir",
         default="out-char-transformer",
+        type=_path,
         help="directory of best.npz, last.npz and loss.png (default: out-char-transformer)",
     )
     p.add_argument(
@@ -261,6 +271,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--data",
         default=None,
+        type=_path,
         metavar="PATH",
         help="a UTF-8 text file to train on (default: $TINYGRAD_EDU_DATA, else tiny Shakespeare)",
     )
@@ -305,6 +316,7 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--checkpoint",
         default=None,
+        type=_path,
         metavar="FILE",
         help="sample from this file: a training checkpoint or weights + config + tokenizer "
         "(.npz or .safetensors) (default: OUT_DIR/best.npz)",
@@ -312,6 +324,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--to",
         default=None,
+        type=_path,
         metavar="FILE",
         help="export: the file to write, .safetensors or .npz (default: OUT_DIR/best.safetensors)",
     )

@@ -137,6 +137,10 @@ USAGE = [
     (["--seed", "-1"], "argument --seed: expected an integer >= 0, got '-1'"),
     (["sample", "--temperature", "nan"], f"--temperature: {NUMBER} >= 1e-06 (--top-k 1 for"),
     (["sample", "--temperature", "1e-40"], f"--temperature: {NUMBER} >= 1e-06"),  # overflows
+    (["--out-dir", ""], "argument --out-dir: expected a path, got ''"),  # '' is the current dir
+    (["--data", ""], "error: argument --data: expected a path, got ''"),
+    (["sample", "--checkpoint", " "], "argument --checkpoint: expected a path, got ' '"),
+    (["export", "--to", ""], "error: argument --to: expected a path, got ''"),
     (["--bias", "1"], "error: --bias takes no value, got '1'; write --bias or --no-bias"),
     (["--resume", "yes"], "error: --resume takes no value, got 'yes' (see --help)"),
     (["sample", "--max-new-tokens", "-5"], "argument --max-new-tokens: expected an integer >= 0"),
