@@ -110,12 +110,13 @@ POSITIVE = _checked(float, "a finite number > 0", lambda v: v > 0)
 NON_NEGATIVE = _checked(float, "a finite number >= 0", lambda v: v >= 0)
 FRACTION = _checked(float, "a number in [0, 1)", lambda v: 0 <= v < 1)
 # Logits divided by a tinier temperature overflow float32 (1e-40 gave inf, then NaN, then
-# newlines); --top-k 1 is the greedy limit of temperature -> 0.
-MIN_TEMPERATURE = 1e-6
+# newlines); --top-k 1 is the greedy limit of temperature -> 0. A temperature beyond float32's
+# range (1e300) overflowed with a RuntimeWarning; at 1e6 the draw is already uniform.
+MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-6, 1e6
 TEMPERATURE = _checked(
     float,
-    f"a finite number >= {MIN_TEMPERATURE:g} (--top-k 1 for greedy)",
-    lambda v: v >= MIN_TEMPERATURE,
+    f"a number in [{MIN_TEMPERATURE:g}, {MAX_TEMPERATURE:g}] (--top-k 1 for greedy)",
+    lambda v: MIN_TEMPERATURE <= v <= MAX_TEMPERATURE,
 )
 
 
