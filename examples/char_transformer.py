@@ -482,7 +482,7 @@ def run_export(args) -> int:
     to = Path(args.to) if args.to else out_dir / "best.safetensors"
     if to.suffix not in (".safetensors", ".npz"):
         raise UsageError(f"--to {str(to)!r} must end in .safetensors or .npz")
-    if to.is_dir() or not to.parent.is_dir():
+    if args.to and (to.is_dir() or not to.parent.is_dir()):  # (the default's is OUT_DIR's run)
         raise UsageError(f"--to {str(to)!r}: pass a file path in an existing directory")
     if to.exists() and any(to.samefile(out_dir / n) for n in RUN_FILES if (out_dir / n).exists()):
         raise UsageError(f"--to {str(to)!r} would replace a file of the run; pass another name")

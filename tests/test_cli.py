@@ -149,6 +149,7 @@ USAGE = [
     (["--resume", "--overwrite"], "argument --overwrite: not allowed with argument --resume"),
     (["predict"], "argument mode: invalid choice: 'predict'"),
     (["export", "--to", "w.txt"], "error: --to 'w.txt' must end in .safetensors or .npz"),
+    (["export", "--out-dir", "nowhere"], "checkpoint 'nowhere/best.npz' does not exist; train"),
     (["export", "--to", "nowhere/w.npz"], "'nowhere/w.npz': pass a file path in an existing"),
 ]  # fmt: skip
 
