@@ -378,6 +378,11 @@ def run_train(args) -> int:
                     f"{str(path)!r} has {key} fields this version does not know "
                     f"({', '.join(unknown)}): a newer tinygrad_edu wrote it; upgrade tinygrad_edu"
                 )
+        if args.steps is not None and args.steps < ckpt["step"]:
+            raise UsageError(
+                f"--steps ({args.steps}) is below the step the run in {str(out_dir)!r} reached "
+                f"({ckpt['step']}); pass more --steps to continue it, or leave the flag out"
+            )
         model_values.update(ckpt["model_config"])
         train_values.update(ckpt["train_config"])
     model_values.update(_given(args, GPTConfig))

@@ -320,6 +320,12 @@ def test_an_existing_run_is_continued_only_with_resume_and_replaced_only_with_ov
         "with --resume, replace it with --overwrite, or pass another --out-dir"
     )
     assert (out / "best.npz").read_bytes() == before
+    err = one_line_error(cli("--data", corpus, "--out-dir", out, "--resume", "--steps", 1, *TINY))
+    assert err == (
+        f"error: --steps (1) is below the step the run in {str(out)!r} reached (2); pass more "
+        "--steps to continue it, or leave the flag out"
+    )
+    assert (out / "best.npz").read_bytes() == before
     proc = train_tiny(corpus, out, "--overwrite", "--seed", "7")
     assert "resumed" not in proc.stdout
     assert load_checkpoint(out / "last.npz")["train_config"]["seed"] == 7
