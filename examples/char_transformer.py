@@ -529,6 +529,9 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 1
+    except BrokenPipeError:  # the reader of the output went away (... | head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no 2nd error at exit
+        return 1
     except KeyboardInterrupt as e:  # outside the training loop, which saves and returns
         print("terminated" if isinstance(e, Terminated) else "interrupted", file=sys.stderr)
         return 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)

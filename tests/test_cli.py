@@ -224,6 +224,14 @@ def test_bad_flags_from_the_shell_and_a_warmup_longer_than_the_run(corpus, tmp_p
     assert not out.exists()  # refused before anything was created
 
 
+def test_output_into_a_closed_pipe_stops_without_a_traceback(corpus, tmp_path):
+    """``python examples/char_transformer.py sample | head -2``: the reader leaves early."""
+    proc = start("--data", corpus, "--out-dir", tmp_path / "out", *TINY)
+    proc.stdout.close()  # nobody reads: the first line written gets EPIPE
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and err == "", err
+
+
 def test_help_is_complete_and_shows_each_default_once():
     proc = cli("--help")
     assert proc.returncode == 0 and proc.stderr == ""
