@@ -79,10 +79,6 @@ class Optimizer:
     Options missing from a group are taken from ``defaults`` (the constructor's arguments).
     """
 
-    # torch.optim options that change the update, with the value this optimizer implements: a
-    # state dict from PyTorch with another value is refused (foreach, fused ... only pick kernels)
-    TORCH_OPTIONS = {"maximize": False}
-
     def __init__(self, params, defaults: dict):
         name = type(self).__name__
         if isinstance(params, Tensor):
@@ -142,6 +138,12 @@ class Optimizer:
             group.setdefault(key, value)
         self._check_group(group)
         self.param_groups.append(group)
+
+    def _torch_options(self) -> dict:
+        """The ``torch.optim`` options that change the update, with the values this optimizer
+        implements: a PyTorch state dict with other values is refused (``foreach``, ``fused``
+        ... only choose kernels)."""
+        return {"maximize": False}
 
     def _check_group(self, group: dict) -> None:
         """Validate a group's options with messages that name the optimizer and the value."""
@@ -290,7 +292,7 @@ class Optimizer:
             by_index[i] = (p, new)
         groups = []
         for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups, strict=True)):
-            for k, implemented in self.TORCH_OPTIONS.items():
+            for k, implemented in self._torch_options().items():
                 if k in saved and saved[k] is not None and bool(saved[k]) != implemented:
                     raise ValueError(
                         f"{name}.load_state_dict: parameter group {i} has {k}={saved[k]!r} (a "
@@ -457,7 +459,6 @@ class Adam(Optimizer):
     """
 
     _decoupled_weight_decay = False
-    TORCH_OPTIONS = {"maximize": False, "decoupled_weight_decay": False}
 
     def __init__(
         self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False
@@ -466,6 +467,9 @@ class Adam(Optimizer):
             lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad
         )
         super().__init__(params, defaults)
+
+    def _torch_options(self) -> dict:
+        return {"maximize": False, "decoupled_weight_decay": self._decoupled_weight_decay}
 
     def _check_group(self, group: dict) -> None:
         name = type(self).__name__
@@ -541,7 +545,6 @@ class AdamW(Adam):
     """
 
     _decoupled_weight_decay = True
-    TORCH_OPTIONS = {"maximize": False, "decoupled_weight_decay": True}
 
     def __init__(
         self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False
