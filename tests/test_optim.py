@@ -534,6 +534,8 @@ def test_schedule_errors():
         optim.StepLR(_sgd(), step_size=0)
     with pytest.raises(ValueError, match=r"expected 1 lr_lambdas .* got 2"):
         optim.LambdaLR(_sgd(), [lambda s: 1.0, lambda s: 1.0])
+    with pytest.raises(TypeError, match=r"lr_lambda must be a function of the step .* got 0.5"):
+        optim.LambdaLR(_sgd(), 0.5)
     with pytest.raises(TypeError, match=r"expected an Optimizer"):
         optim.StepLR([tg.zeros(1)], step_size=1)
 
@@ -644,6 +646,10 @@ BAD_HYPERPARAMETERS = {
     "betas_pair": (
         lambda: optim.Adam([_w()], betas=(0.9,)),
         r"betas must be a pair \(beta1, beta2\), got \(0.9,\)",
+    ),
+    "betas_scalar": (
+        lambda: optim.Adam([_w()], betas=0.9),
+        r"Adam: betas must be a pair \(beta1, beta2\), got 0.9",
     ),
     "wd": (lambda: optim.AdamW([_w()], weight_decay=-0.1), r"invalid weight_decay value: -0.1"),
     "momentum": (lambda: optim.SGD([_w()], momentum=-0.9), r"SGD: invalid momentum value: -0.9"),

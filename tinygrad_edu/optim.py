@@ -355,7 +355,7 @@ def _check_nonnegative(name: str, what: str, value) -> None:
 
 
 def _check_betas(name: str, betas) -> None:
-    if len(betas) != 2:
+    if not isinstance(betas, (list, tuple)) or len(betas) != 2:
         raise ValueError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
     for i, beta in enumerate(betas):
         _check_number(name, f"beta parameter at index {i}", beta)
@@ -463,9 +463,8 @@ class Adam(Optimizer):
     def __init__(
         self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False
     ):
-        defaults = dict(
-            lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad
-        )
+        betas = tuple(betas) if isinstance(betas, (list, tuple)) else betas  # JSON gives lists
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
         super().__init__(params, defaults)
 
     def _torch_options(self) -> dict:
@@ -627,6 +626,11 @@ class LambdaLR(LRScheduler):
         n = len(optimizer.param_groups)
         if callable(lr_lambda):
             self.lr_lambdas = [lr_lambda] * n
+        elif not isinstance(lr_lambda, (list, tuple)) or not all(map(callable, lr_lambda)):
+            raise TypeError(
+                f"LambdaLR: lr_lambda must be a function of the step (or a list of {n}, one per "
+                f"parameter group), got {lr_lambda!r}"
+            )
         else:
             self.lr_lambdas = list(lr_lambda)
             if len(self.lr_lambdas) != n:
