@@ -46,6 +46,12 @@ def test_tokenizer_empty_text_error():
         CharTokenizer("")
 
 
+def test_tokenizer_refuses_a_character_listed_twice():
+    """An edited checkpoint's {"chars": "aabc"}: 'a' would have two ids, and id 0 no text."""
+    with pytest.raises(DataError, match=r"must be distinct \(one id each\), but 'a' appear"):
+        CharTokenizer.from_dict({"chars": "aabca"})
+
+
 # ---- splits and batches ---------------------------------------------------------------------
 
 

@@ -38,6 +38,7 @@ Read next: ``models/char_transformer.py``.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import os
 import urllib.request
@@ -104,6 +105,12 @@ class CharTokenizer:
         self.chars = list(chars)
         if not self.chars:
             raise DataError("CharTokenizer: the text is empty, so there is no vocabulary")
+        if len(set(self.chars)) != len(self.chars):  # e.g. an edited checkpoint's tokenizer
+            twice = [c for c, n in collections.Counter(self.chars).items() if n > 1]
+            raise DataError(
+                f"CharTokenizer: the characters must be distinct (one id each), but "
+                f"{', '.join(map(repr, twice))} appear more than once"
+            )
         self.special_tokens = list(special_tokens)
         for token in self.special_tokens:
             if not isinstance(token, str) or len(token) < 2:
