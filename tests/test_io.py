@@ -395,6 +395,12 @@ def test_files_that_are_not_checkpoints(tmp_path):
     np.savez(plain, w=np.ones(3))
     with pytest.raises(CheckpointError, match=r"was not written by tg.save.*np.load"):
         tg.load(plain)
+    torch_file = tmp_path / "ckpt.pt"  # torch.save's layout: a zip around a pickle
+    with zipfile.ZipFile(torch_file, "w") as zf:
+        for name, payload in [("data.pkl", b"\x80\x02}q\x00."), ("version", b"3\n")]:
+            zf.writestr(f"ckpt/{name}", payload)
+    with pytest.raises(CheckpointError, match=r"ckpt.pt' was written by torch.save, whose pickle"):
+        tg.load(torch_file)
     with pytest.raises(FileNotFoundError, match=r"no checkpoint at .*missing.npz"):
         tg.load(tmp_path / "missing.npz")
     assert issubclass(CheckpointError, ValueError)

@@ -351,6 +351,13 @@ def load(path):
         raise CheckpointError(_corrupt(path, e)) from e
     except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
         raise CheckpointError(_corrupt(path, e)) from e
+    if any(name.endswith("data.pkl") for name in arrays):  # torch.save's zip: a pickle inside
+        raise CheckpointError(
+            f"load: {path!r} was written by torch.save, whose pickle is never loaded here; in "
+            "PyTorch, save the weights with safetensors.torch.save_file(state_dict, "
+            "'w.safetensors'), or pass a nanoGPT ckpt['model'] and ckpt['model_args'] to "
+            "tinygrad_edu.interop.gpt_from_nanogpt"
+        )
     if META_KEY not in arrays:
         raise CheckpointError(
             f"load: {path!r} is an .npz archive but was not written by tg.save (it has no "
