@@ -452,6 +452,7 @@ def test_model_input_errors():
         ({"n_layer": 0}, r"BERTConfig: n_layer must be a positive integer, got 0"),
         ({"type_vocab_size": -1}, r"BERTConfig: type_vocab_size must be an integer >= 0"),
         ({"dropout": 1.0}, r"BERTConfig: dropout must be in \[0, 1\), got 1.0"),
+        ({"bias": "no"}, r"BERTConfig: bias must be True or False, got 'no'"),
     ],
 )
 def test_config_errors(kw, match):

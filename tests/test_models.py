@@ -86,6 +86,8 @@ def test_config_errors():
         GPTConfig(n_embd=30, n_head=4)
     with pytest.raises(ValueError, match="n_layer must be a positive integer, got 0"):
         GPTConfig(n_layer=0)
+    with pytest.raises(ValueError, match="GPTConfig: bias must be True or False, got 'false'"):
+        GPTConfig(bias="false")  # e.g. a hand-edited config: a truthy string
     model = tiny_gpt()
     with pytest.raises(ValueError, match="length 9 is longer than block_size 8; crop it"):
         model(ids(1, 9))

@@ -90,6 +90,8 @@ class BERTConfig:
                 f"BERTConfig: n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})"
             )
         check_dropout(self)
+        if not isinstance(self.bias, bool):  # "false" from an edited file would mean True
+            raise ValueError(f"BERTConfig: bias must be True or False, got {self.bias!r}")
 
 
 class BERT(nn.Module):

@@ -80,6 +80,8 @@ class GPTConfig:
                 "so that every head gets n_embd / n_head dimensions"
             )
         check_dropout(self)
+        if not isinstance(self.bias, bool):  # "false" from an edited file would mean True
+            raise ValueError(f"GPTConfig: bias must be True or False, got {self.bias!r}")
 
 
 class GPT(nn.Module):
