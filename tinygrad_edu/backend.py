@@ -216,9 +216,9 @@ def dtype_name(dtype) -> str:
 
 def quiet_float_warnings():
     """A ``with`` block in which NumPy does not warn about ``x / 0``, ``0 * inf`` or ``log(0)``
-    (the results, inf or nan, stand). For backward rules that compute such values on the way and
-    then mask them, as Pow's gradient at a base or exponent of 0: the user computed nothing
-    undefined, so a warning would only alarm (PyTorch prints none). CuPy never warns."""
+    (the results, inf or nan, stand). The backward pass runs in one: its rules compute such
+    values on the way and then mask them (Pow's gradient at a base or exponent of 0), or they
+    are the true gradient (inf for sqrt at 0), and PyTorch prints nothing. CuPy never warns."""
     return np.errstate(divide="ignore", invalid="ignore")
 
 

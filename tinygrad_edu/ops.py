@@ -171,22 +171,20 @@ class Pow(Function):
         xp = backend.xp_of(grad_out.data)
         a_, b_ = _data(a), _data(b)  # arrays, or a Python number (2.0 ** x, x ** 2)
         grad_a = grad_b = None
-        # 0 * inf, 0 ** -1 and log(0) on the way are masked below or are the true gradient (inf)
-        with backend.quiet_float_warnings():
-            if need_a:
-                grad_a = grad_out * b * a ** (b - 1)
-                if isinstance(b, Tensor) or b == 0:  # the mask only where b can be 0 (not x ** 2)
-                    grad_a = where(_const(xp.asarray(b_ == 0)), 0.0, grad_a)
-                grad_a = unbroadcast(grad_a, _shape(a))
-            if need_b:
-                if isinstance(a, Tensor):
-                    log_a = log(a)
-                else:
-                    log_a = math.log(a) if a > 0 else -math.inf if a == 0 else math.nan
-                grad_b = grad_out * a**b * log_a
-                if isinstance(a, Tensor) or a == 0:  # the mask only where a can be 0 (not 2.0 ** x)
-                    grad_b = where(_const(xp.asarray((a_ == 0) & (b_ >= 0))), 0.0, grad_b)
-                grad_b = unbroadcast(grad_b, _shape(b))
+        if need_a:
+            grad_a = grad_out * b * a ** (b - 1)
+            if isinstance(b, Tensor) or b == 0:  # the mask only where b can be 0 (not x ** 2)
+                grad_a = where(_const(xp.asarray(b_ == 0)), 0.0, grad_a)
+            grad_a = unbroadcast(grad_a, _shape(a))
+        if need_b:
+            if isinstance(a, Tensor):
+                log_a = log(a)
+            else:
+                log_a = math.log(a) if a > 0 else -math.inf if a == 0 else math.nan
+            grad_b = grad_out * a**b * log_a
+            if isinstance(a, Tensor) or a == 0:  # the mask only where a can be 0 (not 2.0 ** x)
+                grad_b = where(_const(xp.asarray((a_ == 0) & (b_ >= 0))), 0.0, grad_b)
+            grad_b = unbroadcast(grad_b, _shape(b))
         return grad_a, grad_b
 
 
