@@ -144,6 +144,78 @@ def test_backward_pass_is_quiet_where_the_gradient_is_inf(op):
     np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
 
 
+# ---- // and %: Python's floor rule on ints and floats, as PyTorch --------------------------------
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ([7, -7, 6], [2, 2, -4]),  # ints: floor, not truncation; the sign of the divisor
+        ([7.5, -7.5, 0.25], [2.0, 2.0, -0.5]),
+        ([7, -7], 2.5),  # an int tensor with a float: float32, as PyTorch
+        (9, [2, -4]),  # a Python number on the left (__rfloordiv__, __rmod__)
+        ([3.0, -3.0], 0.0),  # float division by zero: inf / nan, no error
+    ],
+)
+def test_floor_divide_and_remainder_match_torch(a, b):
+    torch = _torch()
+
+    def make(lib, v):
+        return v if not isinstance(v, list) else lib.tensor(v)
+
+    for op in (lambda x, y: x // y, lambda x, y: x % y):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ours = op(make(tg, a), make(tg, b))
+        theirs = op(make(torch, a), make(torch, b))
+        assert ours.dtype == str(theirs.dtype).removeprefix("torch.")
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_remainder_gradients_match_torch_and_floor_divide_has_none():
+    torch = _torch()
+    a, b = (
+        tg.tensor([3.5, -4.0, 7.25], requires_grad=True),
+        tg.tensor([2.0, 3.0, -2.0], requires_grad=True),
+    )
+    ta = torch.tensor([3.5, -4.0, 7.25], requires_grad=True)
+    tb = torch.tensor([2.0, 3.0, -2.0], requires_grad=True)
+    (a % b).sum().backward()
+    (ta % tb).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), ta.grad.numpy())
+    np.testing.assert_array_equal(b.grad.numpy(), tb.grad.numpy())
+    q = a // 2
+    assert not q.requires_grad  # a step function: no gradient (PyTorch errors in backward)
+    (a * q).sum().backward()  # the floor acts as a constant, its derivative where it exists
+    np.testing.assert_array_equal(a.grad.numpy(), [1.0 + 1.0, 1.0 - 2.0, 1.0 + 3.0])
+
+
+@pytest.mark.parametrize("op", ["//", "%"])
+def test_integer_division_by_zero_is_one_clear_error(op):
+    name = {"//": "floor_divide", "%": "remainder"}[op]
+    f = {"//": lambda x, y: x // y, "%": lambda x, y: x % y}[op]
+    with pytest.raises(
+        ZeroDivisionError, match=rf"^{name}: integer division by zero \(divisor 0\)$"
+    ):
+        f(tg.tensor([3, 4]), 0)
+    with pytest.raises(ZeroDivisionError, match=rf"^{name}: .*divisor of shape \(2,\) holds a 0"):
+        f(tg.tensor([3, 4]), tg.tensor([1, 0]))
+
+
+def test_std_is_sqrt_of_var_with_numpy_ddof():
+    torch = _torch()
+    x = np.random.default_rng(0).normal(size=(4, 5))
+    np.testing.assert_allclose(tg.tensor(x).std().numpy(), x.std())
+    np.testing.assert_allclose(
+        tg.tensor(x).std(axis=1, ddof=1, keepdims=True).numpy(),
+        torch.tensor(x).std(1, keepdim=True).numpy(),  # PyTorch's default correction=1
+    )
+    t = tg.tensor(x, requires_grad=True)
+    tt = torch.tensor(x, requires_grad=True)
+    t.std(axis=0).sum().backward()
+    tt.std(0, unbiased=False).sum().backward()
+    np.testing.assert_allclose(t.grad.numpy(), tt.grad.numpy(), rtol=1e-12)
+
+
 # ---- sizes, axes and counts of the wrong type: one clear line naming the op --------------------
 
 BAD_ARGUMENTS = [
