@@ -432,5 +432,69 @@ def test_inplace_operator_on_a_recorded_tensor_makes_a_new_one():
     np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])
 
 
+# A write into a tensor that a recorded op will read in backward: PyTorch's version counter
+# raises "modified by an inplace operation"; so does ours, naming the op, the input and its shape.
+
+
+def _write_plus_one(x):
+    with tg.no_grad():
+        x += 1
+
+
+def _write_item(x):
+    x[0] = 5.0
+
+
+@pytest.mark.parametrize("write", [_write_plus_one, _write_item], ids=["+=", "setitem"])
+def test_a_write_after_use_makes_backward_refuse_like_torch(write):
+    torch = _torch()
+    w = tg.tensor([1.0, 2.0], requires_grad=True)
+    x = tg.tensor([3.0, 4.0])
+    y = (x * w).sum()  # Mul keeps x for w's gradient
+    write(x)
+    with pytest.raises(
+        RuntimeError,
+        match=r"^backward\(\): input 0 of Mul \(shape \(2,\), float32\) was written in place",
+    ):
+        y.backward()
+    tw, tx = torch.tensor([1.0, 2.0], requires_grad=True), torch.tensor([3.0, 4.0])
+    ty = (tx * tw).sum()
+    with torch.no_grad():
+        tx += 1
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        ty.backward()
+
+
+def test_an_optimizer_step_before_a_second_backward_is_refused():
+    layer = nn.Linear(3, 2)
+    opt = optim.SGD(layer.parameters(), lr=0.1)
+    loss = layer(tg.ones(4, 3)).sum()
+    loss.backward(retain_graph=True)
+    opt.step()  # the weight LinearFunction read has changed
+    with pytest.raises(RuntimeError, match=r"input 1 of LinearFunction \(shape \(2, 3\)"):
+        loss.backward()
+
+
+def test_writes_that_cannot_change_a_gradient_are_allowed():
+    w = tg.tensor([1.0, 2.0], requires_grad=True)
+    x = tg.tensor([3.0, 4.0])
+    _write_plus_one(x)  # before the op: the op reads the new values
+    y = (x * w).sum() + (x + w).sum()
+    _write_plus_one(x)  # after: Mul reads x in its backward (Add would not)
+    with pytest.raises(RuntimeError, match="input 0 of Mul"):
+        y.backward()
+    w2, x2 = tg.tensor([1.0, 2.0], requires_grad=True), tg.tensor([3.0, 4.0])
+    z = (x2 + w2).sum()
+    _write_plus_one(x2)  # Add keeps no values: as PyTorch, its gradient stands
+    z.backward()
+    np.testing.assert_array_equal(w2.grad.numpy(), [1.0, 1.0])
+    layer = nn.Linear(3, 2)  # an ordinary training loop writes after every backward: no error
+    opt = optim.SGD(layer.parameters(), lr=0.1)
+    for _ in range(3):
+        opt.zero_grad()
+        layer(tg.ones(4, 3)).sum().backward()
+        opt.step()
+
+
 def test_linear_with_zero_features_is_allowed_like_torch():
     assert nn.Linear(3, 0)(tg.ones(2, 3)).shape == (2, 0)
