@@ -28,10 +28,16 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 
 
 def _mean_over_targets(loss: Tensor, valid) -> Tensor:
-    """``sum(loss) / count`` with ``count`` the targets not ignored (NaN if none, as PyTorch)."""
+    """``sum(loss) / count`` with ``count`` the targets not ignored.
+
+    With none counted the loss is NaN (0 / 0) and the gradient zero, as PyTorch: the NaN is added
+    as a constant, where ``sum * nan`` would send NaN back into every logit of the model.
+    """
     xp = backend.xp_of(valid)
     count = int(xp.sum(xp.astype(valid, xp.int64)))
-    return loss.sum() * (1.0 / count if count else math.nan)
+    if count == 0:
+        return loss.sum() * 0.0 + math.nan
+    return loss.sum() * (1.0 / count)
 
 
 def _class_last(op: str, logits: Tensor, target: Tensor):
