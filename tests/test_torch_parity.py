@@ -342,3 +342,35 @@ def test_inplace_operator_on_a_recorded_tensor_makes_a_new_one():
 
 def test_linear_with_zero_features_is_allowed_like_torch():
     assert nn.Linear(3, 0)(tg.ones(2, 3)).shape == (2, 0)
+
+
+# ---- functional: arguments PyTorch refuses were silently used ------------------------------------
+
+
+def _f32(*shape):
+    return tg.ones(*shape)
+
+
+FUNCTIONAL_ARGUMENTS = [
+    ("linear weight float64", lambda: F.linear(_f32(2, 4), _f32(3, 4).astype("float64")),
+     TypeError, r"linear: weight has dtype float64 \(shape \(3, 4\)\) but input has float32"),
+    ("linear bias int", lambda: F.linear(_f32(2, 4), _f32(3, 4), tg.tensor([0, 0, 0])),
+     TypeError, r"linear: bias must be a floating-point tensor, got dtype int64"),
+    ("linear bias array", lambda: F.linear(_f32(2, 4), _f32(3, 4), np.zeros(3)), TypeError,
+     r"linear: bias must be a Tensor, got ndarray"),
+    ("conv1d weight float64", lambda: F.conv1d(_f32(2, 3, 9), _f32(4, 3, 3).astype("float64")),
+     TypeError, r"conv1d: weight has dtype float64 .* but input has float32"),
+    ("conv1d bias array", lambda: F.conv1d(_f32(2, 3, 9), _f32(4, 3, 3), np.zeros(4)), TypeError,
+     r"conv1d: bias must be a Tensor, got ndarray"),
+    ("conv1d stride bool", lambda: F.conv1d(_f32(2, 3, 9), _f32(4, 3, 3), stride=True),
+     ValueError, r"conv1d: stride must be an integer >= 1, got True"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "what, fn, exc, pattern", FUNCTIONAL_ARGUMENTS, ids=[c[0] for c in FUNCTIONAL_ARGUMENTS]
+)
+def test_bad_functional_argument_is_a_clear_error(what, fn, exc, pattern):
+    with pytest.raises(exc, match=pattern) as info:
+        fn()
+    assert "\n" not in str(info.value)

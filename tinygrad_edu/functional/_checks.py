@@ -21,6 +21,17 @@ def check_float(op: str, name: str, x) -> Tensor:
     return x
 
 
+def check_same_dtype(op: str, x: Tensor, **others) -> None:
+    """Each tensor of ``others`` (None skipped) is a floating-point Tensor of ``x``'s dtype: mixing
+    float32 and float64 would silently promote the result (PyTorch refuses)."""
+    for name, t in others.items():
+        if t is not None and check_float(op, name, t).dtype != x.dtype:
+            raise TypeError(
+                f"{op}: {name} has dtype {t.dtype} (shape {t.shape}) but input has {x.dtype} "
+                f"(shape {x.shape}); convert one with .astype({x.dtype!r})"
+            )
+
+
 def check_int(op: str, name: str, x) -> Tensor:
     check_tensor(op, name, x)
     if not backend.is_integer(x.dtype):
