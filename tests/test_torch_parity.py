@@ -364,6 +364,12 @@ FUNCTIONAL_ARGUMENTS = [
      r"conv1d: bias must be a Tensor, got ndarray"),
     ("conv1d stride bool", lambda: F.conv1d(_f32(2, 3, 9), _f32(4, 3, 3), stride=True),
      ValueError, r"conv1d: stride must be an integer >= 1, got True"),
+    ("attention key float64", lambda: F.scaled_dot_product_attention(
+        _f32(2, 3, 4), _f32(2, 3, 4).astype("float64"), _f32(2, 3, 4)), TypeError,
+     r"scaled_dot_product_attention: key has dtype float64 .* but input has float32"),
+    ("attention scale str", lambda: F.scaled_dot_product_attention(
+        _f32(2, 3, 4), _f32(2, 3, 4), _f32(2, 3, 4), scale="0.5"), TypeError,
+     r"scaled_dot_product_attention: scale must be a number or None, got '0\.5'"),
 ]  # fmt: skip
 
 

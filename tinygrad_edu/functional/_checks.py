@@ -4,6 +4,8 @@ argument, its dtype or shape, and what was expected.
 
 from __future__ import annotations
 
+import numbers
+
 from .. import backend
 from ..tensor import Tensor
 
@@ -40,6 +42,11 @@ def check_int(op: str, name: str, x) -> Tensor:
             "convert with .astype('int64')"
         )
     return x
+
+
+def is_number(value) -> bool:
+    """A real Python or NumPy number; a bool, a string or None is not."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def check_reduction(op: str, reduction: str) -> None:
