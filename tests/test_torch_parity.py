@@ -380,3 +380,66 @@ def test_bad_functional_argument_is_a_clear_error(what, fn, exc, pattern):
     with pytest.raises(exc, match=pattern) as info:
         fn()
     assert "\n" not in str(info.value)
+
+
+# ---- Module: PyTorch's methods for walking and initialising a model ----------------------------
+
+
+def _tiny_model(lib):
+    return lib.nn.Sequential(
+        lib.nn.Linear(2, 3), lib.nn.Tanh(), lib.nn.Sequential(lib.nn.Linear(3, 1))
+    )
+
+
+def test_module_apply_visits_children_first_like_torch():
+    torch = _torch()
+    ours, theirs = [], []
+    _tiny_model(tg).apply(lambda m: ours.append(type(m).__name__))
+    _tiny_model(torch).apply(lambda m: theirs.append(type(m).__name__))
+    assert ours == theirs == ["Linear", "Tanh", "Linear", "Sequential", "Sequential"]
+
+    def init_weights(m):
+        if isinstance(m, nn.Linear):
+            m.weight.data[...] = 0.5
+
+    model = _tiny_model(tg)
+    assert model.apply(init_weights) is model
+    assert all((p.numpy() == 0.5).all() for n, p in model.named_parameters() if "weight" in n)
+
+
+def test_module_tree_methods_match_torch():
+    torch = _torch()
+    ours, theirs = _tiny_model(tg), _tiny_model(torch)
+    assert [n for n, _ in ours.named_children()] == [n for n, _ in theirs.named_children()]
+    assert type(ours.get_submodule("2.0")).__name__ == type(theirs.get_submodule("2.0")).__name__
+    assert ours.get_submodule("") is ours
+    with pytest.raises(AttributeError, match=r"get_submodule: Sequential has no submodule '5'"):
+        ours.get_submodule("2.5")
+    ours.add_module("head", nn.Linear(1, 1))
+    theirs.add_module("head", torch.nn.Linear(1, 1))
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    with pytest.raises(TypeError, match=r"add_module: 'f' must be a Module or None, got function"):
+        ours.add_module("f", lambda x: x)
+    assert ours.buffers() == []
+    assert len(ours[1:]) == len(theirs[1:]) == 3 and isinstance(ours[:2], nn.Sequential)
+    with pytest.raises(IndexError, match=r"Sequential: index 7 is out of range for 4 modules"):
+        ours[7]
+
+
+def test_zero_grad_set_to_none_false_keeps_zero_gradients_like_torch():
+    model = nn.Linear(2, 1)
+    model(tg.ones(1, 2)).sum().backward()
+    model.zero_grad(set_to_none=False)
+    assert model.weight.grad.shape == (1, 2) and (model.weight.grad.numpy() == 0).all()
+    model.zero_grad()
+    assert model.weight.grad is None
+
+
+def test_bad_module_call_is_a_clear_error():
+    model = nn.Linear(2, 1)
+    with pytest.raises(ValueError, match=r"Linear\.train: mode must be True or False, got 'no'"):
+        model.train("no")
+    with pytest.raises(
+        TypeError, match=r"load_state_dict into Linear: expected a dict .* got list"
+    ):
+        model.load_state_dict([model.weight.numpy()])
