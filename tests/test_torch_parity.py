@@ -443,3 +443,54 @@ def test_bad_module_call_is_a_clear_error():
         TypeError, match=r"load_state_dict into Linear: expected a dict .* got list"
     ):
         model.load_state_dict([model.weight.numpy()])
+
+
+# ---- MultiHeadAttention: float masks, as torch.nn.MultiheadAttention ----------------------------
+
+
+@pytest.mark.parametrize("need_weights", [False, True])
+@pytest.mark.parametrize("with_padding", [False, True])
+def test_attention_float_mask_matches_torch(need_weights, with_padding):
+    torch = _torch()
+    from tinygrad_edu import interop
+
+    E, H, B, L = 8, 2, 2, 4
+    torch.manual_seed(0)
+    theirs = torch.nn.MultiheadAttention(E, H, batch_first=True).double()
+    ours = nn.MultiHeadAttention(E, H).double()
+    ours.load_state_dict(interop.from_torch_mha(theirs.state_dict()))
+    r = np.random.default_rng(0)
+    x = r.normal(size=(B, L, E))
+    bias = r.normal(size=(L, L))
+    bias[0, 1:] = -np.inf  # a float mask blocks with -inf
+    pad = np.zeros((B, L), bool)
+    pad[1, -1] = with_padding
+    x_t, x_o = torch.tensor(x, requires_grad=True), tg.tensor(x, requires_grad=True)
+    out_t, w_t = theirs(
+        x_t, x_t, x_t, key_padding_mask=torch.tensor(np.where(pad, -np.inf, 0.0)),
+        attn_mask=torch.tensor(bias),
+        average_attn_weights=False,
+    )  # fmt: skip
+    got = ours(x_o, key_padding_mask=tg.tensor(pad), attn_mask=tg.tensor(bias),
+               need_weights=need_weights)  # fmt: skip
+    out_o, w_o = got if need_weights else (got, None)
+    np.testing.assert_allclose(out_o.numpy(), out_t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    if need_weights:
+        np.testing.assert_allclose(w_o.numpy(), w_t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    g = r.normal(size=(B, L, E))
+    (out_t * torch.tensor(g)).sum().backward()
+    (out_o * tg.tensor(g)).sum().backward()
+    np.testing.assert_allclose(x_o.grad.numpy(), x_t.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kwargs, pattern",
+    [
+        (dict(embed_dim=0, num_heads=1), r"embed_dim must be a positive integer, got 0"),
+        (dict(embed_dim=8, num_heads=2.0), r"num_heads must be a positive integer, got 2\.0"),
+        (dict(embed_dim=8, num_heads=2, kdim=-1), r"kdim must be a positive integer, got -1"),
+    ],
+)
+def test_attention_bad_size_is_a_clear_error(kwargs, pattern):
+    with pytest.raises(ValueError, match="MultiHeadAttention: " + pattern):
+        nn.MultiHeadAttention(**kwargs)
