@@ -511,7 +511,7 @@ class TestConv1d:
     def test_forward_equals_a_loop_over_positions(
         self, kernel_size, stride, padding, dilation, bias
     ):
-        conv = nn.Conv1d(3, 4, kernel_size, stride, padding, dilation, bias).astype("float64")
+        conv = nn.Conv1d(3, 4, kernel_size, stride, padding, dilation, bias=bias).astype("float64")
         shift_biases(conv)
         x = np.random.default_rng(0).standard_normal((2, 3, 11))
         out = conv(t64(x)).numpy()

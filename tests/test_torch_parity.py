@@ -522,3 +522,42 @@ def test_attention_float_mask_matches_torch(need_weights, with_padding):
 def test_attention_bad_size_is_a_clear_error(kwargs, pattern):
     with pytest.raises(ValueError, match="MultiHeadAttention: " + pattern):
         nn.MultiHeadAttention(**kwargs)
+
+
+# ---- Conv1d: PyTorch's signature, and padding="same" with an even span ---------------------------
+
+
+@pytest.mark.parametrize("kernel_size, dilation", [(4, 1), (2, 3), (3, 2)])
+def test_conv1d_same_padding_matches_torch_for_even_and_odd_spans(kernel_size, dilation):
+    torch = _torch()
+    import warnings
+
+    theirs = torch.nn.Conv1d(3, 4, kernel_size, padding="same", dilation=dilation).double()
+    ours = nn.Conv1d(3, 4, kernel_size, padding="same", dilation=dilation).double()
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(0).normal(size=(2, 3, 9))
+    x_t, x_o = torch.tensor(x, requires_grad=True), tg.tensor(x, requires_grad=True)
+    with warnings.catch_warnings():  # PyTorch warns that it copies the input to pad it
+        warnings.simplefilter("ignore", UserWarning)
+        y_t = theirs(x_t)
+    y_o = ours(x_o)
+    assert y_o.shape == (2, 4, 9)
+    np.testing.assert_allclose(y_o.numpy(), y_t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    g = np.random.default_rng(1).normal(size=y_o.shape)
+    (y_t * torch.tensor(g)).sum().backward()
+    (y_o * tg.tensor(g)).sum().backward()
+    np.testing.assert_allclose(x_o.grad.numpy(), x_t.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.weight.grad.numpy(), theirs.weight.grad.numpy(), rtol=1e-10)
+
+
+def test_conv1d_takes_torch_arguments_in_torch_order():
+    torch = _torch()
+    import inspect
+
+    ours = list(inspect.signature(nn.Conv1d.__init__).parameters)
+    theirs = list(inspect.signature(torch.nn.Conv1d.__init__).parameters)
+    assert ours == theirs  # bias is the 8th argument in both, after groups
+    with pytest.raises(ValueError, match=r"Conv1d: only groups=1 and padding_mode='zeros' are"):
+        nn.Conv1d(3, 4, 3, 1, 0, 1, False)  # bias passed where PyTorch reads groups
+    with pytest.raises(ValueError, match=r"got groups=1, padding_mode='circular'"):
+        nn.Conv1d(3, 4, 3, padding_mode="circular")
