@@ -561,3 +561,90 @@ def test_conv1d_takes_torch_arguments_in_torch_order():
         nn.Conv1d(3, 4, 3, 1, 0, 1, False)  # bias passed where PyTorch reads groups
     with pytest.raises(ValueError, match=r"got groups=1, padding_mode='circular'"):
         nn.Conv1d(3, 4, 3, padding_mode="circular")
+
+
+# ---- RNN and LSTM: bidirectional, dropout between layers, PyTorch's names ------------------------
+
+
+def _run_recurrent(lib, layer, x, state, g):
+    """Output, last states and input gradient of ``layer`` on ``x`` with upstream gradients ``g``
+    for the output and every state (``lib`` is tinygrad_edu or torch)."""
+    as_t = lib.tensor
+    xt = as_t(x).requires_grad_()
+    out, states = layer(xt, state)
+    states = list(states) if isinstance(states, tuple) else [states]
+    loss = (out * as_t(g[0])).sum()
+    for s, gs in zip(states, g[1:], strict=True):
+        loss = loss + (s * as_t(gs)).sum()
+    loss.backward()
+    arrays = [out.detach().numpy()] + [s.detach().numpy() for s in states]
+    return arrays, xt.grad.numpy(), {n: p.grad.numpy() for n, p in layer.named_parameters()}
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM"])
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("given_state", [False, True])
+def test_bidirectional_multilayer_recurrent_layers_match_torch(
+    kind, batch_first, fused, given_state
+):
+    torch = _torch()
+    kw = dict(num_layers=2, bidirectional=True, batch_first=batch_first)
+    torch.manual_seed(0)
+    theirs = getattr(torch.nn, kind)(3, 4, **kw).double()
+    ours = getattr(nn, kind)(3, 4, fused=fused, **kw).double()
+    assert list(ours.state_dict()) == list(theirs.state_dict())  # weight_ih_l0_reverse, ...
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    assert repr(ours) == repr(theirs)
+    r = np.random.default_rng(0)
+    T, B = 5, 2
+    x = r.normal(size=(B, T, 3) if batch_first else (T, B, 3))
+    n_states = 2 if kind == "LSTM" else 1
+    s0 = [r.normal(size=(4, B, 4)) for _ in range(n_states)]  # (num_layers * 2, B, H)
+    g = [r.normal(size=x.shape[:2] + (8,))] + [r.normal(size=(4, B, 4))] * n_states
+
+    def state(lib):
+        if not given_state:
+            return None
+        s = [lib.tensor(a) for a in s0]
+        return tuple(s) if kind == "LSTM" else s[0]
+
+    got, got_gx, got_gp = _run_recurrent(tg, ours, x, state(tg), g)
+    want, want_gx, want_gp = _run_recurrent(torch, theirs, x, state(torch), g)
+    for a, b in zip(got + [got_gx], want + [want_gx], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    for name in want_gp:
+        np.testing.assert_allclose(got_gp[name], want_gp[name], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM"])
+def test_recurrent_dropout_is_between_layers_in_training_only(kind):
+    torch = _torch()
+    theirs = getattr(torch.nn, kind)(3, 4, num_layers=2, dropout=1.0).double()
+    ours = getattr(nn, kind)(3, 4, num_layers=2, dropout=1.0).double()
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    assert repr(ours) == repr(theirs) == f"{kind}(3, 4, num_layers=2, dropout=1.0)"
+    x = np.random.default_rng(0).normal(size=(5, 2, 3))
+    for training in (True, False):  # p=1 zeroes layer 1's input: deterministic in both modes
+        theirs.train(training)
+        ours.train(training)
+        want = theirs(torch.tensor(x))[0].detach().numpy()
+        np.testing.assert_allclose(ours(tg.tensor(x))[0].numpy(), want, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match=rf"{kind}: dropout must be in \[0, 1\], got 1\.5"):
+        getattr(nn, kind)(3, 4, dropout=1.5)
+
+
+def test_recurrent_layers_take_torch_arguments_in_torch_order():
+    torch = _torch()
+    import inspect
+
+    for name in ("RNNCell", "LSTMCell"):
+        ours = list(inspect.signature(getattr(nn, name).__init__).parameters)
+        theirs = list(inspect.signature(getattr(torch.nn, name).__init__).parameters)
+        assert ours[: len(theirs)] == theirs  # then our keyword-only ``fused``
+    rnn = nn.RNN(3, 4, 1, "tanh", True, False, 0.0, True, None, "float64")
+    assert rnn.bidirectional and rnn.weight_hh_l0_reverse.dtype == "float64"
+    lstm = nn.LSTM(3, 4, 1, True, True, 0.0, False, None, "float64")
+    assert lstm.batch_first and lstm.weight_ih_l0.dtype == "float64"
+    with pytest.raises(ValueError, match=r"expected h_0 of shape \(2, 1, 4\) \(num_layers \* 2"):
+        rnn(tg.ones(5, 1, 3, dtype="float64"), tg.ones(1, 1, 4, dtype="float64"))
