@@ -648,3 +648,41 @@ def test_recurrent_layers_take_torch_arguments_in_torch_order():
     assert lstm.batch_first and lstm.weight_ih_l0.dtype == "float64"
     with pytest.raises(ValueError, match=r"expected h_0 of shape \(2, 1, 4\) \(num_layers \* 2"):
         rnn(tg.ones(5, 1, 3, dtype="float64"), tg.ones(1, 1, 4, dtype="float64"))
+
+
+# ---- Embedding: max_norm -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("max_norm, norm_type, padding_idx", [(1.0, 2.0, None), (0.5, 1.0, 2)])
+def test_embedding_max_norm_matches_torch(max_norm, norm_type, padding_idx):
+    torch = _torch()
+    kw = dict(max_norm=max_norm, norm_type=norm_type, padding_idx=padding_idx)
+    theirs = torch.nn.Embedding(6, 3, **kw).double()
+    ours = nn.Embedding(6, 3, **kw).double()
+    ours.load_state_dict({k: v.detach().numpy().copy() for k, v in theirs.state_dict().items()})
+    assert repr(ours) == repr(theirs)
+    ids = np.array([[1, 2, 2], [4, 1, 0]])
+    y_t, y_o = theirs(torch.tensor(ids)), ours(tg.tensor(ids))
+    g = np.random.default_rng(0).normal(size=y_t.shape)
+    (y_t * torch.tensor(g)).sum().backward()
+    (y_o * tg.tensor(g)).sum().backward()
+    np.testing.assert_allclose(y_o.numpy(), y_t.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours.weight.numpy(), theirs.weight.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours.weight.grad.numpy(), theirs.weight.grad.numpy(), rtol=1e-12)
+    norms = np.linalg.norm(ours.weight.numpy(), ord=norm_type, axis=1)
+    assert (norms[[0, 1, 2, 4]] <= max_norm + 1e-6).all()  # the rows looked up
+    with pytest.raises(IndexError, match=r"Embedding\(6, 3, .*max_norm.*\): index 6 is out"):
+        ours(tg.tensor([6]))
+
+
+def test_embedding_takes_torch_arguments_in_torch_order():
+    torch = _torch()
+    import inspect
+
+    ours = list(inspect.signature(nn.Embedding.__init__).parameters)
+    theirs = list(inspect.signature(torch.nn.Embedding.__init__).parameters)
+    assert ours == [p for p in theirs if p not in ("_weight", "_freeze")]
+    with pytest.raises(ValueError, match=r"Embedding: max_norm must be a positive number"):
+        nn.Embedding(5, 3, max_norm=0.0)
+    with pytest.raises(ValueError, match=r"Embedding: scale_grad_by_freq=True and sparse=True"):
+        nn.Embedding(5, 3, sparse=True)
