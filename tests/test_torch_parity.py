@@ -686,3 +686,10 @@ def test_embedding_takes_torch_arguments_in_torch_order():
         nn.Embedding(5, 3, max_norm=0.0)
     with pytest.raises(ValueError, match=r"Embedding: scale_grad_by_freq=True and sparse=True"):
         nn.Embedding(5, 3, sparse=True)
+
+
+def test_integer_input_to_a_layer_is_not_told_to_cast_the_layer_to_integers():
+    with pytest.raises(
+        TypeError, match=r"got int64 .*convert the input with \.astype\('float32'\)$"
+    ):
+        nn.Linear(4, 3)(tg.tensor([[1, 2, 3, 4]]))  # Module.to refuses integer dtypes
