@@ -846,7 +846,11 @@ def backward(root, gradient=None, retain_graph=None, create_graph=False) -> None
     grads = {id(root): gradient}
     ready = [root]
     anomaly = _mode.anomaly  # read once, not per gradient (_mode is thread-local: slower)
-    with enable_grad() if create_graph else no_grad():
+    # NumPy warns about x / 0, 0 * inf and log(0). In a backward pass these are masked afterwards
+    # (Pow's gradient at 0) or are the true gradient (inf for sqrt at 0), and the warning would
+    # point inside the library, so the pass is quiet, as PyTorch's is; detect_anomaly() names the
+    # op that made a NaN or an Inf.
+    with enable_grad() if create_graph else no_grad(), backend.quiet_float_warnings():
         while ready:
             node = ready.pop()
             grad = grads.pop(id(node), None)
