@@ -376,6 +376,21 @@ def test_cross_entropy_all_ignored_gives_nan_loss_and_zero_gradient():
 
 
 @ch04
+@pytest.mark.parametrize(
+    "loss_fn",
+    [F.cross_entropy_composed, lambda x, t: F.nll_loss(F.log_softmax(x, axis=1), t)],
+    ids=["cross_entropy_composed", "nll_loss"],
+)
+def test_composed_losses_all_ignored_give_nan_loss_and_zero_gradient(loss_fn):
+    # the composed losses divide by the count of targets too: 0 / 0 must not send NaN back
+    x = leaf64(np.ones((2, 3)))
+    loss = loss_fn(x, ints([-100, -100]))
+    assert math.isnan(loss.item())  # as PyTorch
+    loss.backward()
+    close(x.grad.numpy(), np.zeros((2, 3)))
+
+
+@ch04
 def test_cross_entropy_errors():
     x = tg.ones(3, 4)
     with pytest.raises(IndexError, match=r"cross_entropy: index 7 is out of range for classes=4"):

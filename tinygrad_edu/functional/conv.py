@@ -9,7 +9,7 @@ from __future__ import annotations
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
-from ._checks import check_float
+from ._checks import check_float, check_same_dtype
 
 
 def _conv_out_len(L, K, stride, padding, dilation):
@@ -97,7 +97,7 @@ def conv1d(
     (2, 4, 10)
     """
     check_float("conv1d", "input", x)
-    check_float("conv1d", "weight", weight)
+    check_same_dtype("conv1d", x, weight=weight, bias=bias)
     if weight.ndim != 3:
         raise ValueError(f"conv1d: weight must be 3-D (C_out, C_in, K), got shape {weight.shape}")
     if x.ndim != 3:
@@ -120,7 +120,7 @@ def conv1d(
             )
         padding = dilation * (K - 1) // 2
     for name, v, lo in (("stride", stride, 1), ("padding", padding, 0), ("dilation", dilation, 1)):
-        if not isinstance(v, int) or v < lo:
+        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
             raise ValueError(f"conv1d: {name} must be an integer >= {lo}, got {v!r}")
     N, _, L = x.shape
     L_out = _conv_out_len(L, K, stride, padding, dilation)
