@@ -12,7 +12,6 @@ Read next: ``rnn.py``.
 from __future__ import annotations
 
 from .. import functional as F
-from .. import ops
 from .._config import check_positive_sizes
 from ..tensor import Tensor, zeros
 from ._checks import check_device, check_dtype, check_ndim, check_size, check_tensor, layer_name
@@ -113,16 +112,8 @@ class Conv1d(Module):
                 f"{span - added} (the kernel spans {span} positions, padding adds {added}), "
                 f"got shape {x.shape}"
             )
-        unbatched = x.ndim == 2
-        if unbatched:
-            x = x.unsqueeze(0)  # (C_in, L) -> (1, C_in, L)
-        if padding == "same" and (span - 1) % 2:  # an odd total: the extra zero on the right
-            right = zeros(*x.shape[:-1], 1, dtype=x.dtype, device=x.device)
-            x, padding = ops.concat([x, right], axis=-1), (span - 1) // 2
-        y = F.conv1d(
-            x, self.weight, self.bias, self.stride[0], padding, self.dilation[0]
-        )  # (N, C_in, L) -> (N, C_out, L_out)
-        return y.squeeze(0) if unbatched else y
+        # (N, C_in, L) -> (N, C_out, L_out), or (C_in, L) -> (C_out, L_out) unbatched
+        return F.conv1d(x, self.weight, self.bias, self.stride[0], padding, self.dilation[0])
 
     def extra_repr(self) -> str:
         s = (
