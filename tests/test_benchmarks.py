@@ -133,14 +133,18 @@ def test_case_reports_its_blas_floor(smoke_run, case):
     assert f"{case} BLAS floor: " in smoke_run.stdout
 
 
+def _run_module():
+    sys.path.insert(0, str(RUN.parent))
+    try:
+        return importlib.import_module("run")
+    finally:
+        sys.path.remove(str(RUN.parent))
+
+
 def test_floor_replays_the_model_flops_of_b3():
     """B3's list of matrix products does the model's FLOPs (6N + 12LHQT per token, which
     counts exactly the matrix products), so no product of the step is missing from the floor."""
-    sys.path.insert(0, str(RUN.parent))
-    try:
-        run = importlib.import_module("run")
-    finally:
-        sys.path.remove(str(RUN.parent))
+    run = _run_module()
     cfg = run.FULL["B3"]
     C, L, H, T, V = cfg["n_embd"], cfg["n_layer"], cfg["n_head"], cfg["block"], cfg["vocab"]
     n = V * C + L * (4 * C * C + 8 * C * C)  # tied embedding once, attention and MLP matrices
@@ -149,6 +153,23 @@ def test_floor_replays_the_model_flops_of_b3():
     floor_gflop = run.gemm_floor_step("B3", cfg).gflop
     # the floor also holds the embeddings' one-hot backward products (about 1% more)
     assert model_gflop <= floor_gflop <= 1.02 * model_gflop
+
+
+@pytest.mark.parametrize("case", ["B1", "B3", "B4"])
+def test_torch_floor_replays_the_same_products(case):
+    """PyTorch's floor runs our very arrays (shapes and strides) through torch.matmul: the same
+    FLOPs, and each product equal to NumPy's."""
+    torch = pytest.importorskip("torch", reason="PyTorch's floor needs torch (optional)")
+    import numpy as np
+
+    run = _run_module()
+    cfg = run.TINY[case]
+    ours, theirs = run.gemm_floor_step(case, cfg), run.gemm_floor_step(case, cfg, torch)
+    assert theirs.gflop == ours.gflop > 0
+    for a, b in run.gemms(case, cfg):
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        assert ta.stride() == tuple(s // a.itemsize for s in a.strides)  # no copy, same layout
+        np.testing.assert_allclose(torch.matmul(ta, tb).numpy(), a @ b, rtol=1e-4, atol=1e-4)
 
 
 def test_end_to_end_case_trains_and_evaluates(smoke_run):

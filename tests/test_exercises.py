@@ -381,6 +381,7 @@ class _Node:
 
     output_ids = None
     differentiable_backward = True
+    reads_inputs, stamp = True, 0  # recorded before any in-place write (tensor._check_unwritten)
 
     def __init__(self, rule, *inputs):
         self.rule, self.inputs = rule, inputs

@@ -376,6 +376,21 @@ def test_cross_entropy_all_ignored_gives_nan_loss_and_zero_gradient():
 
 
 @ch04
+@pytest.mark.parametrize(
+    "loss_fn",
+    [F.cross_entropy_composed, lambda x, t: F.nll_loss(F.log_softmax(x, axis=1), t)],
+    ids=["cross_entropy_composed", "nll_loss"],
+)
+def test_composed_losses_all_ignored_give_nan_loss_and_zero_gradient(loss_fn):
+    # the composed losses divide by the count of targets too: 0 / 0 must not send NaN back
+    x = leaf64(np.ones((2, 3)))
+    loss = loss_fn(x, ints([-100, -100]))
+    assert math.isnan(loss.item())  # as PyTorch
+    loss.backward()
+    close(x.grad.numpy(), np.zeros((2, 3)))
+
+
+@ch04
 def test_cross_entropy_errors():
     x = tg.ones(3, 4)
     with pytest.raises(IndexError, match=r"cross_entropy: index 7 is out of range for classes=4"):
@@ -585,12 +600,25 @@ def test_conv1d_same_valid_kernel_one_and_float32():
 
 
 @ch06
+def test_conv1d_unbatched_and_same_with_an_odd_number_of_zeros():
+    """(C_in, L) is one example, as PyTorch; 'same' with an even kernel span pads the extra zero
+    on the right (PyTorch's rule): one zero on the left and two on the right for K = 4."""
+    rng = np.random.default_rng(12)
+    x, w = rng.standard_normal((2, 7)), rng.standard_normal((3, 2, 4))
+    y = F.conv1d(leaf64(x), leaf64(w), padding="same")
+    assert y.shape == (3, 7)
+    xpad = np.concatenate([np.zeros((1, 2, 1)), x[None], np.zeros((1, 2, 2))], axis=-1)
+    close(y.numpy(), references.conv1d(xpad, w)[0])
+    close(F.conv1d(leaf64(x), leaf64(w)).numpy(), references.conv1d(x[None], w)[0])
+
+
+@ch06
 def test_conv1d_errors():
     x, w = tg.ones(2, 3, 10), tg.ones(4, 3, 5)
     with pytest.raises(ValueError, match=r"conv1d: input of shape \(2, 2, 10\) has 2 channels.*3"):
         F.conv1d(tg.ones(2, 2, 10), w)
-    with pytest.raises(ValueError, match=r"conv1d: input must be 3-D \(N, C_in, L\), got shape"):
-        F.conv1d(tg.ones(3, 10), w)
+    with pytest.raises(ValueError, match=r"conv1d: input must be 3-D \(N, C_in, L\) or 2-D"):
+        F.conv1d(tg.ones(1, 2, 3, 10), w)
     with pytest.raises(ValueError, match=r"conv1d: input length 3 .*span 5"):
         F.conv1d(tg.ones(2, 3, 3), w)
     with pytest.raises(ValueError, match=r"conv1d: stride must be an integer >= 1, got 0"):

@@ -511,7 +511,7 @@ class TestConv1d:
     def test_forward_equals_a_loop_over_positions(
         self, kernel_size, stride, padding, dilation, bias
     ):
-        conv = nn.Conv1d(3, 4, kernel_size, stride, padding, dilation, bias).astype("float64")
+        conv = nn.Conv1d(3, 4, kernel_size, stride, padding, dilation, bias=bias).astype("float64")
         shift_biases(conv)
         x = np.random.default_rng(0).standard_normal((2, 3, 11))
         out = conv(t64(x)).numpy()
@@ -928,9 +928,9 @@ class TestMultiHeadAttention:
                 name + r": expected value of dtype float32",
             ),
             (
-                lambda: m(tg.ones(2, 5, 8), attn_mask=tg.zeros(5, 5)),
+                lambda: m(tg.ones(2, 5, 8), attn_mask=tg.zeros(5, 5, dtype="int64")),
                 ValueError,
-                r"attn_mask must be a boolean tensor",
+                r"attn_mask must be a boolean .* or float .* got dtype int64",
             ),
             (
                 lambda: nn.MultiHeadAttention(10, 3),

@@ -214,6 +214,14 @@ def dtype_name(dtype) -> str:
     return name
 
 
+def quiet_float_warnings():
+    """A ``with`` block in which NumPy does not warn about ``x / 0``, ``0 * inf`` or ``log(0)``
+    (the results, inf or nan, stand). The backward pass runs in one: its rules compute such
+    values on the way and then mask them (Pow's gradient at a base or exponent of 0), or they
+    are the true gradient (inf for sqrt at 0), and PyTorch prints nothing. CuPy never warns."""
+    return np.errstate(divide="ignore", invalid="ignore")
+
+
 def is_floating(dtype) -> bool:
     return dtype_name(dtype) in ("float16", "float32", "float64", "bfloat16")
 

@@ -38,7 +38,7 @@ from ._ops_checks import (
     _reshape_target,
     _tensor,
 )
-from .tensor import Function, Tensor, is_grad_enabled
+from .tensor import Function, Tensor, is_grad_enabled, no_grad
 
 
 def _shape(x) -> tuple:
@@ -81,6 +81,8 @@ def unbroadcast(grad: Tensor, shape: tuple) -> Tensor:
 class Add(Function):
     """``a + b``; d/da = 1, d/db = 1."""
 
+    reads_inputs = False  # backward needs only the shapes
+
     def forward(self, a, b):
         # (backward reads the shapes from self.inputs: keeping them on the op gave every Add a
         # dict of its own, and an Add with a graph went from 2.12 to 1.82 us without it,
@@ -102,6 +104,8 @@ def add(a, b) -> Tensor:
 
 class Sub(Function):
     """``a - b``; d/da = 1, d/db = -1."""
+
+    reads_inputs = False  # backward needs only the shapes
 
     def forward(self, a, b):
         return a - b
@@ -153,6 +157,77 @@ class Div(Function):
 def div(a, b) -> Tensor:
     """True division: integer operands become float32 first."""
     return _binary(Div, "div", a, b, true_div=True)
+
+
+class Remainder(Function):
+    """``a % b``, the remainder with the sign of ``b`` (Python's, NumPy's and PyTorch's ``%``):
+    ``a - floor(a / b) b``. d/da = 1, d/db = -floor(a / b) (the floor is constant between its
+    jumps, where no derivative exists; PyTorch uses the same rule)."""
+
+    def forward(self, a, b):
+        return a % b
+
+    def backward(self, grad_out):
+        a, b = self.inputs
+        need_a, need_b = self.needs_input_grad
+        grad_a = unbroadcast(grad_out, _shape(a)) if need_a else None
+        grad_b = None
+        if need_b:
+            quotient = _data(a) // _data(b)
+            grad_b = unbroadcast(grad_out * _const(-quotient), _shape(b))
+        return grad_a, grad_b
+
+
+def remainder(a, b) -> Tensor:
+    """``a % b`` elementwise, with the sign of ``b`` (NumPy's ``remainder``, PyTorch's ``%``).
+    Integer division by zero is an error, as in PyTorch; a float ``x % 0`` is NaN.
+
+    >>> import tinygrad_edu as tg
+    >>> tg.remainder(tg.tensor([5.0, -5.0]), 3).tolist()
+    [2.0, 1.0]
+    """
+    _check_int_divisor("remainder", a, b)
+    return _binary(Remainder, "remainder", a, b)
+
+
+class _FloorDivide(Function):
+    """``a // b``, applied only under ``no_grad`` (``floor_divide``): a step function has no
+    gradient to pass back (0 wherever it exists), so it never records a graph node."""
+
+    def forward(self, a, b):
+        return a // b
+
+
+def floor_divide(a, b) -> Tensor:
+    """``a // b`` elementwise: ``floor(a / b)`` (NumPy's ``floor_divide``, PyTorch's ``//``).
+
+    A step function: the result does not require grad (its derivative is 0 wherever it exists;
+    PyTorch's backward through it is an error instead). Integer division by zero is an error,
+    as in PyTorch; a float ``x // 0`` is +-inf or NaN.
+
+    >>> import tinygrad_edu as tg
+    >>> tg.floor_divide(tg.tensor([7, -7]), 2).tolist()
+    [3, -4]
+    """
+    _check_int_divisor("floor_divide", a, b)
+    with no_grad():
+        return _binary(_FloorDivide, "floor_divide", a, b)
+
+
+def _check_int_divisor(op, a, b) -> None:
+    """Integer ``//`` and ``%`` by zero: one clear error, as PyTorch's (NumPy warns, gives 0)."""
+    if isinstance(a, float) or isinstance(b, float):
+        return  # the integers become floats: x // 0.0 is inf or NaN
+    for t in (a, b):
+        if isinstance(t, Tensor) and backend.is_floating(t.dtype):
+            return
+    if isinstance(b, Tensor):
+        if b.size and bool(backend.xp_of(b.data).any(b.data == 0)):
+            raise ZeroDivisionError(
+                f"{op}: integer division by zero (the divisor of shape {b.shape} holds a 0)"
+            )
+    elif b == 0:
+        raise ZeroDivisionError(f"{op}: integer division by zero (divisor {b!r})")
 
 
 class Pow(Function):
@@ -552,6 +627,12 @@ def var(a: Tensor, axis=None, keepdims=False, ddof=0) -> Tensor:
     return sum(d * d, axes, keepdims) * (1.0 / (n - ddof) if n > ddof else math.nan)
 
 
+def std(a: Tensor, axis=None, keepdims=False, ddof=0) -> Tensor:
+    """Standard deviation, ``sqrt(var)``, NumPy's ``ddof`` convention (0: divide by N; PyTorch's
+    ``std`` defaults to ``correction=1``, which is ``ddof=1`` here)."""
+    return sqrt(var(a, axis, keepdims, ddof))
+
+
 class Max(Function):
     """``max(a, axis, keepdims)``; the gradient goes to the maximal elements (split among ties)."""
 
@@ -794,6 +875,7 @@ def setitem(a: Tensor, key, value) -> None:
         a.data[_normalize_key(key, a.shape, a.device)] = value
     except (IndexError, ValueError, TypeError) as e:
         raise type(e)(f"__setitem__: writing into a tensor of shape {a.shape}: {e}") from e
+    a._written()
 
 
 class IndexAdd(Function):

@@ -186,6 +186,7 @@ class Optimizer:
                         grad = backend.xp_of(grad).astype(grad, p.data.dtype)
                     self._own(p)
                     self._update(p, grad, group, self._state_for(p))
+                    p._written()  # a graph recorded before this step can no longer backward
         return loss
 
     def _own(self, p: Tensor) -> None:

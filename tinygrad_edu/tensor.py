@@ -94,7 +94,7 @@ class Tensor:
     a (nested) list, an array of any device, or another Tensor (its data is shared, not its graph).
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_written_at", "__weakref__")
     __array_priority__ = 1000  # so that ndarray * Tensor calls Tensor.__rmul__
 
     def __init__(self, data, requires_grad=False, dtype=None, device=None):
@@ -308,6 +308,18 @@ class Tensor:
     def __rtruediv__(self, other):
         return ops.div(other, self)
 
+    def __floordiv__(self, other):
+        return ops.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return ops.floor_divide(other, self)
+
+    def __mod__(self, other):
+        return ops.remainder(self, other)
+
+    def __rmod__(self, other):
+        return ops.remainder(other, self)
+
     def __pow__(self, other):
         return ops.pow(self, other)
 
@@ -321,8 +333,8 @@ class Tensor:
     # neither side requires grad) the result is written into x's own data, so a Parameter stays
     # the same object (``layer.weight -= lr * layer.weight.grad`` updates the layer). Where a
     # gradient is recorded, x becomes a new tensor, as ``x = x + y``: the graph keeps the old one.
-    # There is no version counter (PyTorch has one): writing into a tensor that a recorded graph
-    # saved as an input without gradient changes what that graph's backward reads, silently.
+    # A recorded op whose backward reads this tensor's values notices such a write when its
+    # backward runs, and says so (``_written``; PyTorch keeps a version counter for the same check).
     def __iadd__(self, other):
         return self._inplace(ops.add(self, other), "+=")
 
@@ -358,7 +370,16 @@ class Tensor:
                 f"{op}: cannot write into this tensor of shape {self.shape} ({e}; expand and "
                 f"broadcast_to give read-only views); use x = x {op[0]} y instead"
             ) from e
+        self._written()
         return self
+
+    def _written(self) -> None:
+        """Note an in-place write into this tensor's data (``x += y`` under ``no_grad``,
+        ``x[i] = v``, an optimizer step): it ticks the write clock and stamps the tensor, so that
+        the backward pass can refuse an op recorded before the write (``_check_unwritten``)."""
+        global _writes
+        _writes += 1
+        self._written_at = _writes
 
     def __matmul__(self, other):
         return ops.matmul(self, other)
@@ -427,6 +448,9 @@ class Tensor:
 
     def var(self, axis=None, keepdims=False, ddof=0):
         return ops.var(self, axis, keepdims, ddof)
+
+    def std(self, axis=None, keepdims=False, ddof=0):
+        return ops.std(self, axis, keepdims, ddof)
 
     def max(self, axis=None, keepdims=False):
         return ops.max(self, axis, keepdims)
@@ -698,7 +722,7 @@ class Function:
     constants (Python numbers), and only Tensors receive gradients.
     """
 
-    __slots__ = ("inputs", "needs_input_grad", "freed", "__dict__")
+    __slots__ = ("inputs", "needs_input_grad", "freed", "stamp", "__dict__")
 
     # Set to False for Functions whose backward is written on raw arrays for speed; a second
     # derivative through them is then a clear error instead of a silent zero.
@@ -706,6 +730,10 @@ class Function:
 
     # For a Function with several outputs, ``apply`` sets the ids of its output Tensors here.
     output_ids = None
+
+    # False for Functions whose backward reads only its inputs' shapes, never their values (Add):
+    # an in-place write into an input after the op was recorded cannot change its gradient.
+    reads_inputs = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -760,7 +788,9 @@ class Function:
     def _output(self, out_data, inputs, needs) -> Tensor:
         """``_record``, or, in a learner's copy where exercise 2.1 is still a stub, an output
         marked unrecorded: forward passes still run, and the backward pass raises the stub's
-        error when it reaches the output (``loss.backward()`` says what to write first)."""
+        error when it reaches the output (``loss.backward()`` says what to write first).
+        It also notes the write clock's time (``_check_unwritten``)."""
+        self.stamp = _writes
         try:
             return self._record(out_data, inputs, needs)
         except NotImplementedError as stub:
@@ -790,6 +820,7 @@ class _Unrecorded(Function):
 
     def __init__(self, stub: NotImplementedError):
         self.stub = stub
+        self.stamp = _writes
 
     @property
     def inputs(self):
@@ -846,7 +877,11 @@ def backward(root, gradient=None, retain_graph=None, create_graph=False) -> None
     grads = {id(root): gradient}
     ready = [root]
     anomaly = _mode.anomaly  # read once, not per gradient (_mode is thread-local: slower)
-    with enable_grad() if create_graph else no_grad():
+    # NumPy warns about x / 0, 0 * inf and log(0). In a backward pass these are masked afterwards
+    # (Pow's gradient at 0) or are the true gradient (inf for sqrt at 0), and the warning would
+    # point inside the library, so the pass is quiet, as PyTorch's is; detect_anomaly() names the
+    # op that made a NaN or an Inf.
+    with enable_grad() if create_graph else no_grad(), backend.quiet_float_warnings():
         while ready:
             node = ready.pop()
             grad = grads.pop(id(node), None)
@@ -870,6 +905,8 @@ def backward(root, gradient=None, retain_graph=None, create_graph=False) -> None
                     f"(at {type(fn).__name__}); its saved values were freed after the first "
                     "backward. Use backward(retain_graph=True) the first time if you need this."
                 )
+            if fn.stamp < _writes and fn.reads_inputs:  # something was written in place since
+                _check_unwritten(fn)
             if grad is None:  # no gradient reached this op: its inputs get none from it
                 input_grads = (None,) * len(fn.inputs)
             elif create_graph and not fn.differentiable_backward:
@@ -917,6 +954,29 @@ def backward(root, gradient=None, retain_graph=None, create_graph=False) -> None
                 fn.freed = True
                 fn.inputs = ()
                 fn.__dict__.clear()
+
+
+# In-place writes and recorded graphs: a recorded op keeps its input Tensors and its backward reads
+# their data. A write into one of them afterwards would make that backward read the new values and
+# return a wrong gradient, silently. So each write ticks a clock and stamps its tensor
+# (``Tensor._written``), each recorded op notes the clock's time (``Function._output``), and the
+# backward pass compares the two: one integer per op, and a look at the inputs only when some
+# write happened after the op was recorded.
+_writes = 0
+
+
+def _check_unwritten(fn) -> None:
+    """Refuse to run ``fn``'s backward if one of its input Tensors was written in place after
+    ``fn`` was recorded (PyTorch's error for a tensor "modified by an inplace operation")."""
+    name = type(fn).__name__
+    for i, t in enumerate(fn.inputs):
+        if isinstance(t, Tensor) and getattr(t, "_written_at", 0) > fn.stamp:
+            raise RuntimeError(
+                f"backward(): input {i} of {name} (shape {t.shape}, {t.dtype}) was written in "
+                f"place after {name} used it (x += y under no_grad, x[...] = v, or an optimizer "
+                "step), so its backward would read the new values; call backward before the "
+                "write, or write x = x + y (a new tensor) instead"
+            )
 
 
 def _wrong_count(fn, input_grads) -> RuntimeError:

@@ -540,7 +540,8 @@ HINTS: dict[str, dict] = {
     },
     "13.1": {
         "idea": (
-            "Differentiate log(1 + e^x) by hand: the result is a function you met in chapter 3. "
+            "Differentiate log(1 + e^x) by hand: the result is the function that squashes the "
+            "LSTM's gates (chapter 8), also inside chapter 4's binary cross-entropy. "
             "Write it so that it never overflows (x = 1e4 must give 1, x = -1e4 must give 0), "
             "and with Tensor operations so that the backward can be differentiated again."
         ),

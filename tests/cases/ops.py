@@ -58,6 +58,12 @@ CASES = {
         lambda: (lambda a: 2.0 / a, leaves((2, 3), low=0.5, high=2.0)),
         lambda: (lambda a, b: a.T / b, leaves((4, 3), (3, 4), low=(-1, 0.5), high=(1, 2))),
     ],
+    "Remainder": [  # away from the jumps of floor(a / b), where the derivative exists
+        lambda: (ops.remainder, leaves((3, 4), (3, 4), low=(2.1, 0.8), high=(2.4, 1.0))),
+        lambda: (ops.remainder, leaves((3, 1), (4,), low=(2.2, 1.3), high=(2.5, 1.6))),
+        lambda: (lambda a: a % 1.0, leaves((2, 3), low=0.1, high=0.9)),
+        lambda: (lambda a: 2.0 % a, leaves((2, 3), low=0.7, high=0.95)),
+    ],
     "Pow": [
         lambda: (ops.pow, leaves((3, 4), (3, 4), low=(0.5, -1.5), high=(2.0, 1.5))),
         lambda: (ops.pow, leaves((3, 1), (4,), low=(0.5, -1.5), high=(2.0, 1.5))),

@@ -4,6 +4,8 @@ argument, its dtype or shape, and what was expected.
 
 from __future__ import annotations
 
+import numbers
+
 from .. import backend
 from ..tensor import Tensor
 
@@ -21,6 +23,17 @@ def check_float(op: str, name: str, x) -> Tensor:
     return x
 
 
+def check_same_dtype(op: str, x: Tensor, **others) -> None:
+    """Each tensor of ``others`` (None skipped) is a floating-point Tensor of ``x``'s dtype: mixing
+    float32 and float64 would silently promote the result (PyTorch refuses)."""
+    for name, t in others.items():
+        if t is not None and check_float(op, name, t).dtype != x.dtype:
+            raise TypeError(
+                f"{op}: {name} has dtype {t.dtype} (shape {t.shape}) but input has {x.dtype} "
+                f"(shape {x.shape}); convert one with .astype({x.dtype!r})"
+            )
+
+
 def check_int(op: str, name: str, x) -> Tensor:
     check_tensor(op, name, x)
     if not backend.is_integer(x.dtype):
@@ -29,6 +42,18 @@ def check_int(op: str, name: str, x) -> Tensor:
             "convert with .astype('int64')"
         )
     return x
+
+
+def is_number(value) -> bool:
+    """A real Python or NumPy number; a bool, a string or None is not."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_int_arg(op: str, name: str, value) -> int:
+    """An integer option (an index, a count); a bool or a float is refused, as PyTorch does."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{op}: {name} must be an int, got {value!r}")
+    return int(value)
 
 
 def check_reduction(op: str, reduction: str) -> None:

@@ -14,7 +14,7 @@ from .. import backend, ops
 from ..autograd import Function, is_grad_enabled
 from ..ops import _const, unbroadcast
 from ..tensor import Tensor
-from ._checks import check_float, check_tensor
+from ._checks import check_float, check_same_dtype, check_tensor, is_number
 from .dropout import dropout
 from .softmax import _softmax_array, softmax, softmax_composed
 
@@ -161,8 +161,9 @@ def scaled_dot_product_attention(
 def _attention_args(op, query, key, value, attn_mask, dropout_p, is_causal, scale):
     """Check the arguments of attention; return the float mask to add to the scores (or None),
     the boolean mask of allowed positions (an array, or None) and the scale."""
+    check_float(op, "query", query)
+    check_same_dtype(op, query, key=key, value=value)
     for name, t in (("query", query), ("key", key), ("value", value)):
-        check_float(op, name, t)
         if t.ndim < 2:
             raise ValueError(f"{op}: {name} must have at least 2 dimensions, got {t.shape}")
     L, E = query.shape[-2:]
@@ -183,6 +184,8 @@ def _attention_args(op, query, key, value, attn_mask, dropout_p, is_causal, scal
         raise ValueError(f"{op}: pass either attn_mask or is_causal=True, not both")
     if scale is None:
         scale = 1.0 / math.sqrt(E)
+    elif not is_number(scale):
+        raise TypeError(f"{op}: scale must be a number or None, got {scale!r}")
     if (
         ops._broadcast_shape(query.shape[:-2], key.shape[:-2]) is None
         or ops._broadcast_shape(key.shape[:-2], value.shape[:-2]) is None

@@ -6,10 +6,10 @@ backward, so second derivatives work; the matmul and the bias add are ordinary o
 
 from __future__ import annotations
 
-from .. import backend
+from .. import backend, ops
 from ..autograd import Function
-from ..tensor import Tensor
-from ._checks import check_float
+from ..tensor import Tensor, zeros
+from ._checks import check_float, check_same_dtype
 
 
 def _conv_out_len(L, K, stride, padding, dilation):
@@ -84,24 +84,29 @@ def conv1d(
     padding: int = 0,
     dilation: int = 1,
 ) -> Tensor:
-    """1-D convolution (cross-correlation, as every framework): input (N, C_in, L), weight
-    (C_out, C_in, K), bias (C_out,) -> (N, C_out, L_out),
+    """1-D convolution (cross-correlation, as every framework): input (N, C_in, L) (or (C_in, L),
+    unbatched), weight (C_out, C_in, K), bias (C_out,) -> (N, C_out, L_out),
     ``L_out = (L + 2 padding - dilation (K - 1) - 1) // stride + 1``.
 
     ``y[n, o, i] = b[o] + sum_{c,k} W[o, c, k] * xpad[n, c, i*stride + k*dilation]``, computed as
     ``W.reshape(C_out, C_in*K) @ unfold(x)``: one matmul per example, no loop over positions.
-    ``padding`` may also be ``"valid"`` (0) or ``"same"`` (stride 1 only).
+    ``padding`` may also be ``"valid"`` (0) or ``"same"`` (stride 1 only; an odd number of zeros
+    in all puts the extra one on the right, as PyTorch).
 
     >>> import tinygrad_edu as tg
     >>> conv1d(tg.ones(2, 3, 10), tg.ones(4, 3, 5), padding=2).shape
     (2, 4, 10)
     """
     check_float("conv1d", "input", x)
-    check_float("conv1d", "weight", weight)
+    check_same_dtype("conv1d", x, weight=weight, bias=bias)
     if weight.ndim != 3:
         raise ValueError(f"conv1d: weight must be 3-D (C_out, C_in, K), got shape {weight.shape}")
-    if x.ndim != 3:
-        raise ValueError(f"conv1d: input must be 3-D (N, C_in, L), got shape {x.shape}")
+    if x.ndim not in (2, 3):
+        raise ValueError(
+            f"conv1d: input must be 3-D (N, C_in, L) or 2-D (C_in, L), got shape {x.shape}"
+        )
+    if x.ndim == 2:  # one unbatched example, as PyTorch: a batch of one
+        return conv1d(x.unsqueeze(0), weight, bias, stride, padding, dilation).squeeze(0)
     C_out, C_in, K = weight.shape
     if x.shape[1] != C_in:
         raise ValueError(
@@ -113,14 +118,13 @@ def conv1d(
     elif padding == "same":
         if stride != 1:
             raise ValueError("conv1d: padding='same' needs stride=1")
-        if dilation * (K - 1) % 2:
-            raise ValueError(
-                f"conv1d: padding='same' needs an even total padding, got dilation*(K-1) = "
-                f"{dilation * (K - 1)}"
-            )
-        padding = dilation * (K - 1) // 2
+        total = dilation * (K - 1)  # the zeros to add, at both ends together
+        if total % 2:  # an odd total: the extra zero goes on the right, as in PyTorch
+            right = zeros(*x.shape[:-1], 1, dtype=x.dtype, device=x.device)
+            x = ops.concat([x, right], axis=-1)
+        padding = total // 2
     for name, v, lo in (("stride", stride, 1), ("padding", padding, 0), ("dilation", dilation, 1)):
-        if not isinstance(v, int) or v < lo:
+        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
             raise ValueError(f"conv1d: {name} must be an integer >= {lo}, got {v!r}")
     N, _, L = x.shape
     L_out = _conv_out_len(L, K, stride, padding, dilation)

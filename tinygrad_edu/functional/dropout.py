@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import backend
 from ..ops import _const
 from ..tensor import Tensor
-from ._checks import check_float
+from ._checks import check_float, is_number
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
@@ -20,7 +20,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     [1.0, 1.0, 1.0, 1.0]
     """
     check_float("dropout", "input", x)
-    if isinstance(p, (str, bytes)) or not 0.0 <= p <= 1.0:
+    if not is_number(p) or not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: probability p must be in [0, 1], got {p!r}")
     if not training or p == 0.0:
         return x

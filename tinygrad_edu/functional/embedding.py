@@ -10,7 +10,7 @@ from .. import backend, ops
 from ..autograd import Function
 from ..ops import _const
 from ..tensor import Tensor
-from ._checks import check_float, check_int, check_range, check_tensor
+from ._checks import check_float, check_int, check_int_arg, check_range, check_tensor
 
 
 def one_hot(ids: Tensor, num_classes: int = -1) -> Tensor:
@@ -23,6 +23,8 @@ def one_hot(ids: Tensor, num_classes: int = -1) -> Tensor:
     """
     check_int("one_hot", "ids", ids)
     xp = backend.xp_of(ids.data)
+    if check_int_arg("one_hot", "num_classes", num_classes) < -1:
+        raise ValueError(f"one_hot: num_classes must be -1 (max id + 1) or >= 0, got {num_classes}")
     if num_classes == -1:
         num_classes = int(xp.max(ids.data)) + 1 if ids.size else 0
     check_range("one_hot", ids, num_classes, "num_classes")
@@ -105,7 +107,7 @@ def embedding(ids: Tensor, weight: Tensor, padding_idx: int | None = None) -> Te
                 f"(valid ids: 0..{n - 1})"
             )
     if padding_idx is not None:
-        if not -n <= padding_idx < n:
+        if not -n <= check_int_arg("embedding", "padding_idx", padding_idx) < n:
             raise IndexError(
                 f"embedding: padding_idx {padding_idx} is out of range for a table of {n} "
                 f"embeddings (valid: -{n}..{n - 1})"

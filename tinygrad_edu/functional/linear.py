@@ -15,7 +15,7 @@ from .. import backend
 from ..autograd import Function, is_grad_enabled
 from ..ops import _const
 from ..tensor import Tensor
-from ._checks import check_float
+from ._checks import check_float, check_same_dtype
 
 
 class LinearFunction(Function):
@@ -101,7 +101,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     (2, 4)
     """
     check_float("linear", "input", x)
-    check_float("linear", "weight", weight)
+    check_same_dtype("linear", x, weight=weight, bias=bias)
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out, in), got shape {weight.shape}")
     if x.ndim == 0 or x.shape[-1] != weight.shape[1]:

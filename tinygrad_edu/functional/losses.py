@@ -10,11 +10,20 @@ from __future__ import annotations
 
 import math
 
-from .. import backend
+from .. import backend, ops
 from ..autograd import Function, is_grad_enabled
 from ..ops import _const
 from ..tensor import Tensor
-from ._checks import check_float, check_int, check_range, check_reduction, check_tensor
+from ._checks import (
+    check_float,
+    check_int,
+    check_int_arg,
+    check_range,
+    check_reduction,
+    check_same_dtype,
+    check_tensor,
+    is_number,
+)
 from .activations import softplus
 from .softmax import log_softmax_composed, softmax
 
@@ -28,10 +37,16 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 
 
 def _mean_over_targets(loss: Tensor, valid) -> Tensor:
-    """``sum(loss) / count`` with ``count`` the targets not ignored (NaN if none, as PyTorch)."""
+    """``sum(loss) / count`` with ``count`` the targets not ignored.
+
+    With none counted the loss is NaN (0 / 0) and the gradient zero, as PyTorch: the NaN is added
+    as a constant, where ``sum * nan`` would send NaN back into every logit of the model.
+    """
     xp = backend.xp_of(valid)
     count = int(xp.sum(xp.astype(valid, xp.int64)))
-    return loss.sum() * (1.0 / count if count else math.nan)
+    if count == 0:
+        return loss.sum() * 0.0 + math.nan
+    return loss.sum() * (1.0 / count)
 
 
 def _class_last(op: str, logits: Tensor, target: Tensor):
@@ -76,6 +91,7 @@ def nll_loss(
     check_float("nll_loss", "input", input)
     check_int("nll_loss", "target", target)
     check_reduction("nll_loss", reduction)
+    check_int_arg("nll_loss", "ignore_index", ignore_index)
     logp, t, out_shape = _class_last("nll_loss", input, target)
     C = logp.shape[1]
     check_range("nll_loss", t, C, "classes", ignore_index)
@@ -181,6 +197,11 @@ def _cross_entropy_args(op, input, target, ignore_index, reduction, label_smooth
     check_float(op, "input", input)
     check_tensor(op, "target", target)
     check_reduction(op, reduction)
+    check_int_arg(op, "ignore_index", ignore_index)
+    if not is_number(label_smoothing):
+        raise TypeError(
+            f"{op}: label_smoothing must be a number in [0, 1], got {label_smoothing!r}"
+        )
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
     if backend.is_floating(target.dtype):
@@ -233,6 +254,7 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     2.5
     """
     check_float("mse_loss", "input", input)
+    check_tensor("mse_loss", "target", target)
     check_reduction("mse_loss", reduction)
     if input.shape != target.shape:
         raise ValueError(
@@ -267,6 +289,15 @@ def binary_cross_entropy_with_logits(
             f"binary_cross_entropy_with_logits: input shape {input.shape} and target shape "
             f"{target.shape} differ"
         )
+    check_same_dtype(
+        "binary_cross_entropy_with_logits", input, weight=weight, pos_weight=pos_weight
+    )
+    for name, w in (("weight", weight), ("pos_weight", pos_weight)):
+        if w is not None and ops._broadcast_shape(w.shape, input.shape) != input.shape:
+            raise ValueError(
+                f"binary_cross_entropy_with_logits: {name} of shape {w.shape} does not broadcast "
+                f"to the input's shape {input.shape}"
+            )
     sp = softplus(-input)
     if pos_weight is not None:
         sp = sp * ((pos_weight - 1.0) * target + 1.0)

@@ -10,7 +10,7 @@ from .. import backend
 from ..autograd import Function, is_grad_enabled
 from ..ops import _const
 from ..tensor import Tensor
-from ._checks import check_float
+from ._checks import check_float, check_same_dtype
 
 
 class LayerNormFunction(Function):
@@ -119,8 +119,15 @@ def layer_norm(
 def _normalized_axes(op, x, normalized_shape, weight, bias) -> int:
     """Check ``layer_norm``'s arguments; return how many trailing axes are normalised."""
     check_float(op, "input", x)
+    check_same_dtype(op, x, weight=weight, bias=bias)
     if isinstance(normalized_shape, int):
         normalized_shape = (normalized_shape,)
+    if not isinstance(normalized_shape, (tuple, list)) or not all(
+        isinstance(n, int) for n in normalized_shape
+    ):
+        raise TypeError(
+            f"{op}: normalized_shape must be an int or a tuple of ints, got {normalized_shape!r}"
+        )
     normalized_shape = tuple(normalized_shape)
     k = len(normalized_shape)
     if k == 0 or x.shape[x.ndim - k :] != normalized_shape or x.ndim < k:

@@ -65,10 +65,11 @@ def check_dtype(module, x: Tensor, dtype: str, name: str = "input") -> None:
     """The input's dtype must be the parameters' (mixing would silently promote, or fail inside an
     op with no word of which layer was fed what)."""
     if x.dtype != dtype:
+        # a layer can be cast to another float dtype only: for integer input, convert the input
+        other = f" or the layer with .astype({x.dtype!r})" if is_floating(x.dtype) else ""
         raise TypeError(
             f"{layer_name(module)}: expected {name} of dtype {dtype} (the layer's parameters), got "
-            f"{x.dtype} (shape {x.shape}); convert the input with .astype({dtype!r}) or the "
-            f"layer with .astype({x.dtype!r})"
+            f"{x.dtype} (shape {x.shape}); convert the input with .astype({dtype!r}){other}"
         )
 
 

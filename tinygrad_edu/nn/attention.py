@@ -25,7 +25,7 @@ Design (close to ``torch.nn.MultiheadAttention``, with these differences, each o
 Masks follow ``torch.nn.MultiheadAttention`` (the opposite of ``F.scaled_dot_product_attention``,
 where True means "may attend"): ``key_padding_mask`` (B, S) is True at *padding* keys, which no
 query may attend to; a boolean ``attn_mask`` broadcasting to (B, H, L, S), e.g. (L, S), is True
-where attention is *not* allowed.
+where attention is *not* allowed, and a float ``attn_mask`` is added to the scores (-inf blocks).
 
 Initialisation as PyTorch: ``q_proj``, ``k_proj``, ``v_proj`` weights ``xavier_uniform_`` (as its
 separate-weight variant) and their biases zero; ``out_proj`` weight like any ``Linear`` and its bias
@@ -40,6 +40,7 @@ import math
 
 from .. import backend, ops
 from .. import functional as F
+from .._config import check_positive_sizes
 from ..ops import _const
 from ..tensor import Tensor
 from . import init
@@ -88,7 +89,8 @@ class MultiHeadAttention(Module):
         dtype=None,
     ):
         super().__init__()
-        if num_heads < 1 or embed_dim % num_heads != 0:
+        check_positive_sizes("MultiHeadAttention", embed_dim=embed_dim, num_heads=num_heads)
+        if embed_dim % num_heads != 0:
             raise ValueError(
                 f"MultiHeadAttention: embed_dim ({embed_dim}) must be divisible by num_heads "
                 f"({num_heads})"
@@ -102,6 +104,7 @@ class MultiHeadAttention(Module):
         self.causal = causal
         self.kdim = embed_dim if kdim is None else kdim
         self.vdim = embed_dim if vdim is None else vdim
+        check_positive_sizes("MultiHeadAttention", kdim=self.kdim, vdim=self.vdim)
         kw = dict(bias=bias, device=device, dtype=dtype)
         self.q_proj = Linear(embed_dim, embed_dim, **kw)
         self.k_proj = Linear(self.kdim, embed_dim, **kw)
@@ -166,11 +169,12 @@ class MultiHeadAttention(Module):
                 )
         if attn_mask is not None:
             full = (B, self.num_heads, L, S)
-            if attn_mask.dtype != "bool" or ops._broadcast_shape(attn_mask.shape, full) != full:
+            kind_ok = attn_mask.dtype == "bool" or backend.is_floating(attn_mask.dtype)
+            if not kind_ok or ops._broadcast_shape(attn_mask.shape, full) != full:
                 raise ValueError(
-                    f"{layer_name(self)}: attn_mask must be a boolean tensor broadcasting to "
-                    f"(B, H, L, S) = {full}, e.g. (L, S) (True = not allowed), got dtype "
-                    f"{attn_mask.dtype} and shape {attn_mask.shape}"
+                    f"{layer_name(self)}: attn_mask must be a boolean (True = not allowed) or "
+                    f"float (added to the scores) tensor broadcasting to (B, H, L, S) = {full}, "
+                    f"e.g. (L, S), got dtype {attn_mask.dtype} and shape {attn_mask.shape}"
                 )
 
     def _keep_mask(self, B, L, S, key_padding_mask, attn_mask, is_causal, xp):
@@ -209,20 +213,27 @@ class MultiHeadAttention(Module):
         k = self._split_heads(self.k_proj(key))  # (B, S, kdim) -> (B, H, S, D)
         v = self._split_heads(self.v_proj(value))  # (B, S, vdim) -> (B, H, S, D)
 
+        additive = None
+        if attn_mask is not None and attn_mask.dtype != "bool":
+            additive, attn_mask = attn_mask.astype(query.dtype), None  # added to the scores
         xp = backend.xp_of(q.data)
         keep = self._keep_mask(B, L, S, key_padding_mask, attn_mask, is_causal, xp)
+        mask = None if keep is None else _const(keep)
+        if additive is not None:  # one float mask: -inf where ``keep`` blocks
+            mask = additive if keep is None else ops.where(mask, additive, -math.inf)
         dropout_p = self.dropout if self.training else 0.0
         weights = None
         if need_weights:
             # the same computation step by step, to hand the weights back
             scores = (q @ k.mT) * (1.0 / math.sqrt(self.head_dim))  # (B, H, L, S)
-            if keep is not None:
-                scores = ops.where(_const(keep), scores, -math.inf)
+            if additive is not None:
+                scores = scores + mask
+            elif mask is not None:
+                scores = ops.where(mask, scores, -math.inf)
             weights = F.softmax(scores, axis=-1)  # a row with every key masked gives zeros
             attended = F.dropout(weights, dropout_p, training=dropout_p > 0.0)
             y = attended @ v  # (B, H, L, S) @ (B, H, S, D) -> (B, H, L, D)
         else:
-            mask = None if keep is None else _const(keep)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
         y = y.transpose(0, 2, 1, 3).reshape(B, L, self.embed_dim)  # (B, H, L, D) -> (B, L, E)
         out = self.out_proj(y)

@@ -31,9 +31,11 @@ class Conv1d(Module):
     backward ("fold") adds each window's gradient back where the windows overlap.
 
     ``padding`` is an integer or ``"valid"`` (0) or ``"same"`` (output as long as the input,
-    stride 1). As in PyTorch, ``kernel_size``, ``stride``, ``padding`` and ``dilation`` are kept as
-    1-tuples. Initialisation as PyTorch: ``W`` and ``b`` uniform in (-1/sqrt(fan_in),
-    1/sqrt(fan_in)), ``fan_in = C_in * kernel_size``.
+    stride 1; when the kernel spans an even number of positions, the extra zero goes on the right,
+    as in PyTorch). ``groups`` and ``padding_mode`` are PyTorch's arguments with the only values
+    supported here, 1 and ``"zeros"``. As in PyTorch, ``kernel_size``, ``stride``, ``padding``
+    and ``dilation`` are kept as 1-tuples. Initialisation as PyTorch: ``W`` and ``b`` uniform in
+    (-1/sqrt(fan_in), 1/sqrt(fan_in)), ``fan_in = C_in * kernel_size``.
 
     >>> import tinygrad_edu as tg
     >>> from tinygrad_edu import nn
@@ -52,7 +54,9 @@ class Conv1d(Module):
         stride: int = 1,
         padding: int | str = 0,
         dilation: int = 1,
+        groups: int = 1,
         bias: bool = True,
+        padding_mode: str = "zeros",
         device=None,
         dtype=None,
     ):
@@ -63,6 +67,11 @@ class Conv1d(Module):
             )
         if padding == "same" and _single(stride) != (1,):
             raise ValueError("Conv1d: padding='same' needs stride=1")
+        if groups != 1 or isinstance(groups, bool) or padding_mode != "zeros":
+            raise ValueError(
+                f"Conv1d: only groups=1 and padding_mode='zeros' are supported, got "
+                f"groups={groups!r}, padding_mode={padding_mode!r} (pass bias by name: bias=...)"
+            )
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = _single(kernel_size)
@@ -103,13 +112,8 @@ class Conv1d(Module):
                 f"{span - added} (the kernel spans {span} positions, padding adds {added}), "
                 f"got shape {x.shape}"
             )
-        unbatched = x.ndim == 2
-        if unbatched:
-            x = x.unsqueeze(0)  # (C_in, L) -> (1, C_in, L)
-        y = F.conv1d(
-            x, self.weight, self.bias, self.stride[0], padding, self.dilation[0]
-        )  # (N, C_in, L) -> (N, C_out, L_out)
-        return y.squeeze(0) if unbatched else y
+        # (N, C_in, L) -> (N, C_out, L_out), or (C_in, L) -> (C_out, L_out) unbatched
+        return F.conv1d(x, self.weight, self.bias, self.stride[0], padding, self.dilation[0])
 
     def extra_repr(self) -> str:
         s = (

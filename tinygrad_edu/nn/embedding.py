@@ -10,8 +10,10 @@ Read next: ``conv.py``.
 
 from __future__ import annotations
 
+from .. import backend
 from .. import functional as F
 from .._config import check_positive_sizes
+from ..functional._checks import check_int, check_range, is_number
 from ..tensor import Tensor, zeros
 from . import init
 from ._checks import check_device, check_tensor, layer_name
@@ -30,6 +32,11 @@ class Embedding(Module):
     ``padding_idx`` (PyTorch's semantics, chapter 15): the row of the padding id starts at zeros
     and gets no gradient, so the padding vector stays what it is while the others train.
 
+    ``max_norm`` (PyTorch's semantics): before each lookup, every row that the ids select and
+    whose ``norm_type``-norm exceeds ``max_norm`` is scaled down to that norm, in the table itself
+    (in place, outside the graph). ``scale_grad_by_freq`` and ``sparse`` are PyTorch's arguments
+    with the only value supported here, False.
+
     >>> import tinygrad_edu as tg
     >>> from tinygrad_edu import nn
     >>> emb = nn.Embedding(10, 3)
@@ -46,6 +53,10 @@ class Embedding(Module):
         num_embeddings: int,
         embedding_dim: int,
         padding_idx: int | None = None,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        sparse: bool = False,
         device=None,
         dtype=None,
     ):
@@ -53,6 +64,17 @@ class Embedding(Module):
             "Embedding", num_embeddings=num_embeddings, embedding_dim=embedding_dim
         )
         super().__init__()
+        if max_norm is not None and (not is_number(max_norm) or max_norm <= 0):
+            raise ValueError(
+                f"Embedding: max_norm must be a positive number or None, got {max_norm!r}"
+            )
+        if not is_number(norm_type) or norm_type <= 0:
+            raise ValueError(f"Embedding: norm_type must be a positive number, got {norm_type!r}")
+        if scale_grad_by_freq or sparse:
+            raise ValueError(
+                "Embedding: scale_grad_by_freq=True and sparse=True are not supported, got "
+                f"scale_grad_by_freq={scale_grad_by_freq!r}, sparse={sparse!r}"
+            )
         if padding_idx is not None:
             if isinstance(padding_idx, bool) or not isinstance(padding_idx, int):
                 raise TypeError(
@@ -67,6 +89,8 @@ class Embedding(Module):
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         self.padding_idx = padding_idx
+        self.max_norm = max_norm
+        self.norm_type = norm_type
         self.weight = Parameter(zeros(num_embeddings, embedding_dim, dtype=dtype, device=device))
         self.reset_parameters()
 
@@ -80,12 +104,36 @@ class Embedding(Module):
         check_tensor(self, ids, "ids")
         check_device(self, ids, self.weight.device, "ids")
         try:
+            if self.max_norm is not None:
+                self._renorm(ids)
             # ids.shape -> ids.shape + (embedding_dim,)
             return F.embedding(ids, self.weight, padding_idx=self.padding_idx)
         except (TypeError, IndexError) as e:
             # F.embedding names the bad dtype or the out-of-range id; add which layer was fed it
             raise type(e)(f"{layer_name(self)}: {str(e).removeprefix('embedding: ')}") from None
 
+    def _renorm(self, ids: Tensor) -> None:
+        """``max_norm``: scale the rows ``ids`` selects down to norm ``max_norm``, in place."""
+        check_int("embedding", "ids", ids)
+        check_range("embedding", ids, self.num_embeddings, "num_embeddings")
+        w = self.weight.data  # (V, D)
+        xp = backend.xp_of(w)
+        flat = xp.reshape(ids.data, (-1,))
+        used = backend.index_add(
+            xp.zeros((w.shape[0],), dtype=w.dtype), (flat,), xp.ones_like(flat, dtype=w.dtype)
+        )
+        norm = xp.sum(xp.abs(w) ** self.norm_type, axis=1) ** (1.0 / self.norm_type)  # (V,)
+        too_long = (used > 0) & (norm > self.max_norm)
+        # PyTorch's factor, with its 1e-7 guard
+        scale = xp.where(too_long, self.max_norm / (norm + 1e-7), xp.ones_like(norm))
+        self.weight.data = w * xp.reshape(scale, (-1, 1))
+
     def extra_repr(self) -> str:
         s = f"{self.num_embeddings}, {self.embedding_dim}"
-        return s if self.padding_idx is None else f"{s}, padding_idx={self.padding_idx}"
+        if self.padding_idx is not None:
+            s += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm}"
+        if self.norm_type != 2.0:
+            s += f", norm_type={self.norm_type}"
+        return s

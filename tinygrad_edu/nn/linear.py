@@ -23,8 +23,9 @@ class Linear(Module):
     Shapes: input (..., in_features) -> output (..., out_features); ``weight`` (out_features,
     in_features), ``bias`` (out_features,). Any number of leading axes is allowed.
 
-    Backward (autograd derives it from ``MatMul`` and ``Add``): ``grad_x = grad_out W``,
-    ``grad_W = grad_out^T x`` and ``grad_b = grad_out`` summed over the leading axes.
+    Backward (written out in ``functional.linear``'s ``LinearFunction``, the three matrix rules
+    of chapter 3): ``grad_x = grad_out W``, ``grad_W = grad_out^T x`` and ``grad_b = grad_out``
+    summed over the leading axes.
 
     Initialisation, as PyTorch: ``W`` and ``b`` uniform in (-1/sqrt(in_features),
     1/sqrt(in_features)) (``kaiming_uniform_(W, a=sqrt(5))`` is that bound).

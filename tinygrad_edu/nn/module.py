@@ -21,6 +21,7 @@ and sub-``Module`` assigned to it as an attribute, in definition order, so ``par
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 
 from .. import backend
 from ..tensor import Tensor
@@ -86,6 +87,22 @@ class Module:
         else:
             setattr(self, name, param)
 
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Register ``module`` as the child ``name``: the same as ``setattr(self, name, module)``
+        (PyTorch's; useful when the name is built at run time, e.g. ``f"layer{i}"``)."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(
+                f"{type(self).__name__}.add_module: {name!r} must be a Module or None, got "
+                f"{type(module).__name__}"
+            )
+        if module is None:
+            object.__setattr__(self, name, None)
+            self._modules[name] = None
+        else:
+            setattr(self, name, module)
+
+    register_module = add_module
+
     # ---- calling ------------------------------------------------------------------------------
     def forward(self, *args, **kwargs):  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
@@ -107,6 +124,33 @@ class Module:
     def children(self):
         return (m for m in self._modules.values() if m is not None)
 
+    def named_children(self):
+        return ((name, m) for name, m in self._modules.items() if m is not None)
+
+    def get_submodule(self, target: str) -> Module:
+        """The module at the dotted path ``target`` (``"blocks.0.attn"``); ``""`` is ``self``."""
+        module = self
+        for name in target.split(".") if target else ():
+            child = module._modules.get(name)
+            if child is None:
+                raise AttributeError(
+                    f"{type(self).__name__}.get_submodule: {type(module).__name__} has no "
+                    f"submodule {name!r} (path {target!r}); it has {list(module._modules)}"
+                )
+            module = child
+        return module
+
+    def apply(self, fn):
+        """Call ``fn(m)`` on every submodule, children first, then on ``self``; return ``self``.
+
+        PyTorch's way to initialise a whole model: ``model.apply(init_weights)``, where
+        ``init_weights`` tests ``isinstance(m, nn.Linear)``.
+        """
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
     def named_parameters(self, prefix: str = ""):
         """``(name, parameter)`` pairs in definition order; a shared parameter appears once."""
         # --- exercise 3.1: finding the parameters ---
@@ -127,6 +171,9 @@ class Module:
             for name, b in m._buffers.items():
                 if b is not None:
                     yield (f"{mod_name}.{name}" if mod_name else name), b
+
+    def buffers(self):
+        return [b for _, b in self.named_buffers()]
 
     def num_parameters(self) -> int:
         return sum(p.size for p in self.parameters())
@@ -151,6 +198,11 @@ class Module:
 
         Shapes must always match. Returns ``(missing_keys, unexpected_keys)``.
         """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                f"load_state_dict into {type(self).__name__}: expected a dict of arrays by "
+                f"name (from state_dict()), got {type(state_dict).__name__}"
+            )
         own = OrderedDict()
         for mod_name, m in self.named_modules():
             for store in (m._parameters, m._buffers):
@@ -183,6 +235,10 @@ class Module:
 
     # ---- modes and devices ----------------------------------------------------------------------
     def train(self, mode: bool = True):
+        if not isinstance(mode, bool):
+            raise ValueError(
+                f"{type(self).__name__}.train: mode must be True or False, got {mode!r}"
+            )
         for m in self.modules():
             object.__setattr__(m, "training", mode)
         return self
@@ -190,9 +246,13 @@ class Module:
     def eval(self):
         return self.train(False)
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.parameters():
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                xp = backend.xp_of(p.grad.data)
+                p.grad = Tensor(xp.zeros_like(p.grad.data))  # same shape, dtype and device
 
     def requires_grad_(self, requires_grad: bool = True):
         """Freeze (``False``) or unfreeze (``True``) every parameter of this module and its
@@ -308,7 +368,16 @@ class ModuleList(Module):
         return self
 
     def __getitem__(self, i: int) -> Module:
-        return list(self._modules.values())[i]
+        modules = list(self._modules.values())
+        if isinstance(i, slice):
+            return (
+                Sequential(*modules[i]) if isinstance(self, Sequential) else ModuleList(modules[i])
+            )
+        if not -len(modules) <= i < len(modules):
+            raise IndexError(
+                f"{type(self).__name__}: index {i} is out of range for {len(modules)} modules"
+            )
+        return modules[i]
 
     def __len__(self) -> int:
         return len(self._modules)

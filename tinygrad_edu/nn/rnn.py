@@ -4,6 +4,10 @@ Names, signatures, defaults, parameter names and shapes are PyTorch's, so a stat
 one-to-one. A layer ``k`` of ``RNN``/``LSTM`` holds ``weight_ih_l{k}`` (G*H, in), ``weight_hh_l{k}``
 (G*H, H), ``bias_ih_l{k}`` and ``bias_hh_l{k}`` (G*H,), with G = 1 for an RNN and G = 4 for an LSTM
 (gates packed in the order i, f, g, o). Every parameter starts uniform in (-1/sqrt(H), 1/sqrt(H)).
+With ``bidirectional=True`` each layer has a second set, ``weight_ih_l{k}_reverse`` ..., that reads
+the sequence backwards; its outputs are concatenated to the forward ones, (T, B, 2H), and layer
+k + 1 reads those 2H features. ``dropout`` drops the outputs of every layer but the last, in
+training mode, as PyTorch.
 
 How a layer runs over a sequence of T steps (shape letters: T steps, B batch, H hidden):
 
@@ -56,9 +60,9 @@ from ._checks import (
 from .module import Module, Parameter
 
 
-def _uniform(shape: tuple, bound: float) -> Parameter:
+def _uniform(shape: tuple, bound: float, device=None, dtype=None) -> Parameter:
     """PyTorch's init for recurrent layers: uniform in (-bound, bound), bound = 1/sqrt(H)."""
-    return init.uniform_(Parameter(zeros(*shape)), -bound, bound)
+    return init.uniform_(Parameter(zeros(*shape, device=device, dtype=dtype)), -bound, bound)
 
 
 def _check_nonlinearity(name: str, nonlinearity: str) -> None:
@@ -71,18 +75,21 @@ def _check_nonlinearity(name: str, nonlinearity: str) -> None:
 class _CellBase(Module):
     gates = 1
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True):
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None
+    ):
         check_positive_sizes(type(self).__name__, input_size=input_size, hidden_size=hidden_size)
         super().__init__()
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias
         G, H, k = self.gates, hidden_size, 1.0 / math.sqrt(hidden_size)
-        self.weight_ih = _uniform((G * H, input_size), k)
-        self.weight_hh = _uniform((G * H, H), k)
+        where = dict(device=device, dtype=dtype)
+        self.weight_ih = _uniform((G * H, input_size), k, **where)
+        self.weight_hh = _uniform((G * H, H), k, **where)
         if bias:
-            self.bias_ih = _uniform((G * H,), k)
-            self.bias_hh = _uniform((G * H,), k)
+            self.bias_ih = _uniform((G * H,), k, **where)
+            self.bias_hh = _uniform((G * H,), k, **where)
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
@@ -131,9 +138,11 @@ class RNNCell(_CellBase):
     (2, 4)
     """
 
-    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh"):
+    def __init__(
+        self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None, dtype=None
+    ):
         _check_nonlinearity("RNNCell", nonlinearity)
-        super().__init__(input_size, hidden_size, bias)
+        super().__init__(input_size, hidden_size, bias, device, dtype)
         self.nonlinearity = nonlinearity
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
@@ -177,8 +186,8 @@ class LSTMCell(_CellBase):
 
     gates = 4
 
-    def __init__(self, input_size, hidden_size, bias=True, *, fused=True):
-        super().__init__(input_size, hidden_size, bias)
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None, *, fused=True):
+        super().__init__(input_size, hidden_size, bias, device, dtype)
         self.fused = fused
 
     def forward(self, input: Tensor, hx=None) -> tuple[Tensor, Tensor]:
@@ -205,29 +214,52 @@ class _RNNBase(Module):
 
     gates = 1
 
-    def __init__(self, input_size, hidden_size, num_layers, bias, batch_first, fused):
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers,
+        bias,
+        batch_first,
+        dropout,
+        bidirectional,
+        fused,
+        device,
+        dtype,
+    ):
         super().__init__()
+        name = type(self).__name__
         check_positive_sizes(
-            type(self).__name__,
-            input_size=input_size,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
+            name, input_size=input_size, hidden_size=hidden_size, num_layers=num_layers
         )
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)):
+            raise TypeError(f"{name}: dropout must be a number in [0, 1], got {dropout!r}")
+        if not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"{name}: dropout must be in [0, 1], got {dropout}")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.bias = bias
         self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bool(bidirectional)
         self.fused = fused
         G, H, k = self.gates, hidden_size, 1.0 / math.sqrt(hidden_size)
-        # registration order is PyTorch's: all four of layer 0, then layer 1, ...
+        where = dict(device=device, dtype=dtype)
+        # registration order is PyTorch's: all four of layer 0 (then its reverse), then layer 1 ...
         for layer in range(num_layers):
-            in_size = input_size if layer == 0 else H
-            setattr(self, f"weight_ih_l{layer}", _uniform((G * H, in_size), k))
-            setattr(self, f"weight_hh_l{layer}", _uniform((G * H, H), k))
-            if bias:
-                setattr(self, f"bias_ih_l{layer}", _uniform((G * H,), k))
-                setattr(self, f"bias_hh_l{layer}", _uniform((G * H,), k))
+            in_size = input_size if layer == 0 else H * len(self._directions())
+            for suffix in self._directions():
+                tag = f"l{layer}{suffix}"
+                setattr(self, f"weight_ih_{tag}", _uniform((G * H, in_size), k, **where))
+                setattr(self, f"weight_hh_{tag}", _uniform((G * H, H), k, **where))
+                if bias:
+                    setattr(self, f"bias_ih_{tag}", _uniform((G * H,), k, **where))
+                    setattr(self, f"bias_hh_{tag}", _uniform((G * H,), k, **where))
+
+    def _directions(self) -> tuple:
+        """The parameter-name suffixes of a layer's directions: forward, then backward."""
+        return ("", "_reverse") if self.bidirectional else ("",)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
@@ -237,15 +269,42 @@ class _RNNBase(Module):
             s += ", bias=False"
         if self.batch_first:
             s += ", batch_first=True"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
         return s
 
-    def _layer_params(self, layer: int):
-        w_ih = getattr(self, f"weight_ih_l{layer}")
-        w_hh = getattr(self, f"weight_hh_l{layer}")
+    def _layer_params(self, name: str):
+        """W_ih, W_hh and b_ih + b_hh (or None) of ``name``, e.g. ``"l0"`` or ``"l1_reverse"``."""
+        w_ih = getattr(self, f"weight_ih_{name}")
+        w_hh = getattr(self, f"weight_hh_{name}")
         b = None
         if self.bias:
-            b = getattr(self, f"bias_ih_l{layer}") + getattr(self, f"bias_hh_l{layer}")
+            b = getattr(self, f"bias_ih_{name}") + getattr(self, f"bias_hh_{name}")
         return w_ih, w_hh, b
+
+    def _run_layers(self, x: Tensor, h0: Tensor, c0: Tensor | None):
+        """Every layer and direction over ``x`` (T, B, in), each starting from its row of ``h0``
+        (and ``c0``), (L*D, B, H). Returns the last layer's output (T, B, D*H) and the lists of
+        last states h_T (and c_T) in ``h0``'s row order."""
+        T = x.shape[0]
+        h_n, c_n = [], []
+        for layer in range(self.num_layers):
+            if layer > 0 and self.training and self.dropout > 0.0:
+                x = F.dropout(x, self.dropout)  # between layers, never after the last
+            outputs = []
+            for suffix in self._directions():
+                row = len(h_n)  # this direction's row of h0, c0, h_n and c_n
+                reverse = suffix == "_reverse"
+                seq = x[::-1] if reverse else x  # the reverse direction reads from T down to 1
+                state = None if c0 is None else c0[row]
+                out, c = self._layer(seq, self._layer_params(f"l{layer}{suffix}"), h0[row], state)
+                h_n.append(out[T - 1])  # out: (T, B, H), h_1..h_T in the order it read
+                c_n.append(c)
+                outputs.append(out[::-1] if reverse else out)  # back in time order
+            x = outputs[0] if len(outputs) == 1 else ops.concat(outputs, axis=-1)  # (T, B, 2H)
+        return x, h_n, c_n
 
     def _to_time_major(self, input: Tensor) -> tuple[Tensor, bool]:
         """Check ``input``; return it as (T, B, in) and whether it was batched."""
@@ -271,18 +330,20 @@ class _RNNBase(Module):
         return input, batched
 
     def _initial_state(self, what: str, state, x: Tensor, batched: bool) -> Tensor:
-        """``state`` (num_layers, B, H) checked, or zeros when None; always (L, B, H)."""
-        L, B, H = self.num_layers, x.shape[1], self.hidden_size
+        """``state`` (num_layers * D, B, H) checked, or zeros when None; always (L*D, B, H), with
+        D = 2 directions if bidirectional, else 1."""
+        L, B, H = self.num_layers * len(self._directions()), x.shape[1], self.hidden_size
         if state is None:
             return zeros(L, B, H, dtype=x.dtype, device=x.device)
         check_tensor(self, state, what)
         check_floating(self, state, what)
         check_device(self, state, self.weight_ih_l0.device, what)
         check_dtype(self, state, self.weight_ih_l0.dtype, what)
+        layers = "num_layers * 2" if self.bidirectional else "num_layers"
         if batched:
-            check_shape(self, state, (L, B, H), "(num_layers, batch, hidden_size)", what)
+            check_shape(self, state, (L, B, H), f"({layers}, batch, hidden_size)", what)
         else:
-            check_shape(self, state, (L, H), "(num_layers, hidden_size)", what)
+            check_shape(self, state, (L, H), f"({layers}, hidden_size)", what)
         return state if batched else state.unsqueeze(1)
 
     def _input_projection(self, x: Tensor, w_ih: Tensor, b: Tensor | None) -> Tensor:
@@ -305,11 +366,14 @@ class RNN(_RNNBase):
     """A multi-layer Elman RNN: ``h_t = tanh(x_t @ W_ih^T + b_ih + h_{t-1} @ W_hh^T + b_hh)``.
 
     ``RNN(input_size, hidden_size, num_layers=1, nonlinearity='tanh', bias=True,
-    batch_first=False)``, as PyTorch. ``rnn(input, h_0=None) -> (output, h_n)``:
+    batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None)``, as PyTorch.
+    ``rnn(input, h_0=None) -> (output, h_n)``:
 
     - input (T, B, in), or (B, T, in) with ``batch_first``, or (T, in) unbatched;
     - h_0 (num_layers, B, H), zeros if None;
     - output (T, B, H) (or (B, T, H)): the last layer's h_t for every t; h_n (num_layers, B, H).
+    - bidirectional: output (T, B, 2H), h_0 and h_n (2 num_layers, B, H), each layer's two
+      directions in turn.
 
     Layer k > 0 reads the outputs of layer k - 1. Backpropagation through time is the chain rule
     along the unrolled loop: the gradient reaching h_{t-1} is ``(dh_t * (1 - h_t^2)) @ W_hh``, so
@@ -333,30 +397,42 @@ class RNN(_RNNBase):
         nonlinearity="tanh",
         bias=True,
         batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        device=None,
+        dtype=None,
         *,
         fused=True,
     ):
         _check_nonlinearity("RNN", nonlinearity)
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, fused)
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            fused,
+            device,
+            dtype,
+        )
         self.nonlinearity = nonlinearity
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
         x, batched = self._to_time_major(input)  # (T, B, in)
-        h0 = self._initial_state("h_0", hx, x, batched)  # (L, B, H)
-        T = x.shape[0]
-        h_n = []
-        for layer in range(self.num_layers):
-            w_ih, w_hh, b = self._layer_params(layer)
-            x_proj = self._input_projection(x, w_ih, b)  # (T, B, H)
-            if self.fused:
-                x = F.RNNSequenceFunction.apply(
-                    x_proj, h0[layer], w_hh, nonlinearity=self.nonlinearity
-                )
-            else:
-                x = self._composed_layer(x_proj, h0[layer], w_hh)
-            h_n.append(x[T - 1])
-        h_n = ops.stack(h_n, axis=0)  # (L, B, H)
+        h0 = self._initial_state("h_0", hx, x, batched)  # (L*D, B, H)
+        x, h_n, _ = self._run_layers(x, h0, None)
+        h_n = ops.stack(h_n, axis=0)  # (L*D, B, H)
         return self._finish(x, batched), (h_n if batched else h_n.squeeze(1))
+
+    def _layer(self, x: Tensor, params, h: Tensor, c=None):
+        """One layer, one direction: x (T, B, in) -> (h_1..h_T (T, B, H), None)."""
+        w_ih, w_hh, b = params
+        x_proj = self._input_projection(x, w_ih, b)  # (T, B, H)
+        if self.fused:
+            return F.RNNSequenceFunction.apply(x_proj, h, w_hh, nonlinearity=self.nonlinearity), c
+        return self._composed_layer(x_proj, h, w_hh), c
 
     def _composed_layer(self, x_proj: Tensor, h: Tensor, w_hh: Tensor) -> Tensor:
         w_hh_t = w_hh.mT  # transposed once, not once per step
@@ -371,7 +447,8 @@ class RNN(_RNNBase):
 class LSTM(_RNNBase):
     """A multi-layer LSTM; each layer runs ``LSTMCell``'s equations along the sequence.
 
-    ``LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False)``, as PyTorch.
+    ``LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+    bidirectional=False, device=None, dtype=None)``, as PyTorch (bidirectional as ``RNN``).
     ``lstm(input, (h_0, c_0)=None) -> (output, (h_n, c_n))``:
 
     - input (T, B, in), or (B, T, in) with ``batch_first``, or (T, in) unbatched;
@@ -397,9 +474,31 @@ class LSTM(_RNNBase):
     gates = 4
 
     def __init__(
-        self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, *, fused=True
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        device=None,
+        dtype=None,
+        *,
+        fused=True,
     ):
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, fused)
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            fused,
+            device,
+            dtype,
+        )
 
     def forward(self, input: Tensor, hx=None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         x, batched = self._to_time_major(input)  # (T, B, in)
@@ -411,27 +510,25 @@ class LSTM(_RNNBase):
                     f"{layer_name(self)}: expected hx to be a tuple (h_0, c_0) of two tensors, "
                     f"got {type(hx).__name__}"
                 )
-            h0 = self._initial_state("h_0", hx[0], x, batched)  # (L, B, H)
+            h0 = self._initial_state("h_0", hx[0], x, batched)  # (L*D, B, H)
             c0 = self._initial_state("c_0", hx[1], x, batched)
-        T = x.shape[0]
-        h_n, c_n = [], []
-        for layer in range(self.num_layers):
-            w_ih, w_hh, b = self._layer_params(layer)
-            if self.fused:
-                # the bias is added inside the loop, one (B, 4H) add per step: 64 of them took
-                # 0.40 ms against 1.38 ms for ``x_proj + b`` over the whole (T*B, 4H) (B2)
-                x_proj = self._input_projection(x, w_ih, None)  # (T, B, 4H)
-                x, c = F.LSTMSequenceFunction.apply(x_proj, h0[layer], c0[layer], w_hh, b)
-            else:
-                x_proj = self._input_projection(x, w_ih, b)
-                x, c = self._composed_layer(x_proj, h0[layer], c0[layer], w_hh)
-            h_n.append(x[T - 1])  # x: (T, B, H), h_1..h_T
-            c_n.append(c)
-        h_n = ops.stack(h_n, axis=0)  # (L, B, H)
+        x, h_n, c_n = self._run_layers(x, h0, c0)
+        h_n = ops.stack(h_n, axis=0)  # (L*D, B, H)
         c_n = ops.stack(c_n, axis=0)
         if not batched:
             h_n, c_n = h_n.squeeze(1), c_n.squeeze(1)
         return self._finish(x, batched), (h_n, c_n)
+
+    def _layer(self, x: Tensor, params, h: Tensor, c: Tensor):
+        """One layer, one direction: x (T, B, in) -> (h_1..h_T (T, B, H), c_T (B, H))."""
+        w_ih, w_hh, b = params
+        if self.fused:
+            # the bias is added inside the loop, one (B, 4H) add per step: 64 of them took
+            # 0.40 ms against 1.38 ms for ``x_proj + b`` over the whole (T*B, 4H) (B2)
+            x_proj = self._input_projection(x, w_ih, None)  # (T, B, 4H)
+            return F.LSTMSequenceFunction.apply(x_proj, h, c, w_hh, b)
+        x_proj = self._input_projection(x, w_ih, b)
+        return self._composed_layer(x_proj, h, c, w_hh)
 
     def _composed_layer(self, x_proj, h, c, w_hh):
         w_hh_t = w_hh.mT  # transposed once, not once per step
