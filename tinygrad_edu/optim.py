@@ -315,9 +315,9 @@ class Optimizer:
 
 
 def _from_torch(value):
-    """A torch tensor (``torch.optim`` state dicts hold them) as a NumPy array; else ``value``."""
-    if hasattr(value, "detach") and hasattr(value, "numpy"):  # without importing torch
-        return value.detach().cpu().numpy()
+    """A torch tensor (``torch.optim`` state dicts hold them) as a host array; else ``value``."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # without importing torch
+        return backend.asarray(value.detach().cpu(), device="cpu")
     return value
 
 
