@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import raises_each
 
 import tinygrad_edu as tg
 import tinygrad_edu.functional as F
@@ -849,3 +850,68 @@ def test_integer_input_to_a_layer_is_not_told_to_cast_the_layer_to_integers():
         TypeError, match=r"got int64 .*convert the input with \.astype\('float32'\)$"
     ):
         nn.Linear(4, 3)(tg.tensor([[1, 2, 3, 4]]))  # Module.to refuses integer dtypes
+
+
+# ---- PyTorch's small modules: losses, Softmax, Flatten, Identity -------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        ("CrossEntropyLoss", {}),
+        ("CrossEntropyLoss", {"reduction": "sum", "ignore_index": 3, "label_smoothing": 0.1}),
+        ("NLLLoss", {"reduction": "none"}),
+        ("MSELoss", {}),
+        ("BCEWithLogitsLoss", {"pos_weight": [2.0, 0.5, 1.0, 1.0, 3.0]}),
+    ],
+)
+def test_loss_modules_match_torch(name, kwargs):
+    torch = _torch()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 5))
+    if name in ("CrossEntropyLoss", "NLLLoss"):
+        target = np.array([0, 3, 1, 4])
+    else:
+        target = rng.uniform(size=(4, 5))
+    if name == "NLLLoss":
+        x = x - np.log(np.exp(x).sum(axis=1, keepdims=True))  # log-probabilities
+
+    def build(lib):
+        f64 = "float64" if lib is tg else torch.float64
+        args = {
+            k: lib.tensor(v, dtype=f64) if isinstance(v, list) else v for k, v in kwargs.items()
+        }
+        return getattr(lib.nn, name)(**args)
+
+    ours, theirs = build(tg), build(torch)
+    xo, xt = tg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    lo, lt = ours(xo, tg.tensor(target)), theirs(xt, torch.tensor(target))
+    np.testing.assert_allclose(lo.numpy(), lt.detach().numpy(), rtol=1e-12)
+    lo.sum().backward()
+    lt.sum().backward()
+    np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-14)
+    assert list(ours.state_dict()) == list(theirs.state_dict())  # pos_weight is a buffer
+
+
+def test_softmax_flatten_and_identity_modules_match_torch():
+    torch = _torch()
+    x = np.random.default_rng(1).normal(size=(2, 3, 4))
+    for name in ("Softmax", "LogSoftmax"):
+        for dim in (0, -1):
+            ours = getattr(nn, name)(dim=dim)(tg.tensor(x)).numpy()
+            np.testing.assert_allclose(ours, getattr(torch.nn, name)(dim=dim)(torch.tensor(x)))
+    assert repr(nn.Softmax(dim=1)) == repr(torch.nn.Softmax(dim=1))
+    for args in ((), (0,), (1, 2)):
+        ours = nn.Flatten(*args)(tg.tensor(x)).shape
+        assert ours == tuple(torch.nn.Flatten(*args)(torch.tensor(x)).shape)
+    t = tg.tensor(x)
+    assert nn.Identity(7, any_keyword=1)(t) is t
+
+
+def test_small_modules_refuse_what_they_do_not_support():
+    raises_each(
+        (lambda: nn.Softmax(), TypeError, r"^Softmax: dim must be an integer .* got None$"),
+        (lambda: nn.LogSoftmax(dim=1.0), TypeError, r"^LogSoftmax: dim must be an integer"),
+        (lambda: nn.ReLU(inplace=True), ValueError, r"^ReLU: inplace=True is not supported"),
+        (lambda: nn.MSELoss(reduction="avg"), ValueError, r"^MSELoss: reduction must be"),
+    )

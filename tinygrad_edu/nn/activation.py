@@ -1,4 +1,5 @@
-"""Activation functions as modules, for ``Sequential``: ``ReLU``, ``GELU``, ``Tanh``, ``Sigmoid``.
+"""Activation functions as modules, for ``Sequential``: ``ReLU``, ``GELU``, ``Tanh``, ``Sigmoid``,
+``Softmax`` and ``LogSoftmax``.
 
 Chapter 3 introduces ``ReLU``, ``Tanh`` and ``Sigmoid`` (without a non-linearity between them, a
 stack of ``Linear`` layers collapses into one); chapter 10 uses ``GELU`` in the Transformer's MLP.
@@ -27,10 +28,19 @@ from .module import Module
 class ReLU(Module):
     """``max(x, 0)``; gradient 1 where ``x > 0``, else 0. Any shape.
 
+    ``inplace`` is PyTorch's argument with the one value supported here, False (as ``Dropout``):
+    the result is always a new tensor.
+
     >>> import tinygrad_edu as tg
     >>> ReLU()(tg.tensor([-1.0, 2.0])).numpy().tolist()
     [0.0, 2.0]
     """
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        if inplace:
+            raise ValueError("ReLU: inplace=True is not supported; relu returns a new tensor")
+        self.inplace = inplace
 
     def forward(self, x: Tensor) -> Tensor:
         return F.relu(check_tensor(self, x))
@@ -67,3 +77,40 @@ class Sigmoid(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.sigmoid(check_tensor(self, x))
+
+
+class _SoftmaxBase(Module):
+    """``Softmax`` and ``LogSoftmax``: ``dim`` is the axis that sums to one (PyTorch's name for
+    a layer; the functions in ``F`` say ``axis``). There is no default: PyTorch's guess of the
+    axis when ``dim`` is left out is deprecated there, and refused here."""
+
+    def __init__(self, dim: int | None = None):
+        super().__init__()
+        if dim is None or isinstance(dim, bool) or not isinstance(dim, int):
+            raise TypeError(
+                f"{type(self).__name__}: dim must be an integer (the axis to normalise over), "
+                f"got {dim!r}"
+            )
+        self.dim = dim
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Softmax(_SoftmaxBase):
+    """``exp(x) / sum(exp(x))`` along ``dim``; see ``F.softmax``.
+
+    >>> import tinygrad_edu as tg
+    >>> Softmax(dim=-1)(tg.tensor([[0.0, 0.0]])).tolist()
+    [[0.5, 0.5]]
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softmax(check_tensor(self, x), axis=self.dim)
+
+
+class LogSoftmax(_SoftmaxBase):
+    """``x - log(sum(exp(x)))`` along ``dim``; see ``F.log_softmax``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.log_softmax(check_tensor(self, x), axis=self.dim)

@@ -77,3 +77,29 @@ class Linear(Module):
 
 
 Dense = Linear  # the name chapter 3 starts with; the same class
+
+
+class Identity(Module):
+    """Returns its input as it is (PyTorch's ``nn.Identity``): a placeholder where a model's
+    configuration leaves a layer out. Takes and ignores any arguments, as PyTorch's does."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x
+
+
+class Flatten(Module):
+    """Flattens the axes ``start_dim`` to ``end_dim`` into one (PyTorch's ``nn.Flatten``; the
+    default keeps the batch axis): (N, C, L) -> (N, C * L)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return check_tensor(self, x).flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
