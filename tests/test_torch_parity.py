@@ -861,6 +861,8 @@ def test_integer_input_to_a_layer_is_not_told_to_cast_the_layer_to_integers():
         ("CrossEntropyLoss", {}),
         ("CrossEntropyLoss", {"reduction": "sum", "ignore_index": 3, "label_smoothing": 0.1}),
         ("NLLLoss", {"reduction": "none"}),
+        ("CrossEntropyLoss", {"weight": [0.5, 2.0, 1.0, 0.25, 3.0], "label_smoothing": 0.2}),
+        ("NLLLoss", {"weight": [0.5, 2.0, 1.0, 0.25, 3.0], "ignore_index": 1}),
         ("MSELoss", {}),
         ("BCEWithLogitsLoss", {"pos_weight": [2.0, 0.5, 1.0, 1.0, 3.0]}),
     ],
@@ -914,4 +916,52 @@ def test_small_modules_refuse_what_they_do_not_support():
         (lambda: nn.LogSoftmax(dim=1.0), TypeError, r"^LogSoftmax: dim must be an integer"),
         (lambda: nn.ReLU(inplace=True), ValueError, r"^ReLU: inplace=True is not supported"),
         (lambda: nn.MSELoss(reduction="avg"), ValueError, r"^MSELoss: reduction must be"),
+    )
+
+
+# ---- class weights in cross_entropy and nll_loss (PyTorch's formula and weighted mean) ---------
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
+@pytest.mark.parametrize("ignore_index", [-100, 3])
+@pytest.mark.parametrize("shape", [(6, 5), (2, 5, 3)])
+def test_cross_entropy_with_class_weights_matches_torch(
+    reduction, label_smoothing, ignore_index, shape
+):
+    torch = _torch()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=shape)
+    t = rng.integers(0, 5, size=(shape[0],) + shape[2:])
+    w = rng.uniform(0.2, 2.0, size=5)
+    xo, xt = tg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    args = (ignore_index, reduction, label_smoothing)
+    ours = F.cross_entropy(xo, tg.tensor(t), *args, weight=tg.tensor(w))
+    theirs = torch.nn.functional.cross_entropy(
+        xt, torch.tensor(t), weight=torch.tensor(w), ignore_index=ignore_index,
+        reduction=reduction, label_smoothing=label_smoothing,
+    )  # fmt: skip
+    np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=1e-12)
+    g = rng.normal(size=tuple(theirs.shape))
+    ours.backward(tg.tensor(g))
+    theirs.backward(torch.tensor(g))
+    np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_class_weights_all_ignored_and_bad_weights():
+    x, w = tg.tensor(np.zeros((3, 4)), requires_grad=True), tg.tensor(np.ones(4))
+    loss = F.cross_entropy(x, tg.tensor([2, 2, 2]), ignore_index=2, weight=w)
+    loss.backward()  # 0 / 0 as PyTorch: a NaN loss, and no NaN sent back into the logits
+    assert math.isnan(loss.item()) and not np.isnan(x.grad.numpy()).any()
+    raises_each(
+        (
+            lambda: F.cross_entropy(x, tg.tensor([0, 1, 2]), weight=tg.tensor(np.ones(3))),
+            ValueError,
+            r"^cross_entropy: weight must have one entry per class, shape \(4,\), got \(3,\)$",
+        ),
+        (
+            lambda: F.nll_loss(x, tg.tensor([0, 1, 2]), weight=tg.ones(4)),
+            TypeError,
+            r"^nll_loss: weight has dtype float32 .* but input has float64",
+        ),
     )

@@ -25,7 +25,7 @@ from ._checks import (
     is_number,
 )
 from .activations import softplus
-from .softmax import log_softmax_composed, softmax
+from .softmax import log_softmax, log_softmax_composed, softmax
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
@@ -37,16 +37,18 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 
 
 def _mean_over_targets(loss: Tensor, valid) -> Tensor:
-    """``sum(loss) / count`` with ``count`` the targets not ignored.
-
-    With none counted the loss is NaN (0 / 0) and the gradient zero, as PyTorch: the NaN is added
-    as a constant, where ``sum * nan`` would send NaN back into every logit of the model.
-    """
+    """``sum(loss) / count`` with ``count`` the targets not ignored."""
     xp = backend.xp_of(valid)
-    count = int(xp.sum(xp.astype(valid, xp.int64)))
-    if count == 0:
+    return _mean_over(loss, int(xp.sum(xp.astype(valid, xp.int64))))
+
+
+def _mean_over(loss: Tensor, total) -> Tensor:
+    """``sum(loss) / total``, ``total`` a constant (the count of targets, or their summed class
+    weights). With a total of 0 the loss is NaN (0 / 0) and the gradient zero, as PyTorch: the NaN
+    is added as a constant, where ``sum * nan`` would send NaN back into every logit."""
+    if total == 0:
         return loss.sum() * 0.0 + math.nan
-    return loss.sum() * (1.0 / count)
+    return loss.sum() * (1.0 / total)
 
 
 def _class_last(op: str, logits: Tensor, target: Tensor):
@@ -76,13 +78,19 @@ def _class_last(op: str, logits: Tensor, target: Tensor):
 
 
 def nll_loss(
-    input: Tensor, target: Tensor, ignore_index: int = -100, reduction: str = "mean"
+    input: Tensor,
+    target: Tensor,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    *,
+    weight: Tensor | None = None,
 ) -> Tensor:
     """Negative log-likelihood of integer class targets, given log-probabilities.
 
     ``loss_i = -input[i, target_i]`` (0 where ``target_i == ignore_index``); ``mean`` divides by
     the number of targets that are not ignored. Shapes: ``input`` (N, C) or (N, C, d1, ...),
-    ``target`` (N,) or (N, d1, ...).
+    ``target`` (N,) or (N, d1, ...). ``weight`` (C,), a rescaling of each class as in PyTorch:
+    ``loss_i = -weight[t_i] input[i, t_i]``, and ``mean`` divides by the sum of ``weight[t_i]``.
 
     >>> import tinygrad_edu as tg
     >>> nll_loss(tg.tensor([[-1.0, -2.0], [-3.0, -4.0]]), tg.tensor([1, 0])).item()
@@ -95,16 +103,36 @@ def nll_loss(
     logp, t, out_shape = _class_last("nll_loss", input, target)
     C = logp.shape[1]
     check_range("nll_loss", t, C, "classes", ignore_index)
+    weight = _check_class_weight("nll_loss", weight, logp)
     xp = backend.xp_of(t.data)
     valid = t.data != ignore_index
     # a one-hot mask in the input's dtype (never int64, which would upcast float32 to float64)
     pick = (t.data[:, None] == xp.arange(C, dtype=t.data.dtype)[None, :]) & valid[:, None]
-    loss = -(logp * _const(xp.astype(pick, logp.data.dtype))).sum(axis=1)
+    pick = _const(xp.astype(pick, logp.data.dtype))
+    if weight is not None:
+        pick = pick * weight.reshape(1, C)  # each row's weight[t_i] (0 for ignored rows)
+    loss = -(logp * pick).sum(axis=1)
     if reduction == "none":
         return loss.reshape(out_shape)
     if reduction == "sum":
         return loss.sum()
+    if weight is not None:  # PyTorch's weighted mean: by the sum of weight[t_i]
+        return _mean_over(loss, float(xp.sum(pick.data)))
     return _mean_over_targets(loss, valid)
+
+
+def _check_class_weight(op: str, weight, logits: Tensor):
+    """``weight``: None, or a float Tensor of the logits' dtype and shape (C,); returned detached
+    (a constant of the loss: PyTorch refuses a weight that requires grad)."""
+    if weight is None:
+        return None
+    check_same_dtype(op, logits, weight=weight)
+    if weight.shape != (logits.shape[1],):
+        raise ValueError(
+            f"{op}: weight must have one entry per class, shape ({logits.shape[1]},), got "
+            f"{weight.shape}"
+        )
+    return weight.detach()
 
 
 class CrossEntropyFunction(Function):
@@ -170,6 +198,8 @@ def cross_entropy(
     ignore_index: int = -100,
     reduction: str = "mean",
     label_smoothing: float = 0.0,
+    *,
+    weight: Tensor | None = None,
 ) -> Tensor:
     """Softmax cross-entropy of logits against integer class targets (PyTorch's formula).
 
@@ -187,8 +217,32 @@ def cross_entropy(
     logits, t, out_shape = _cross_entropy_args(
         "cross_entropy", input, target, ignore_index, reduction, label_smoothing
     )
+    if weight is not None:  # class weights: log_softmax, then the weighted sums below
+        weight = _check_class_weight("cross_entropy", weight, logits)
+        return _weighted_cross_entropy(
+            logits, t, weight, ignore_index, reduction, label_smoothing, out_shape
+        )
     loss = CrossEntropyFunction.apply(logits, t.data, ignore_index, reduction, label_smoothing)
     return loss.reshape(out_shape) if reduction == "none" else loss
+
+
+def _weighted_cross_entropy(logits, t, weight, ignore_index, reduction, eps, out_shape):
+    """``cross_entropy`` with class weights ``w`` (PyTorch's formula): with ``p = log_softmax``,
+    ``loss_i = (1 - eps) (-w[t_i] p[i, t_i]) + eps / C sum_c (-w_c p[i, c])`` (0 for ignored
+    rows), and ``mean`` divides by the sum of ``w[t_i]`` over the rows not ignored."""
+    logp = log_softmax(logits, axis=1)  # (M, C)
+    loss = nll_loss(logp, t, ignore_index, reduction="none", weight=weight)  # (M,)
+    xp = backend.xp_of(t.data)
+    valid = _const(xp.astype(t.data != ignore_index, logp.data.dtype))
+    if eps > 0.0:
+        smooth = -(logp * weight.reshape(1, -1)).sum(axis=1) * (1.0 / logp.shape[1]) * valid
+        loss = loss * (1.0 - eps) + smooth * eps
+    if reduction == "none":
+        return loss.reshape(out_shape)
+    if reduction == "sum":
+        return loss.sum()
+    picked = xp.where(t.data != ignore_index, t.data, 0)  # ignored rows: any class, weight 0
+    return _mean_over(loss, float(xp.sum(xp.take(weight.data, picked) * valid.data)))
 
 
 def _cross_entropy_args(op, input, target, ignore_index, reduction, label_smoothing):
