@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 
 import pytest
@@ -112,6 +113,18 @@ def _seed_and_device():
     tg.backend.set_default_device(None)
     yield
     tg.backend.set_default_device(None)
+
+
+@pytest.fixture
+def python_sigint():
+    """Ctrl-C handled as Python's default (``KeyboardInterrupt``) for the test, then as before.
+
+    A suite started in the background by a shell without job control inherits SIGINT ignored,
+    and Python then leaves it ignored; the tests of signal handling need Python's usual state."""
+    before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
 
 
 @pytest.fixture

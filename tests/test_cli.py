@@ -606,7 +606,7 @@ def test_a_second_signal_during_the_save_waits_for_it(corpus, tmp_path, first, s
     assert sorted(os.listdir(out)) == ["last.npz"]
 
 
-def test_signals_during_a_save_are_delivered_after_it(corpus, tmp_path, monkeypatch):
+def test_signals_during_a_save_are_delivered_after_it(corpus, tmp_path, monkeypatch, python_sigint):
     """In-process and deterministic: Ctrl-C arrives twice in the middle of writing each checkpoint.
     No save is cut short; the run stops after the step and saves once more."""
     if not hasattr(signal, "raise_signal"):
@@ -633,7 +633,7 @@ def test_signals_during_a_save_are_delivered_after_it(corpus, tmp_path, monkeypa
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_deferred_signals_holds_ctrl_c_until_the_block_ends():
+def test_deferred_signals_holds_ctrl_c_until_the_block_ends(python_sigint):
     if not hasattr(signal, "raise_signal"):
         pytest.skip("signal.raise_signal is needed")
     done = []

@@ -342,7 +342,7 @@ def test_interrupt_during_the_update_keeps_the_previous_checkpoint(corpus, tmp_p
     assert load_checkpoint(tmp_path / "out" / "last.npz")["step"] == 2  # the last good one
 
 
-def test_sigint_stops_after_the_step_and_saves(corpus, tmp_path):
+def test_sigint_stops_after_the_step_and_saves(corpus, tmp_path, python_sigint):
     tok, train_ids, val_ids = corpus
 
     def send_sigint(step, loss):
