@@ -104,21 +104,28 @@ def nll_loss(
     C = logp.shape[1]
     check_range("nll_loss", t, C, "classes", ignore_index)
     weight = _check_class_weight("nll_loss", weight, logp)
-    xp = backend.xp_of(t.data)
-    valid = t.data != ignore_index
-    # a one-hot mask in the input's dtype (never int64, which would upcast float32 to float64)
-    pick = (t.data[:, None] == xp.arange(C, dtype=t.data.dtype)[None, :]) & valid[:, None]
-    pick = _const(xp.astype(pick, logp.data.dtype))
-    if weight is not None:
-        pick = pick * weight.reshape(1, C)  # each row's weight[t_i] (0 for ignored rows)
-    loss = -(logp * pick).sum(axis=1)
+    loss, total, _ = _nll_rows(logp, t, ignore_index, weight)
     if reduction == "none":
         return loss.reshape(out_shape)
     if reduction == "sum":
         return loss.sum()
-    if weight is not None:  # PyTorch's weighted mean: by the sum of weight[t_i]
-        return _mean_over(loss, float(xp.sum(pick.data)))
-    return _mean_over_targets(loss, valid)
+    return _mean_over(loss, total)
+
+
+def _nll_rows(logp: Tensor, t: Tensor, ignore_index: int, weight: Tensor | None):
+    """``nll_loss`` per row of (M, C) log-probabilities: ``-weight[t_i] logp[i, t_i]`` (weight 1
+    without class weights, 0 for ignored rows). Returns those (M,) losses, the ``mean``'s
+    denominator (the rows counted, or their summed weights: PyTorch's weighted mean) and the
+    0/1 mask of the rows counted, as a float array."""
+    xp = backend.xp_of(t.data)
+    valid = xp.astype(t.data != ignore_index, logp.data.dtype)
+    # a one-hot mask in the input's dtype (never int64, which would upcast float32 to float64)
+    onehot = t.data[:, None] == xp.arange(logp.shape[1], dtype=t.data.dtype)[None, :]
+    pick = _const(xp.astype(onehot, logp.data.dtype) * valid[:, None])
+    if weight is not None:
+        pick = pick * weight.reshape(1, -1)  # each row's weight[t_i] (0 for ignored rows)
+    total = float(xp.sum(pick.data)) if weight is not None else int(xp.sum(valid))
+    return -(logp * pick).sum(axis=1), total, valid
 
 
 def _check_class_weight(op: str, weight, logits: Tensor):
@@ -231,18 +238,15 @@ def _weighted_cross_entropy(logits, t, weight, ignore_index, reduction, eps, out
     ``loss_i = (1 - eps) (-w[t_i] p[i, t_i]) + eps / C sum_c (-w_c p[i, c])`` (0 for ignored
     rows), and ``mean`` divides by the sum of ``w[t_i]`` over the rows not ignored."""
     logp = log_softmax(logits, axis=1)  # (M, C)
-    loss = nll_loss(logp, t, ignore_index, reduction="none", weight=weight)  # (M,)
-    xp = backend.xp_of(t.data)
-    valid = _const(xp.astype(t.data != ignore_index, logp.data.dtype))
+    loss, total, valid = _nll_rows(logp, t, ignore_index, weight)  # (M,)
     if eps > 0.0:
-        smooth = -(logp * weight.reshape(1, -1)).sum(axis=1) * (1.0 / logp.shape[1]) * valid
-        loss = loss * (1.0 - eps) + smooth * eps
+        smooth = -(logp * weight.reshape(1, -1)).sum(axis=1) * (1.0 / logp.shape[1])
+        loss = loss * (1.0 - eps) + smooth * _const(valid) * eps
     if reduction == "none":
         return loss.reshape(out_shape)
     if reduction == "sum":
         return loss.sum()
-    picked = xp.where(t.data != ignore_index, t.data, 0)  # ignored rows: any class, weight 0
-    return _mean_over(loss, float(xp.sum(xp.take(weight.data, picked) * valid.data)))
+    return _mean_over(loss, total)
 
 
 def _cross_entropy_args(op, input, target, ignore_index, reduction, label_smoothing):
