@@ -369,11 +369,7 @@ def load(path):
         raise CheckpointError(_corrupt(path, e)) from e
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"load: {path!r} has an unknown format marker, not {FORMAT!r}")
-    if meta.get("version") != VERSION:
-        raise CheckpointError(
-            f"load: {path!r} is checkpoint format version {meta.get('version')!r}, this "
-            f"version of tinygrad_edu reads version {VERSION}; upgrade tinygrad_edu"
-        )
+    _check_version(path, meta.get("version"))
     try:
         return _decode(meta["tree"], arrays)
     except (KeyError, TypeError, IndexError, ValueError, RecursionError) as e:  # a tampered tree
@@ -473,6 +469,16 @@ def _save_safetensors(obj, path) -> None:
         f.write(payload)
 
 
+def _check_version(path: str, version) -> None:
+    """A checkpoint (.npz or .safetensors) of another format version is refused (and left as
+    it is)."""
+    if version != VERSION:
+        raise CheckpointError(
+            f"load: {path!r} is checkpoint format version {version!r}, this version of "
+            f"tinygrad_edu reads version {VERSION}; upgrade tinygrad_edu"
+        )
+
+
 def _load_safetensors(path: str):
     """The inverse of ``_save_safetensors``; a file written elsewhere loads as its state dict."""
     st = _safetensors("load")
@@ -494,11 +500,7 @@ def _load_safetensors(path: str):
         version = info.get("version")
     except (ValueError, AttributeError) as e:
         raise CheckpointError(_corrupt(path, e)) from e
-    if version != VERSION:
-        raise CheckpointError(
-            f"load: {path!r} is checkpoint format version {version!r}, this version of "
-            f"tinygrad_edu reads version {VERSION}; upgrade tinygrad_edu"
-        )
+    _check_version(path, version)
     try:
         for alias, name in info.get("tied", {}).items():
             tensors[alias] = tensors[name]  # one array under both names, as when saved
